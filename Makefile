@@ -1,0 +1,107 @@
+# chipctl — see README.md. `make`, `make test`, `make bench`, `make install`.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANPREFIX  ?= $(PREFIX)/share/man
+DATADIR    ?= $(PREFIX)/share/chipctl
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
+
+VERSION := 0.1.0
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-format-truncation
+PKGS     = libpq libcurl json-c libconfig
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+# BUILD is the output tree; `make asan` builds the same sources into
+# build/asan with AddressSanitizer and UndefinedBehaviorSanitizer.
+BUILD   ?= build
+ALL_CFLAGS = $(WARN) $(CFLAGS) -D_GNU_SOURCE -DCHIPCTL_VERSION='"$(VERSION)"' \
+	-Icommon -Icmd $(PKG_CFLAGS)
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+
+COMMON_SRC := $(sort $(wildcard common/*.c))
+CMD_SRC    := $(sort $(wildcard cmd/*.c))
+SQL_FILES  := $(sort $(wildcard sql/[0-9][0-9][0-9]_*.sql))
+UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
+
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations_data.o
+CMD_OBJ    := $(CMD_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
+
+.PHONY: all asan unit test test-quick bench install uninstall clean quickstart deps
+
+all: chipctl
+
+chipctl: $(BUILD)/chipctl
+	cp $< $@
+
+$(BUILD)/chipctl: $(CMD_OBJ) $(BUILD)/libchipctl.a
+	$(CC) $(ALL_CFLAGS) -o $@ $(CMD_OBJ) $(BUILD)/libchipctl.a $(PKG_LIBS) $(LDFLAGS)
+
+$(BUILD)/libchipctl.a: $(COMMON_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c $(wildcard common/*.h cmd/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/migrations_data.c: $(SQL_FILES) scripts/embed-sql.sh
+	@mkdir -p $(BUILD)
+	sh scripts/embed-sql.sh sql > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/migrations_data.o: $(BUILD)/migrations_data.c common/migrations.h
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/tap.h $(BUILD)/libchipctl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libchipctl.a $(PKG_LIBS)
+
+unit: $(UNIT_BIN)
+
+asan:
+	$(MAKE) BUILD=build/asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
+		build/asan/chipctl build/asan/unit-all
+
+$(BUILD)/unit-all: $(UNIT_BIN)
+	@touch $@
+
+deps:
+	sh scripts/install-deps.sh
+
+# The README's test command: installs what it needs, builds both variants,
+# runs every suite, ends with one line "N passed, N failed".
+test: deps
+	$(MAKE) all build/unit-all
+	$(MAKE) asan
+	sh scripts/run-tests.sh
+
+bench: deps all
+	sh bench/run.sh
+
+quickstart: deps all
+	sh scripts/quickstart.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANPREFIX)/man1 \
+		$(DESTDIR)$(MANPREFIX)/man5 $(DESTDIR)$(DATADIR)/sql \
+		$(DESTDIR)$(DATADIR)/examples
+	install -m 755 $(BUILD)/chipctl $(DESTDIR)$(BINDIR)/chipctl
+	install -m 644 man/*.1 $(DESTDIR)$(MANPREFIX)/man1/
+	install -m 644 man/*.5 $(DESTDIR)$(MANPREFIX)/man5/
+	install -m 644 $(SQL_FILES) $(DESTDIR)$(DATADIR)/sql/
+	install -m 644 etc/chipctl.conf.example $(DESTDIR)$(DATADIR)/examples/chipctl.conf
+	sed 's|@BINDIR@|$(BINDIR)|g' crontab/chipctl > $(DESTDIR)$(DATADIR)/examples/chipctl.cron
+	install -m 644 crontab/railway.json $(DESTDIR)$(DATADIR)/examples/railway.json
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/chipctl
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANPREFIX)/man1/%,$(wildcard man/*.1))
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANPREFIX)/man5/%,$(wildcard man/*.5))
+	rm -rf $(DESTDIR)$(DATADIR)
+
+clean:
+	rm -rf build chipctl

@@ -1,0 +1,27 @@
+/*
+ * The commands of chipctl. To add one:
+ *  1. write cmd/NAME.c with `int cmd_NAME(int argc, char **argv,
+ *     struct chipctl_ctx *ctx)` and its `const char usage_NAME[]`;
+ *     parse options with cli_getopt(), then call ctx_start() once;
+ *  2. declare both below and add a row to the table in cmd/chipctl.c with
+ *     the flags that say what set-up it needs;
+ *  3. write man/chipctl-NAME.1 and add it to chipctl(1) and the README;
+ *  4. add tests/bats/NAME.bats (the help and man-page checks in
+ *     tests/bats/help.bats cover it automatically);
+ *  5. if it is a cron job, add its schedule to crontab/.
+ */
+#ifndef CHIPCTL_BUILTIN_H
+#define CHIPCTL_BUILTIN_H
+
+#include "ctx.h"
+
+#define DECLARE_CMD(name) \
+	int cmd_##name(int argc, char **argv, struct chipctl_ctx *ctx); \
+	extern const char usage_##name[]
+
+DECLARE_CMD(migrate);
+DECLARE_CMD(doctor);
+DECLARE_CMD(queue);
+DECLARE_CMD(reset_stuck_queue);
+
+#endif

@@ -1,0 +1,360 @@
+/* chipctl queue: inspect and feed the outbound queue (T01.4). */
+#include "builtin.h"
+#include "db.h"
+#include "log.h"
+#include "strbuf.h"
+
+#include <ctype.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TEXT 10000
+
+const char usage_queue[] =
+	"usage: chipctl queue stats [--json]\n"
+	"       chipctl queue enqueue --cliente ID --telefone PHONE --text TEXT|-\n"
+	"                             [--tipo TIPO] [--at TIME] [--prioridade N]\n"
+	"                             [--max-tentativas N] [--conversa ID] [-n] [--json]\n"
+	"       chipctl queue requeue ID... [-n] [--json]\n"
+	"\n"
+	"stats    messages by status, due now, oldest pending age, and sent and\n"
+	"         failed in the last hour.\n"
+	"enqueue  add one message. PHONE: 10 to 15 digits, '+', spaces, dots,\n"
+	"         dashes and parentheses are dropped. TEXT: 1 to 10000 bytes of\n"
+	"         UTF-8, '-' reads it from stdin; stored verbatim. TIPO: prospeccao,\n"
+	"         followup (default), resposta or campanha. TIME: any timestamp\n"
+	"         PostgreSQL accepts (default now). Prints the new id.\n"
+	"requeue  put messages in 'erro' or 'cancelada' back to 'pendente' with\n"
+	"         their attempts reset.\n"
+	"\n"
+	"Exit: 0 done, 64 usage, 65 invalid value or unknown id, 75 database\n"
+	"unreachable, 78 configuration error.\n";
+
+static int stats(struct chipctl_ctx *ctx)
+{
+	PGresult *res = db_query(ctx->db,
+		"SELECT count(*) FILTER (WHERE status = 'pendente'),"
+		"  count(*) FILTER (WHERE status = 'pendente' AND agendar_para <= now()),"
+		"  count(*) FILTER (WHERE status = 'processando'),"
+		"  count(*) FILTER (WHERE status = 'enviada'),"
+		"  count(*) FILTER (WHERE status = 'erro'),"
+		"  count(*) FILTER (WHERE status = 'cancelada'),"
+		"  (SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'"
+		"     AND enviada_em > now() - interval '1 hour'),"
+		"  (SELECT count(*) FROM fila_mensagens WHERE status = 'erro'"
+		"     AND updated_at > now() - interval '1 hour'),"
+		"  coalesce((SELECT extract(epoch FROM now() - min(agendar_para))::bigint"
+		"     FROM fila_mensagens WHERE status = 'pendente'"
+		"       AND agendar_para <= now()), 0)"
+		" FROM fila_mensagens", 0, NULL);
+	static const char *names[] = { "pendente", "due", "processando", "enviada",
+				       "erro", "cancelada", "sent_last_hour",
+				       "errors_last_hour", "oldest_due_age_s" };
+	int i;
+
+	if (!res)
+		return db_failure_rc(ctx->db);
+	if (ctx->json) {
+		json_object *o = json_object_new_object();
+		for (i = 0; i < 9; i++)
+			json_object_object_add(o, names[i],
+					       json_object_new_int64(db_long(res, 0, i)));
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+		json_object_put(o);
+	} else {
+		for (i = 0; i < 9; i++)
+			printf("%-18s %ld\n", names[i], db_long(res, 0, i));
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* Digits only, 10 to 15 of them; separators people type are dropped. */
+static int normalise_phone(const char *in, char *out, size_t outsz)
+{
+	size_t n = 0;
+	const char *p;
+
+	for (p = in; *p; p++) {
+		if (isdigit((unsigned char)*p)) {
+			if (n + 1 >= outsz)
+				return -1;
+			out[n++] = *p;
+		} else if (!strchr("+ .-()", *p)) {
+			return -1;
+		}
+	}
+	out[n] = '\0';
+	return n >= 10 && n <= 15 ? 0 : -1;
+}
+
+/* Well-formed UTF-8 without NUL or other control characters but \n \t \r. */
+static int valid_text(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+
+	while (p < end) {
+		int extra;
+		if (*p < 0x80) {
+			if (*p < 0x20 && *p != '\n' && *p != '\t' && *p != '\r')
+				return 0;
+			p++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0 && *p >= 0xc2)
+			extra = 1;
+		else if ((*p & 0xf0) == 0xe0)
+			extra = 2;
+		else if ((*p & 0xf8) == 0xf0 && *p <= 0xf4)
+			extra = 3;
+		else
+			return 0;
+		if (end - p <= extra)
+			return 0;
+		for (p++; extra > 0; extra--, p++)
+			if ((*p & 0xc0) != 0x80)
+				return 0;
+	}
+	return 1;
+}
+
+static char *read_stdin_text(void)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char buf[4096];
+	size_t n;
+
+	while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0) {
+		sb_addn(&sb, buf, n);
+		if (sb.len > MAX_TEXT)
+			break;
+	}
+	/* A trailing newline from echo or a heredoc is not part of the text. */
+	if (sb.len && sb.buf[sb.len - 1] == '\n')
+		sb.buf[--sb.len] = '\0';
+	return sb_detach(&sb);
+}
+
+static int bad_value(const char *what, const char *detail)
+{
+	log_error("invalid value", "option=%s", what, "error=%s", detail);
+	return EX_DATAERR;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (!*s || *end || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int enqueue(struct chipctl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "cliente", required_argument, 0, 'C' },
+		{ "telefone", required_argument, 0, 'T' },
+		{ "text", required_argument, 0, 'x' },
+		{ "tipo", required_argument, 0, 't' },
+		{ "at", required_argument, 0, 'a' },
+		{ "prioridade", required_argument, 0, 'p' },
+		{ "max-tentativas", required_argument, 0, 'm' },
+		{ "conversa", required_argument, 0, 'k' },
+		CLI_COMMON_LONG, { 0, 0, 0, 0 } };
+	const char *cliente = NULL, *telefone = NULL, *text = NULL, *tipo = "followup";
+	const char *at = NULL, *conversa = NULL, *prio_s = NULL, *max_s = NULL;
+	char phone[32], prio[16], maxt[16];
+	char *owned = NULL;
+	const char *params[8];
+	PGresult *res;
+	int c, rc, v;
+
+	while ((c = cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts)) != -1) {
+		switch (c) {
+		case 'C': cliente = optarg; break;
+		case 'T': telefone = optarg; break;
+		case 'x': text = optarg; break;
+		case 't': tipo = optarg; break;
+		case 'a': at = optarg; break;
+		case 'p': prio_s = optarg; break;
+		case 'm': max_s = optarg; break;
+		case 'k': conversa = optarg; break;
+		}
+	}
+	if (ctx->exit_now >= 0)
+		return ctx->exit_now;
+	if (!cliente || !telefone || !text)
+		return cli_usage_error(ctx, "enqueue needs --cliente, --telefone and --text", NULL);
+	if (optind < argc)
+		return cli_usage_error(ctx, "unexpected argument", argv[optind]);
+	if ((rc = ctx_start(ctx)) >= 0)
+		return rc;
+
+	if (!*cliente || strlen(cliente) > 200)
+		return bad_value("--cliente", "must be 1 to 200 characters");
+	if (normalise_phone(telefone, phone, sizeof(phone)))
+		return bad_value("--telefone", "must have 10 to 15 digits");
+	if (!strcmp(text, "-"))
+		text = owned = read_stdin_text();
+	if (!*text || strlen(text) > MAX_TEXT || !valid_text(text, strlen(text))) {
+		free(owned);
+		return bad_value("--text", "must be 1 to 10000 bytes of UTF-8 text");
+	}
+	if (strcmp(tipo, "prospeccao") && strcmp(tipo, "followup") &&
+	    strcmp(tipo, "resposta") && strcmp(tipo, "campanha")) {
+		free(owned);
+		return bad_value("--tipo", "must be prospeccao, followup, resposta or campanha");
+	}
+	v = 5;
+	if (prio_s && parse_int(prio_s, 0, 9, &v)) {
+		free(owned);
+		return bad_value("--prioridade", "must be 0 (first) to 9");
+	}
+	snprintf(prio, sizeof(prio), "%d", v);
+	v = ctx->cfg.queue_max_tentativas;
+	if (max_s && parse_int(max_s, 1, 100, &v)) {
+		free(owned);
+		return bad_value("--max-tentativas", "must be 1 to 100");
+	}
+	snprintf(maxt, sizeof(maxt), "%d", v);
+
+	params[0] = cliente;
+	params[1] = phone;
+	params[2] = text;
+	params[3] = tipo;
+	params[4] = at;
+	params[5] = prio;
+	params[6] = maxt;
+	params[7] = conversa;
+	if (ctx->dry_run) {
+		log_info("would enqueue message", "cliente=%s", cliente,
+			 "telefone=%s", phone, "tipo=%s", tipo, "bytes=%zu", strlen(text));
+		free(owned);
+		return 0;
+	}
+	res = db_query(ctx->db,
+		"INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, tipo,"
+		"  agendar_para, prioridade, max_tentativas, conversa_id)"
+		" VALUES ($1, $2, $3, $4, coalesce($5::timestamptz, now()),"
+		"  $6::smallint, $7::int, $8)"
+		" RETURNING id, correlation_id", 8, params);
+	free(owned);
+	if (!res) {
+		/* 22xxx: the server could not read a value (e.g. --at) */
+		if (!strncmp(db_last_sqlstate(ctx->db), "22", 2))
+			return bad_value("--at", "not a timestamp PostgreSQL understands");
+		return db_failure_rc(ctx->db);
+	}
+	if (ctx->json)
+		printf("{\"id\":%s,\"correlation_id\":\"%s\"}\n", PQgetvalue(res, 0, 0),
+		       PQgetvalue(res, 0, 1));
+	else
+		printf("%s\n", PQgetvalue(res, 0, 0));
+	log_info("message enqueued", "id=%s", PQgetvalue(res, 0, 0),
+		 "correlation_id=%s", PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return 0;
+}
+
+static int requeue(struct chipctl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_COMMON_LONG, { 0, 0, 0, 0 } };
+	struct strbuf ids = STRBUF_INIT;
+	const char *params[2];
+	PGresult *res;
+	int c, i, rc, n, r;
+
+	while ((c = cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts)) != -1)
+		;
+	if (ctx->exit_now >= 0)
+		return ctx->exit_now;
+	if (optind >= argc)
+		return cli_usage_error(ctx, "requeue needs at least one message id", NULL);
+	for (i = optind; i < argc; i++) {
+		char *end;
+		long long v = strtoll(argv[i], &end, 10);
+		if (!*argv[i] || *end || v <= 0) {
+			sb_free(&ids);
+			return bad_value("ID", "message ids are positive integers");
+		}
+		sb_addf(&ids, "%s%lld", ids.len ? "," : "{", v);
+	}
+	sb_addc(&ids, '}');
+	if ((rc = ctx_start(ctx)) >= 0) {
+		sb_free(&ids);
+		return rc;
+	}
+	params[0] = sb_str(&ids);
+	params[1] = ctx->dry_run ? "t" : "f";
+	/* One statement: which ids exist, which were requeued. */
+	res = db_query(ctx->db,
+		"WITH want AS (SELECT unnest($1::bigint[]) AS id),"
+		" upd AS ("
+		"  UPDATE fila_mensagens f SET status = 'pendente', tentativas = 0,"
+		"    outcome = NULL, outcome_reason_code = NULL, agendar_para = now(),"
+		"    processando_desde = NULL, worker_id = NULL, updated_at = now()"
+		"  WHERE f.id IN (SELECT id FROM want) AND f.status IN ('erro', 'cancelada')"
+		"    AND NOT $2::boolean"
+		"  RETURNING f.id)"
+		" SELECT w.id, f.status, (u.id IS NOT NULL)"
+		" FROM want w LEFT JOIN fila_mensagens f ON f.id = w.id"
+		" LEFT JOIN upd u ON u.id = w.id ORDER BY w.id", 2, params);
+	sb_free(&ids);
+	if (!res)
+		return db_failure_rc(ctx->db);
+	n = PQntuples(res);
+	rc = 0;
+	for (r = 0; r < n; r++) {
+		const char *id = PQgetvalue(res, r, 0);
+		const char *status = db_val(res, r, 1);
+		if (!status) {
+			log_error("unknown message id", "id=%s", id);
+			rc = EX_DATAERR;
+		} else if (PQgetvalue(res, r, 2)[0] == 't') {
+			log_info("message requeued", "id=%s", id, "was=%s", status);
+		} else if (ctx->dry_run && (!strcmp(status, "erro") ||
+					    !strcmp(status, "cancelada"))) {
+			log_info("would requeue message", "id=%s", id, "status=%s", status);
+		} else {
+			log_warn("message not requeued: not in erro or cancelada",
+				 "id=%s", id, "status=%s", status);
+		}
+	}
+	PQclear(res);
+	return rc;
+}
+
+int cmd_queue(int argc, char **argv, struct chipctl_ctx *ctx)
+{
+	const char *sub = argc > 1 ? argv[1] : NULL;
+	int rc;
+
+	if (sub && sub[0] != '-') {
+		argc--;
+		argv++;
+	}
+	if (sub && !strcmp(sub, "enqueue"))
+		return enqueue(ctx, argc, argv);
+	if (sub && !strcmp(sub, "requeue"))
+		return requeue(ctx, argc, argv);
+	if (sub && strcmp(sub, "stats") && sub[0] != '-')
+		return cli_usage_error(ctx, "unknown subcommand", sub);
+	{
+		static const struct option opts[] = { CLI_COMMON_LONG, { 0, 0, 0, 0 } };
+		int c;
+		while ((c = cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts)) != -1)
+			;
+		if (ctx->exit_now < 0 && !sub)
+			return cli_usage_error(ctx, "missing subcommand (stats, enqueue or requeue)", NULL);
+		if (ctx->exit_now < 0 && optind < argc)
+			return cli_usage_error(ctx, "unexpected argument", argv[optind]);
+	}
+	if ((rc = ctx_start(ctx)) >= 0)
+		return rc;
+	return stats(ctx);
+}
