@@ -20,6 +20,7 @@
 	extern const char usage_##name[]
 
 DECLARE_CMD(migrate);
+DECLARE_CMD(alerts);
 DECLARE_CMD(doctor);
 DECLARE_CMD(queue);
 DECLARE_CMD(reset_stuck_queue);

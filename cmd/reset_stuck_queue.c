@@ -27,6 +27,11 @@ const char usage_reset_stuck_queue[] =
 	"Exit: 0 done (also when another run holds the lease), 75 database\n"
 	"unreachable, 78 configuration error, 70 internal error.\n";
 
+/*
+ * The ids go through ARRAY(...) so the update probes the primary key for
+ * each one: joining the CTE instead lets a stale row estimate pick a hash
+ * join over the whole million-row table.
+ */
 static const char rescue_sql[] =
 	"WITH stuck AS ("
 	"  SELECT id FROM fila_mensagens"
@@ -44,7 +49,7 @@ static const char rescue_sql[] =
 	"                   THEN 'STUCK_PROCESSING' ELSE f.outcome_reason_code END,"
 	"    ultimo_erro = 'stuck in processando, rescued by reset-stuck-queue',"
 	"    processando_desde = NULL, worker_id = NULL, updated_at = now()"
-	"  FROM stuck WHERE f.id = stuck.id"
+	"  WHERE f.id = ANY (ARRAY (SELECT id FROM stuck))"
 	"  RETURNING f.id, f.status"
 	")"
 	" SELECT count(*) FILTER (WHERE status = 'pendente'),"
@@ -68,7 +73,7 @@ static const char expire_sql[] =
 	"), upd AS ("
 	"  UPDATE fila_mensagens f SET status = 'cancelada', outcome = 'FAILED_EXPIRED',"
 	"    outcome_reason_code = 'EXPIRED', updated_at = now()"
-	"  FROM old WHERE f.id = old.id RETURNING 1"
+	"  WHERE f.id = ANY (ARRAY (SELECT id FROM old)) RETURNING 1"
 	")"
 	" SELECT count(*) FROM upd";
 

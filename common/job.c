@@ -6,6 +6,8 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *job_name(const struct chipctl_ctx *ctx)
@@ -49,6 +51,21 @@ static const char begin_sql[] =
 	"   (SELECT count(*) FROM abandoned)"
 	" FROM run LEFT JOIN job_leases h ON h.job_name = $1";
 
+/*
+ * Test seam: while the file named by CHIPCTL_TEST_HOLD_FILE exists (at most
+ * 60 s), a run that took its lease waits before working, so a test can
+ * start a second copy against a lease that is certainly held.
+ */
+static void hold_for_tests(void)
+{
+	const char *path = getenv("CHIPCTL_TEST_HOLD_FILE");
+	struct timespec ts = { 0, 10 * 1000000L };
+	int i;
+
+	for (i = 0; path && *path && i < 6000 && access(path, F_OK) == 0; i++)
+		nanosleep(&ts, NULL);
+}
+
 int job_begin(struct chipctl_ctx *ctx)
 {
 	char host[256] = "", pid[16], lease[16];
@@ -91,6 +108,7 @@ int job_begin(struct chipctl_ctx *ctx)
 				 "abandoned=%ld", db_long(res, 0, 5));
 		log_debug("job run started", "job=%s", job_name(ctx),
 			  "execution=%ld", ctx->job_execution_id);
+		hold_for_tests();
 	}
 	PQclear(res);
 	return rc;

@@ -111,8 +111,10 @@ CREATE INDEX IF NOT EXISTS fila_cliente_enviada_idx
 -- chip counters and health: what a chip sent recently.
 CREATE INDEX IF NOT EXISTS fila_chip_enviada_idx
     ON fila_mensagens (chip_id, enviada_em) WHERE chip_id IS NOT NULL;
--- health and metrics: outcomes over the last hour.
-CREATE INDEX IF NOT EXISTS fila_updated_idx ON fila_mensagens (updated_at);
+-- health and metrics: failures over the last hour. (No index on updated_at
+-- alone: it would make every status change a non-HOT update.)
+CREATE INDEX IF NOT EXISTS fila_erro_updated_idx
+    ON fila_mensagens (updated_at) WHERE status = 'erro';
 
 CREATE TABLE IF NOT EXISTS job_leases (
     job_name    text PRIMARY KEY,

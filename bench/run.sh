@@ -1,0 +1,7 @@
+#!/bin/sh
+# make bench: every benchmark, each printing its figures.
+set -eu
+cd "$(dirname "$0")"
+for b in queue.sh; do
+	sh "./$b"
+done
