@@ -38,7 +38,7 @@ static const char usage_main[] =
 	"       chipctl help COMMAND\n"
 	"       chipctl --version | --help | --list-commands | --list-settings\n"
 	"\n"
-	"Global options (also accepted after the command):\n"
+	"Global options (-c, --log-format, -v and -q also after the command):\n"
 	"  -c, --config FILE       config file (default $CHIPCTL_CONFIG or\n"
 	"                          " CHIPCTL_DEFAULT_CONFIG ")\n"
 	"      --log-format FMT    logfmt (default) or json, on stderr\n"

@@ -22,14 +22,22 @@ const char usage_doctor[] =
 	"  slack       the webhook exists (an empty post answers 400, not 404/410)\n"
 	"Secrets are never printed.\n"
 	"\n"
-	"Exit: 0 every check OK or SKIP, 75 a check failed, 78 the config does\n"
-	"not load.\n";
+	"Exit: 0 every check OK or SKIP; 78 the config does not load, or a\n"
+	"credential is missing or refused (database, Evolution API key); 75 any\n"
+	"other check failed (unreachable); 64 usage.\n";
 
 struct report {
 	json_object *checks;
 	int failed;
+	int misconfigured;	/* failures that are configuration errors */
 	int json;
 };
+
+/* A failure that no retry will fix: missing or refused credentials. */
+static void misconfigured(struct report *r)
+{
+	r->misconfigured++;
+}
 
 static void report(struct report *r, const char *name, const char *state,
 		   const char *detail)
@@ -55,14 +63,23 @@ static void check_database(struct chipctl_ctx *ctx, struct report *r)
 	int pending, edited, unknown;
 	char detail[256];
 
+	char app[64];
+	int rc;
+
 	if (!ctx->cfg.database_url) {
 		report(r, "database", "FAIL", "database.url is not set (config or DATABASE_URL)");
 		report(r, "migrations", "SKIP", "no database");
+		misconfigured(r);
 		return;
 	}
-	if (db_open(&ctx->db, ctx->cfg.database_url, "chipctl/doctor",
-		    ctx->cfg.db_connect_timeout_s)) {
-		report(r, "database", "FAIL", "cannot connect (see the log line above)");
+	snprintf(app, sizeof(app), "chipctl/doctor/%.8s", ctx->run_id);
+	rc = db_open(&ctx->db, ctx->cfg.database_url, app, ctx->cfg.db_connect_timeout_s);
+	if (rc) {
+		if (rc == EX_CONFIG)
+			misconfigured(r);
+		report(r, "database", "FAIL", rc == EX_CONFIG ?
+		       "the server refused the credentials or database (see above)" :
+		       "cannot connect (see the log line above)");
 		report(r, "migrations", "SKIP", "no database");
 		return;
 	}
@@ -93,6 +110,7 @@ static void check_evolution(struct chipctl_ctx *ctx, struct report *r)
 	}
 	if (!cfg->evolution_api_key) {
 		report(r, "evolution", "FAIL", "evolution.api_key is not set");
+		misconfigured(r);
 		return;
 	}
 	sb_addf(&url, "%s/instance/fetchInstances", cfg->evolution_url);
@@ -106,9 +124,11 @@ static void check_evolution(struct chipctl_ctx *ctx, struct report *r)
 	if (resp.cls == HTTP_OK)
 		snprintf(detail, sizeof(detail), "%s answered %ld in %.0f ms",
 			 cfg->evolution_url, resp.status, resp.elapsed_ms);
-	else if (resp.status == 401)
+	else if (resp.status == 401) {
 		snprintf(detail, sizeof(detail), "%s refused the API key (401)",
 			 cfg->evolution_url);
+		misconfigured(r);
+	}
 	else
 		snprintf(detail, sizeof(detail), "%s: %s (%s)", cfg->evolution_url,
 			 resp.error, http_class_name(resp.cls));
@@ -151,7 +171,7 @@ static void check_slack(struct chipctl_ctx *ctx, struct report *r)
 int cmd_doctor(int argc, char **argv, struct chipctl_ctx *ctx)
 {
 	static const struct option opts[] = { CLI_COMMON_LONG, { 0, 0, 0, 0 } };
-	struct report r = { NULL, 0, 0 };
+	struct report r = { NULL, 0, 0, 0 };
 	int c, rc;
 
 	while ((c = cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts)) != -1)
@@ -181,7 +201,7 @@ int cmd_doctor(int argc, char **argv, struct chipctl_ctx *ctx)
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
 		json_object_put(o);
 	}
-	if (rc == EX_CONFIG)
+	if (rc == EX_CONFIG || r.misconfigured)
 		return EX_CONFIG;
 	return r.failed ? EX_TEMPFAIL : 0;
 }

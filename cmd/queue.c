@@ -27,10 +27,12 @@ const char usage_queue[] =
 	"         followup (default), resposta or campanha. TIME: any timestamp\n"
 	"         PostgreSQL accepts (default now). Prints the new id.\n"
 	"requeue  put messages in 'erro' or 'cancelada' back to 'pendente' with\n"
-	"         their attempts reset.\n"
+	"         their attempts reset; --json prints each id, its status and\n"
+	"         whether it was requeued.\n"
 	"\n"
-	"Exit: 0 done, 64 usage, 65 invalid value or unknown id, 75 database\n"
-	"unreachable, 78 configuration error.\n";
+	"Exit: 0 done, 64 usage, 65 invalid value or unknown id (values are\n"
+	"checked before connecting), 75 database unreachable, 78 configuration\n"
+	"error or refused credentials, 70 internal error.\n";
 
 static int stats(struct chipctl_ctx *ctx)
 {
@@ -192,36 +194,32 @@ static int enqueue(struct chipctl_ctx *ctx, int argc, char **argv)
 		return cli_usage_error(ctx, "enqueue needs --cliente, --telefone and --text", NULL);
 	if (optind < argc)
 		return cli_usage_error(ctx, "unexpected argument", argv[optind]);
-	if ((rc = ctx_start(ctx)) >= 0)
-		return rc;
-
+	/* Values are checked before connecting: bad input is 65 even when
+	 * the database is down, and a dry run needs no database for it. */
 	if (!*cliente || strlen(cliente) > 200)
 		return bad_value("--cliente", "must be 1 to 200 characters");
 	if (normalise_phone(telefone, phone, sizeof(phone)))
 		return bad_value("--telefone", "must have 10 to 15 digits");
+	if (strcmp(tipo, "prospeccao") && strcmp(tipo, "followup") &&
+	    strcmp(tipo, "resposta") && strcmp(tipo, "campanha"))
+		return bad_value("--tipo", "must be prospeccao, followup, resposta or campanha");
+	v = 5;
+	if (prio_s && parse_int(prio_s, 0, 9, &v))
+		return bad_value("--prioridade", "must be 0 (first) to 9");
+	snprintf(prio, sizeof(prio), "%d", v);
+	if (max_s && parse_int(max_s, 1, 100, &v))
+		return bad_value("--max-tentativas", "must be 1 to 100");
 	if (!strcmp(text, "-"))
 		text = owned = read_stdin_text();
 	if (!*text || strlen(text) > MAX_TEXT || !valid_text(text, strlen(text))) {
 		free(owned);
 		return bad_value("--text", "must be 1 to 10000 bytes of UTF-8 text");
 	}
-	if (strcmp(tipo, "prospeccao") && strcmp(tipo, "followup") &&
-	    strcmp(tipo, "resposta") && strcmp(tipo, "campanha")) {
+	if ((rc = ctx_start(ctx)) >= 0) {
 		free(owned);
-		return bad_value("--tipo", "must be prospeccao, followup, resposta or campanha");
+		return rc;
 	}
-	v = 5;
-	if (prio_s && parse_int(prio_s, 0, 9, &v)) {
-		free(owned);
-		return bad_value("--prioridade", "must be 0 (first) to 9");
-	}
-	snprintf(prio, sizeof(prio), "%d", v);
-	v = ctx->cfg.queue_max_tentativas;
-	if (max_s && parse_int(max_s, 1, 100, &v)) {
-		free(owned);
-		return bad_value("--max-tentativas", "must be 1 to 100");
-	}
-	snprintf(maxt, sizeof(maxt), "%d", v);
+	snprintf(maxt, sizeof(maxt), "%d", max_s ? v : ctx->cfg.queue_max_tentativas);
 
 	params[0] = cliente;
 	params[1] = phone;
@@ -232,6 +230,15 @@ static int enqueue(struct chipctl_ctx *ctx, int argc, char **argv)
 	params[6] = maxt;
 	params[7] = conversa;
 	if (ctx->dry_run) {
+		const char *p_at[1] = { at };
+		res = at ? db_query(ctx->db, "SELECT $1::timestamptz", 1, p_at) : NULL;
+		if (at && !res) {
+			free(owned);
+			return !strncmp(db_last_sqlstate(ctx->db), "22", 2) ?
+				bad_value("--at", "not a timestamp PostgreSQL understands") :
+				db_failure_rc(ctx->db);
+		}
+		PQclear(res);
 		log_info("would enqueue message", "cliente=%s", cliente,
 			 "telefone=%s", phone, "tipo=%s", tipo, "bytes=%zu", strlen(text));
 		free(owned);
@@ -266,6 +273,7 @@ static int requeue(struct chipctl_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = { CLI_COMMON_LONG, { 0, 0, 0, 0 } };
 	struct strbuf ids = STRBUF_INIT;
 	const char *params[2];
+	json_object *arr;
 	PGresult *res;
 	int c, i, rc, n, r;
 
@@ -309,9 +317,19 @@ static int requeue(struct chipctl_ctx *ctx, int argc, char **argv)
 		return db_failure_rc(ctx->db);
 	n = PQntuples(res);
 	rc = 0;
+	arr = ctx->json ? json_object_new_array() : NULL;
 	for (r = 0; r < n; r++) {
 		const char *id = PQgetvalue(res, r, 0);
 		const char *status = db_val(res, r, 1);
+		if (arr) {
+			json_object *o = json_object_new_object();
+			json_object_object_add(o, "id", json_object_new_int64(db_long(res, r, 0)));
+			json_object_object_add(o, "status", status ?
+					       json_object_new_string(status) : NULL);
+			json_object_object_add(o, "requeued", json_object_new_boolean(
+					       PQgetvalue(res, r, 2)[0] == 't'));
+			json_object_array_add(arr, o);
+		}
 		if (!status) {
 			log_error("unknown message id", "id=%s", id);
 			rc = EX_DATAERR;
@@ -326,6 +344,10 @@ static int requeue(struct chipctl_ctx *ctx, int argc, char **argv)
 		}
 	}
 	PQclear(res);
+	if (arr) {
+		puts(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN));
+		json_object_put(arr);
+	}
 	return rc;
 }
 

@@ -17,15 +17,17 @@ const char usage_reset_stuck_queue[] =
 	"whose attempts are used up (tentativas reaches max_tentativas) becomes\n"
 	"'erro' with outcome FAILED_MAX_ATTEMPTS, and an alert is raised.\n"
 	"\n"
-	"With --expire (daily at 03:00): a message 'pendente' for more than\n"
-	"queue.expire_hours (24) becomes 'cancelada' with outcome FAILED_EXPIRED.\n"
+	"With --expire (daily at 03:00): a message 'pendente' created and due more\n"
+	"than queue.expire_hours (24) ago becomes 'cancelada' with outcome\n"
+	"FAILED_EXPIRED (a message rescheduled to later is not expired).\n"
 	"\n"
 	"  --expire       cancel expired pending messages instead\n"
 	"  -n, --dry-run  count what would change; change nothing\n"
 	"      --json     print the counts as JSON on stdout\n"
 	"\n"
-	"Exit: 0 done (also when another run holds the lease), 75 database\n"
-	"unreachable, 78 configuration error, 70 internal error.\n";
+	"Exit: 0 done (also when another run holds the lease), 64 usage, 75\n"
+	"database unreachable, 78 configuration error or refused credentials,\n"
+	"70 internal error.\n";
 
 /*
  * The ids go through ARRAY(...) so the update probes the primary key for
@@ -68,6 +70,7 @@ static const char expire_sql[] =
 	"WITH old AS ("
 	"  SELECT id FROM fila_mensagens"
 	"  WHERE status = 'pendente'"
+	"    AND agendar_para < now() - make_interval(hours => $1::int)"
 	"    AND created_at < now() - make_interval(hours => $1::int)"
 	"  FOR UPDATE SKIP LOCKED"
 	"), upd AS ("
@@ -79,6 +82,7 @@ static const char expire_sql[] =
 
 static const char expire_dry_sql[] =
 	"SELECT count(*) FROM fila_mensagens WHERE status = 'pendente'"
+	"   AND agendar_para < now() - make_interval(hours => $1::int)"
 	"   AND created_at < now() - make_interval(hours => $1::int)";
 
 static void print_counts(struct chipctl_ctx *ctx, const char *k1, long v1,

@@ -15,6 +15,8 @@ enum cfg_type { T_STR, T_INT };
 #define SECRET 1u
 #define URL    2u	/* must be http:// or https:// */
 
+#define CONNINFO 4u	/* a libpq conninfo string or URI */
+
 struct setting {
 	const char *name;
 	enum cfg_type type;
@@ -23,18 +25,21 @@ struct setting {
 	const char *def_str;
 	long def_int, min, max;
 	unsigned flags;
+	const char *choices;	/* "a|b|c": the only values allowed */
 };
 
 #define S(name, field, env, def, fl) \
-	{ name, T_STR, offsetof(struct config, field), env, def, 0, 0, 0, fl }
+	{ name, T_STR, offsetof(struct config, field), env, def, 0, 0, 0, fl, NULL }
+#define E(name, field, env, def, choices) \
+	{ name, T_STR, offsetof(struct config, field), env, def, 0, 0, 0, 0, choices }
 #define I(name, field, env, def, lo, hi) \
-	{ name, T_INT, offsetof(struct config, field), env, NULL, def, lo, hi, 0 }
+	{ name, T_INT, offsetof(struct config, field), env, NULL, def, lo, hi, 0, NULL }
 
 static const struct setting settings[] = {
-	S("database.url", database_url, "DATABASE_URL", NULL, SECRET),
+	S("database.url", database_url, "DATABASE_URL", NULL, SECRET | CONNINFO),
 	I("database.connect_timeout", db_connect_timeout_s, NULL, 5, 1, 300),
-	S("log.format", log_format, "CHIPCTL_LOG_FORMAT", "logfmt", 0),
-	S("log.level", log_level, "CHIPCTL_LOG_LEVEL", "info", 0),
+	E("log.format", log_format, "CHIPCTL_LOG_FORMAT", "logfmt", "logfmt|json"),
+	E("log.level", log_level, "CHIPCTL_LOG_LEVEL", "info", "debug|info|warn|error"),
 	S("evolution.url", evolution_url, "EVOLUTION_API_URL", NULL, URL),
 	S("evolution.api_key", evolution_api_key, "EVOLUTION_API_KEY", NULL, SECRET),
 	I("evolution.timeout_ms", evolution_timeout_ms, NULL, 15000, 100, 600000),
@@ -54,7 +59,7 @@ static const struct setting settings[] = {
 	I("queue.expire_hours", queue_expire_hours, NULL, 24, 1, 8760),
 	I("queue.max_tentativas", queue_max_tentativas, NULL, 3, 1, 100),
 	I("alerts.cooldown_s", alerts_cooldown_s, NULL, 1800, 0, 604800),
-	I("jobs.lease_s", jobs_lease_s, NULL, 900, 1, 86400),
+	I("jobs.lease_s", jobs_lease_s, NULL, 300, 1, 86400),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -83,6 +88,53 @@ static void set_str(char **field, const char *v)
 {
 	free(*field);
 	*field = v ? xstrdup(v) : NULL;
+}
+
+static int in_choices(const char *choices, const char *v)
+{
+	size_t n = strlen(v);
+	const char *p = choices;
+
+	while (p) {
+		if (!strncmp(p, v, n) && (p[n] == '|' || p[n] == '\0'))
+			return 1;
+		p = strchr(p, '|');
+		if (p)
+			p++;
+	}
+	return 0;
+}
+
+/* Why v is not a valid value of s, or NULL when it is. */
+static const char *check_str(const struct setting *s, const char *v)
+{
+	if (s->choices && !in_choices(s->choices, v))
+		return "not one of the allowed values";
+	if ((s->flags & URL) && *v && strncmp(v, "http://", 7) &&
+	    strncmp(v, "https://", 8))
+		return "not an http:// or https:// URL";
+	if (s->flags & CONNINFO) {
+		char *err = NULL;
+		PQconninfoOption *opts = PQconninfoParse(v, &err);
+
+		PQfreemem(err);
+		if (!opts)
+			return "not a valid libpq conninfo string or URI";
+		PQconninfoFree(opts);
+	}
+	return NULL;
+}
+
+/* Store a string setting; URLs lose trailing slashes so paths join cleanly. */
+static void store_str(struct config *cfg, const struct setting *s, const char *v)
+{
+	char **field = str_field(cfg, s);
+	size_t n;
+
+	set_str(field, v);
+	if ((s->flags & URL) && *field)
+		for (n = strlen(*field); n > 0 && (*field)[n - 1] == '/'; n--)
+			(*field)[n - 1] = '\0';
 }
 
 /* Every scalar in the file must be a known setting: a typo in a threshold
@@ -152,13 +204,15 @@ static int read_file(struct config *cfg, const char *file)
 		line = (int)config_setting_source_line(cs);
 		if (s->type == T_STR) {
 			const char *v = config_setting_get_string(cs);
-			if (!v) {
+			const char *why = v ? check_str(s, v) : "expected a string";
+			if (why) {
 				log_error("config error", "file=%s", file,
-					  "line=%d", line, "error=%s",
-					  "expected a string", "setting=%s", s->name);
+					  "line=%d", line, "error=%s", why,
+					  "setting=%s", s->name,
+					  "allowed=%s", s->choices ? s->choices : "-");
 				goto out;
 			}
-			set_str(str_field(cfg, s), v);
+			store_str(cfg, s, v);
 		} else {
 			int t = config_setting_type(cs);
 			long long v;
@@ -196,7 +250,14 @@ static int apply_env(struct config *cfg)
 		if (!v || !*v)
 			continue;
 		if (s->type == T_STR) {
-			set_str(str_field(cfg, s), v);
+			const char *why = check_str(s, v);
+			if (why) {
+				log_error("config error", "env=%s", s->env,
+					  "error=%s", why, "setting=%s", s->name,
+					  "allowed=%s", s->choices ? s->choices : "-");
+				return -1;
+			}
+			store_str(cfg, s, v);
 		} else {
 			char *end;
 			long n = strtol(v, &end, 10);
@@ -229,52 +290,8 @@ static void register_secrets(struct config *cfg)
 	}
 }
 
-static int validate(struct config *cfg, const char *where)
-{
-	size_t i;
-
-	for (i = 0; i < NSETTINGS; i++) {
-		const struct setting *s = &settings[i];
-		const char *v = s->type == T_STR ? *str_field(cfg, s) : NULL;
-
-		if ((s->flags & URL) && v && *v && strncmp(v, "http://", 7) &&
-		    strncmp(v, "https://", 8)) {
-			log_error("config error", "file=%s", where, "error=%s",
-				  "not an http:// or https:// URL",
-				  "setting=%s", s->name);
-			return -1;
-		}
-	}
-	if (strcmp(cfg->log_format, "logfmt") && strcmp(cfg->log_format, "json")) {
-		log_error("config error", "file=%s", where, "error=%s",
-			  "log.format must be logfmt or json");
-		return -1;
-	}
-	if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
-	    strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
-		log_error("config error", "file=%s", where, "error=%s",
-			  "log.level must be debug, info, warn or error");
-		return -1;
-	}
-	if (cfg->database_url) {
-		char *err = NULL;
-		PQconninfoOption *opts = PQconninfoParse(cfg->database_url, &err);
-
-		if (!opts) {
-			log_error("config error", "file=%s", where, "error=%s",
-				  "database.url is not a valid conninfo or URI",
-				  "detail=%s", err ? err : "out of memory");
-			PQfreemem(err);
-			return -1;
-		}
-		PQconninfoFree(opts);
-	}
-	return 0;
-}
-
 int config_load(struct config *cfg, const char *path)
 {
-	const char *where;
 	size_t i;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -284,22 +301,23 @@ int config_load(struct config *cfg, const char *path)
 		else
 			*int_field(cfg, &settings[i]) = (int)settings[i].def_int;
 	}
-	if (!path)
+	if (!path || !*path)
 		path = getenv("CHIPCTL_CONFIG");
-	if (path && *path) {
-		if (read_file(cfg, path))
-			return -1;
+	if (!path || !*path)
+		path = access(CHIPCTL_DEFAULT_CONFIG, F_OK) == 0 ?
+			CHIPCTL_DEFAULT_CONFIG : NULL;
+	if (path) {
 		cfg->path = xstrdup(path);
-	} else if (access(CHIPCTL_DEFAULT_CONFIG, F_OK) == 0) {
-		if (read_file(cfg, CHIPCTL_DEFAULT_CONFIG))
-			return -1;
-		cfg->path = xstrdup(CHIPCTL_DEFAULT_CONFIG);
+		if (read_file(cfg, path))
+			goto fail;
 	}
 	if (apply_env(cfg))
-		return -1;
+		goto fail;
 	register_secrets(cfg);
-	where = cfg->path ? cfg->path : "(environment)";
-	return validate(cfg, where);
+	return 0;
+fail:
+	config_free(cfg);
+	return -1;
 }
 
 void config_free(struct config *cfg)

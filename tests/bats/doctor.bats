@@ -15,13 +15,13 @@ load ../lib/common
 	[ "$(fake_count slack POST /services/)" -eq 1 ]
 }
 
-@test "a refused Evolution key and a dead webhook: FAIL lines, exit 75" {
+@test "a refused Evolution key and a dead webhook: FAIL lines, exit 78" {
 	use_fake_slack
 	fake_ctl slack /__control/mode '{"mode":"no_service"}'
 	fake_start evolution
 	export EVOLUTION_API_URL=$FAKE_EVOLUTION_URL EVOLUTION_API_KEY=wrong-key-4242
 	add_secret wrong-key-4242
-	run_chipctl 75 doctor
+	run_chipctl 78 doctor
 	[[ "$output" == *"FAIL  evolution   "*"refused the API key (401)"* ]]
 	[[ "$output" == *"FAIL  slack"* ]]
 }
@@ -40,4 +40,17 @@ assert o["ok"] is False and states["database"] == "FAIL" and states["config"] ==
 	printf 'nope = ;\n' > "$CONF"
 	run_chipctl 78 doctor
 	[[ "$output" == *"FAIL  config"* ]]
+}
+
+@test "an unreachable Evolution server is a temporary failure, exit 75" {
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	EVOLUTION_API_URL=http://127.0.0.1:$port EVOLUTION_API_KEY=k-123456 run_chipctl 75 doctor
+	[[ "$output" == *"FAIL  evolution"* ]]
+	add_secret k-123456
+}
+
+@test "no database.url: a configuration error, exit 78" {
+	unset DATABASE_URL
+	run_chipctl 78 doctor
+	[[ "$output" == *"FAIL  database    database.url is not set"* ]]
 }

@@ -77,6 +77,13 @@ assert 595 <= o["oldest_due_age_s"] <= 700, o'
 	[[ "$stderr" == *"unknown message id"*"999999"* ]]
 	[ "$(psql_q "SELECT status, tentativas, outcome IS NULL FROM fila_mensagens WHERE id = $a")" = "pendente|0|t" ]
 	[ "$(psql_q "SELECT status FROM fila_mensagens WHERE id = $b")" = enviada ]
+	run_chipctl 0 queue requeue "$a" --json
+	[ "$output" = "[{\"id\":$a,\"status\":\"pendente\",\"requeued\":false}]" ]
 	run_chipctl 65 queue requeue "1; DROP TABLE chips"
 	run_chipctl 64 queue requeue
+}
+
+@test "enqueue checks values before connecting: bad input is 65 with the database down" {
+	DATABASE_URL="postgresql://chipctl@127.0.0.1:1/x" run_chipctl 65 queue enqueue --cliente d --telefone 12 --text x
+	run_chipctl 65 queue enqueue --cliente d1 --telefone 5511999990000 --text x --at never -n
 }

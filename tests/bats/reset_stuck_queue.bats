@@ -2,12 +2,12 @@
 # reset-stuck-queue (T01.1, T01.2).
 load ../lib/common
 
-msg() {	# msg STATUS TENTATIVAS MAX AGE_MIN [CREATED_AGE_H]: insert one, print its id
+msg() {	# msg STATUS TENTATIVAS MAX AGE_MIN [CREATED_AGE_H [DUE_AGE_H]]: insert one, print its id
 	psql_q "INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, status, tentativas,
-	          max_tentativas, processando_desde, created_at, worker_id)
+	          max_tentativas, processando_desde, created_at, agendar_para, worker_id)
 	        VALUES ('dr1', '5511999990001', 'oi', '$1', $2, $3,
 	          CASE WHEN '$1' = 'processando' THEN now() - interval '$4 minutes' END,
-	          now() - interval '${5:-0} hours',
+	          now() - interval '${5:-0} hours', now() - interval '${6:-${5:-0}} hours',
 	          CASE WHEN '$1' = 'processando' THEN 'w1' END) RETURNING id"
 }
 
@@ -67,6 +67,13 @@ msg() {	# msg STATUS TENTATIVAS MAX AGE_MIN [CREATED_AGE_H]: insert one, print i
 	[ "$(psql_q "SELECT status FROM fila_mensagens WHERE id = $young")" = pendente ]
 	[ "$(psql_q "SELECT status FROM fila_mensagens WHERE id = $stuck")" = processando ]
 	[ "$(psql_q "SELECT alert_type FROM alert_outbox")" = queue_expired ]
+}
+
+@test "--expire leaves a message rescheduled to later alone" {
+	later=$(msg pendente 2 5 0 30 -2)
+	recent=$(msg pendente 2 5 0 30 1)
+	run_chipctl 0 reset-stuck-queue --expire
+	[ "$(psql_q "SELECT status FROM fila_mensagens WHERE id IN ($later, $recent)")" = $'pendente\npendente' ]
 }
 
 @test "--expire honours queue.expire_hours" {
