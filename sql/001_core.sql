@@ -96,9 +96,12 @@ CREATE TABLE IF NOT EXISTS fila_mensagens (
     provider_message_id text,
     ultimo_erro         text
 );
--- The send-worker's claim: due pending messages by priority and age.
+-- The send-worker's claim walks this in order: priority, then age.
+CREATE INDEX IF NOT EXISTS fila_pendente_claim_idx
+    ON fila_mensagens (prioridade, agendar_para, id) WHERE status = 'pendente';
+-- Due and overdue pending messages by due time (backlog, --expire).
 CREATE INDEX IF NOT EXISTS fila_pendente_due_idx
-    ON fila_mensagens (agendar_para, prioridade, id) WHERE status = 'pendente';
+    ON fila_mensagens (agendar_para) WHERE status = 'pendente';
 -- reset-stuck-queue --expire and the backlog check: pending by age.
 CREATE INDEX IF NOT EXISTS fila_pendente_created_idx
     ON fila_mensagens (created_at) WHERE status = 'pendente';
