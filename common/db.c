@@ -37,6 +37,17 @@ static int connect_failure_rc(const char *msg)
 	return EX_TEMPFAIL;
 }
 
+/* Server notices ("relation already exists, skipping") are not errors:
+ * they go to the log at debug level instead of raw to stderr. */
+static void on_notice(void *arg, const char *message)
+{
+	char line[512];
+
+	(void)arg;
+	one_line(line, sizeof(line), message);
+	log_debug("database notice", "notice=%s", line);
+}
+
 int db_open(struct db **out, const char *url, const char *appname,
 	    int connect_timeout_s)
 {
@@ -72,6 +83,7 @@ int db_open(struct db **out, const char *url, const char *appname,
 		free(db);
 		return rc;
 	}
+	PQsetNoticeProcessor(db->conn, on_notice, NULL);
 	*out = db;
 	return 0;
 }

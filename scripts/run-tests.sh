@@ -8,6 +8,7 @@
 #   CHIPCTL_TEST_FILTER=regex  only bats tests whose name matches
 #   CHIPCTL_TEST_SUITES="a b"  only these bats files (names without .bats)
 #   CHIPCTL_TEST_NO_ASAN=1     skip the sanitizer pass of the bats suites
+#   CHIPCTL_BIN=path           the binary of the first pass (default ./chipctl)
 set -u
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
@@ -26,7 +27,8 @@ fi
 export CHIPCTL_TEST_PGDIR="$WORK/pg"
 admin=$(scripts/pg-tmp.sh url "$WORK/pg")
 psql -XAtq -v ON_ERROR_STOP=1 "$admin" -c "CREATE DATABASE chipctl_tmpl" >/dev/null
-DATABASE_URL=$(scripts/pg-tmp.sh url "$WORK/pg" chipctl_tmpl) ./chipctl -q migrate
+BIN=${CHIPCTL_BIN:-$REPO/chipctl}
+DATABASE_URL=$(scripts/pg-tmp.sh url "$WORK/pg" chipctl_tmpl) "$BIN" -q migrate || { echo "run-tests: cannot migrate the template database"; echo "0 passed, 1 failed"; exit 1; }
 
 tap="$WORK/results.tap"
 : > "$tap"
@@ -58,7 +60,7 @@ filter=""
 [ -n "${CHIPCTL_TEST_FILTER:-}" ] && filter="--filter $CHIPCTL_TEST_FILTER"
 
 # shellcheck disable=SC2086
-CHIPCTL_BIN="$REPO/chipctl" run_tap "bats" bats --tap $filter $suites
+CHIPCTL_BIN="$BIN" run_tap "bats" bats --tap $filter $suites
 if [ -z "${CHIPCTL_TEST_NO_ASAN:-}" ] && [ -x build/asan/chipctl ]; then
 	# shellcheck disable=SC2086
 	CHIPCTL_BIN="$REPO/build/asan/chipctl" run_tap "bats asan" bats --tap $filter $suites

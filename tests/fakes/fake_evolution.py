@@ -29,7 +29,7 @@ import random
 import re
 import time
 import uuid
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 import fakelib
 
@@ -166,9 +166,12 @@ class EvoHandler(fakelib.FakeHandler):
         return 201 if self.match(req)[0] in ("send_text", "create") else 200
 
     def body(self, req):
-        """Express only parses JSON bodies with a JSON content type; otherwise {}."""
-        if "json" in req.header("content-type", "") and req.json is not None:
+        """Express parses JSON and urlencoded bodies by content type; otherwise {}."""
+        ctype = req.header("content-type", "")
+        if "json" in ctype and req.json is not None:
             return req.json
+        if "application/x-www-form-urlencoded" in ctype:
+            return {k: v[-1] for k, v in parse_qs(req.body, keep_blank_values=True).items()}
         return {}
 
     def key_ok(self, req, name=None):

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2015  # "cond && pass || fail": pass never fails
 # Quick self-test of the fake providers: starts each via tests/lib/fakes.bash and
 # exercises every mode once with curl. Prints "N passed, N failed"; exit 1 on failure.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 FAKE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/fakes-selftest.XXXXXX")"
 export FAKE_DIR
-# shellcheck source=../lib/fakes.bash
+# shellcheck disable=SC1091
 source tests/lib/fakes.bash
 trap 'fake_stop_all; rm -rf "$FAKE_DIR"' EXIT
 
@@ -65,7 +66,7 @@ req "${J[@]}" -d '{"text":"6"}' "$S"; is "slack script consumed" 200 "ok"
 eq "slack log counts failed posts" "$(fake_count slack POST /services/)" 14
 eq "slack count by path only" "$(fake_count slack /services/T000)" 14
 fake_wait_count slack /services 14 2 && pass || fail "fake_wait_count"
-eq "__requests" "$(fake_requests slack | python3 -c 'import json,sys; r=json.load(sys.stdin); print(len(r), r[0]["json"], r[0]["headers"]["content-type"])')" \
+eq "__requests" "$(fake_requests slack | "$FAKE_PYTHON" -c 'import json,sys; r=json.load(sys.stdin); print(len(r), r[0]["json"], r[0]["headers"]["content-type"])')" \
   "14 {'text': 'hi'} application/json"
 out="$(curl -sv -o /dev/null -o /dev/null "${J[@]}" -d '{"text":"a"}' "$S" "$S" 2>&1)"
 [[ "$out" == *"Re-using existing connection"* ]] && pass || fail "slack keep-alive"
@@ -77,13 +78,13 @@ E="$FAKE_EVOLUTION_URL"; K=(-H "apikey: $FAKE_EVOLUTION_APIKEY")
 ctl evolution /__control/instances/generate '{"count":10,"prefix":"chip","open_ratio":0.9}'
 req "$E/instance/fetchInstances"; is "evo fetch no key" 401 '{"status":401,"error":"Unauthorized","response":{"message":"Unauthorized"}}'
 req "${K[@]}" "$E/instance/fetchInstances"
-eq "evo fetch all" "$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(len(r), sorted(r[0])[:3], r[9]["connectionStatus"])' "$FAKE_DIR/body")" \
+eq "evo fetch all" "$("$FAKE_PYTHON" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(len(r), sorted(r[0])[:3], r[9]["connectionStatus"])' "$FAKE_DIR/body")" \
   "10 ['Chatwoot', 'Nats', 'Proxy'] close"
 req "${K[@]}" "$E/instance/fetchInstances?instanceName=zzz"
 is "evo fetch unknown" 404 '{"status":404,"error":"Not Found","response":{"message":["Instance \"zzz\" not found"]}}'
-TOK2="$(curl -s "${K[@]}" "$E/instance/fetchInstances?instanceName=chip02" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["token"])')"
+TOK2="$(curl -s "${K[@]}" "$E/instance/fetchInstances?instanceName=chip02" | "$FAKE_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[0]["token"])')"
 req -H "apikey: $TOK2" "$E/instance/fetchInstances"; has "evo fetch by instance token" 200 '"name":"chip02"'
-eq "evo fetch by token: one row" "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$FAKE_DIR/body")" 1
+eq "evo fetch by token: one row" "$("$FAKE_PYTHON" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$FAKE_DIR/body")" 1
 req -H "apikey: $TOK2" "$E/instance/fetchInstances?instanceName=chip03"; is "evo fetch token other" 401 '{"status":401,"error":"Unauthorized","response":{"message":"Unauthorized"}}'
 req "${K[@]}" "$E/instance/connectionState/chip01"; is "evo state open" 200 '{"instance":{"instanceName":"chip01","state":"open"}}'
 req "${K[@]}" "$E/instance/connectionState/chip10"; is "evo state close" 200 '{"instance":{"instanceName":"chip10","state":"close"}}'
@@ -95,9 +96,9 @@ req "${J[@]}" -d '{"instanceName":"new2"}' "$E/instance/create"; eq "evo create 
 ST="$E/message/sendText"
 req "${K[@]}" "${J[@]}" -d '{"number":"5531991234567","text":"Olá"}' "$ST/chip01"
 has "evo send ok" 201 '"key":{"remoteJid":"553191234567@s.whatsapp.net","fromMe":true,"id":"3EB0'
-ID1="$(python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); assert b["status"]=="PENDING" and isinstance(b["messageTimestamp"],int) and b["message"]=={"conversation":"Olá"}; print(b["key"]["id"])' "$FAKE_DIR/body")" && pass || fail "evo send body shape"
+ID1="$("$FAKE_PYTHON" -c 'import json,sys; b=json.load(open(sys.argv[1])); assert b["status"]=="PENDING" and isinstance(b["messageTimestamp"],int) and b["message"]=={"conversation":"Olá"}; print(b["key"]["id"])' "$FAKE_DIR/body")" && pass || fail "evo send body shape"
 req "${K[@]}" "${J[@]}" -d '{"number":"5511987654321","text":"x"}' "$ST/chip01"; has "evo send sp no quirk" 201 '"remoteJid":"5511987654321@s.whatsapp.net"'
-ID2="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"]["id"])' "$FAKE_DIR/body")"
+ID2="$("$FAKE_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"]["id"])' "$FAKE_DIR/body")"
 [[ -n "$ID1" && "$ID1" != "$ID2" ]] && pass || fail "evo ids unique ($ID1 $ID2)"
 req "${J[@]}" -d '{"number":"1","text":"x"}' "$ST/nope"; is "evo send unknown no key" 404 '{"status":404,"error":"Not Found","response":{"message":["The \"nope\" instance does not exist"]}}'
 req "${J[@]}" -d '{"number":"1","text":"x"}' "$ST/chip01"; eq "evo send no key" "$CODE" 401
@@ -175,7 +176,7 @@ Z="$FAKE_ZAPI_URL"; CT=(-H "Client-Token: $FAKE_ZAPI_CLIENT_TOKEN")
 ctl zapi /__control/instances '[{"id":"Z1","token":"T1","connected":true},{"id":"Z2","token":"T2","connected":false}]'
 ZS=(-d '{"phone":"5511999999999","message":"oi"}')
 req "${CT[@]}" "${J[@]}" "${ZS[@]}" "$Z/instances/Z1/token/T1/send-text"; has "zapi send ok" 200 '"zaapId":"'
-python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); assert b["id"]==b["messageId"] and b["zaapId"]' "$FAKE_DIR/body" && pass || fail "zapi body shape"
+"$FAKE_PYTHON" -c 'import json,sys; b=json.load(open(sys.argv[1])); assert b["id"]==b["messageId"] and b["zaapId"]' "$FAKE_DIR/body" && pass || fail "zapi body shape"
 req "${J[@]}" "${ZS[@]}" "$Z/instances/Z1/token/T1/send-text"; is "zapi no client-token" 400 '{"error":"null not allowed"}'
 req "${CT[@]}" "${J[@]}" "${ZS[@]}" "$Z/instances/Z1/token/T2/send-text"; is "zapi bad pair" 400 '{"error":"Instance not found"}'
 req "${CT[@]}" "$Z/instances/Z1/token/T1/status"; is "zapi status on" 200 '{"connected":true,"error":"You are already connected.","smartphoneConnected":true}'
@@ -203,10 +204,10 @@ A="$FAKE_SALVY_URL/api/v2/virtual-phone-accounts"; B=(-H "Authorization: Bearer 
 req "$A"; has "salvy no auth" 401 '{"code":"unauthorized","message":'
 req "${B[@]}" "$A/area-codes?available=true"; has "salvy area codes" 200 '{"areaCodes":[{"areaCode":11,"available":true}'
 req "${B[@]}" "${J[@]}" -d '{"areaCode":11,"name":"chip-a"}' "$A"; has "salvy create" 200 '"status":"active"'
-ACC="$(python3 -c 'import json,sys,re; b=json.load(open(sys.argv[1])); assert re.fullmatch(r"\+55119\d{8}", b["phoneNumber"]), b; print(b["id"])' "$FAKE_DIR/body")" && pass || fail "salvy phone format"
+ACC="$("$FAKE_PYTHON" -c 'import json,sys,re; b=json.load(open(sys.argv[1])); assert re.fullmatch(r"\+55119\d{8}", b["phoneNumber"]), b; print(b["id"])' "$FAKE_DIR/body")" && pass || fail "salvy phone format"
 req "${B[@]}" "${J[@]}" -d '{"areaCode":11,"name":"chip-b"}' "$A"; eq "salvy create 2" "$CODE" 200
 req "${B[@]}" "${J[@]}" -d '{"areaCode":10}' "$A"; has "salvy bad area code" 400 '"code":"bad_request"'
-req "${B[@]}" "$A"; eq "salvy list unique numbers" "$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(len(r), len({a["phoneNumber"] for a in r}))' "$FAKE_DIR/body")" "2 2"
+req "${B[@]}" "$A"; eq "salvy list unique numbers" "$("$FAKE_PYTHON" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(len(r), len({a["phoneNumber"] for a in r}))' "$FAKE_DIR/body")" "2 2"
 req -X DELETE "${B[@]}" "${J[@]}" -d '{"reason":"bored"}' "$A/$ACC"; has "salvy delete bad reason" 400 '"publicDetails":{}'
 req -X DELETE "${B[@]}" "${J[@]}" -d '{"reason":"whatsapp-ban"}' "$A/$ACC"; has "salvy delete" 200 '"status":"canceled"'
 req -X DELETE "${B[@]}" "${J[@]}" -d '{"reason":"unnecessary"}' "$A/nope"; eq "salvy delete unknown" "$CODE" 404

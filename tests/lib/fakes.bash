@@ -35,7 +35,7 @@ _fake_dir() {
 }
 
 # _fake_var NAME SUFFIX -> value of FAKE_<NAME>_<SUFFIX>
-_fake_var() { local v="FAKE_$(_fake_upper "$1")_$2"; printf '%s' "${!v:-}"; }
+_fake_var() { local v; v="FAKE_$(_fake_upper "$1")_$2"; printf '%s' "${!v:-}"; }
 
 fake_start() {
   local name="$1"; shift || true
@@ -53,7 +53,7 @@ fake_start() {
   up="$(_fake_upper "$name")"
   portfile="$dir/fake_${name}.port"; log="$dir/fake_${name}.jsonl"; out="$dir/fake_${name}.out"
   rm -f "$portfile"
-  "$FAKE_PYTHON" "$script" --port 0 --portfile "$portfile" --log "$log" "${defaults[@]}" "$@" \
+  PYTHONDONTWRITEBYTECODE=1 "$FAKE_PYTHON" "$script" --port 0 --portfile "$portfile" --log "$log" "${defaults[@]}" "$@" \
     </dev/null >"$out" 2>&1 3>&- &
   pid=$!
   for ((i = 0; i < 200; i++)); do          # 200 x 0.05 s = 10 s

@@ -1,0 +1,186 @@
+/* chipctl send-worker: claim due messages, choose a chip, send, record. */
+#include "alert.h"
+#include "builtin.h"
+#include "db.h"
+#include "log.h"
+#include "send.h"
+
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char usage_send_worker[] =
+	"usage: chipctl send-worker [--once] [--max-messages N] [--worker-id ID] [--json]\n"
+	"\n"
+	"Claim due messages of fila_mensagens in batches of send.batch_size (FOR\n"
+	"UPDATE SKIP LOCKED: any number of workers on any number of hosts), apply\n"
+	"the doctor's guardrails, choose a chip in one query, send through its\n"
+	"provider (Evolution sendText or Z-API send-text), fail over to the next\n"
+	"chip up to send.max_chips_per_message, and record every attempt.\n"
+	"Without --once it loops until SIGTERM or SIGINT, finishing the message in\n"
+	"hand and giving the rest of its batch back to the queue.\n"
+	"\n"
+	"  --once            drain what is due now, then exit (for cron)\n"
+	"  --max-messages N  stop after N messages (tests, benchmarks)\n"
+	"  --worker-id ID    name in worker_heartbeats and claims (default host:pid)\n"
+	"      --json        print a summary as JSON at the end\n"
+	"\n"
+	"Exit: 0 done or stopped by a signal, 64 usage, 75 database unreachable\n"
+	"(--once; the loop waits and reconnects), 78 configuration error.\n";
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void pause_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	if (!stop_requested)
+		nanosleep(&ts, NULL);	/* a signal ends it early */
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void summary(struct sender *s, int json)
+{
+	const struct send_stats *st = &s->st;
+
+	log_info("send-worker summary", "worker=%s", s->worker_id, "sent=%ld", st->sent,
+		 "failed=%ld", st->failed, "rescheduled=%ld", st->rescheduled,
+		 "cancelled=%ld", st->cancelled, "invalid_number=%ld", st->invalid,
+		 "uncertain=%ld", st->uncertain, "fallback=%ld", st->fallback,
+		 "not_recorded=%ld", st->not_recorded);
+	if (json) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "worker_id", json_object_new_string(s->worker_id));
+		json_object_object_add(o, "sent", json_object_new_int64(st->sent));
+		json_object_object_add(o, "failed", json_object_new_int64(st->failed));
+		json_object_object_add(o, "rescheduled", json_object_new_int64(st->rescheduled));
+		json_object_object_add(o, "cancelled", json_object_new_int64(st->cancelled));
+		json_object_object_add(o, "invalid_number", json_object_new_int64(st->invalid));
+		json_object_object_add(o, "uncertain", json_object_new_int64(st->uncertain));
+		json_object_object_add(o, "fallback", json_object_new_int64(st->fallback));
+		json_object_object_add(o, "not_recorded", json_object_new_int64(st->not_recorded));
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	}
+}
+
+int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "once", no_argument, 0, 'o' },
+		{ "max-messages", required_argument, 0, 'm' },
+		{ "worker-id", required_argument, 0, 'w' },
+		CLI_COMMON_LONG, { 0, 0, 0, 0 } };
+	struct sigaction sa;
+	struct sender s;
+	char worker[160], host[128] = "";
+	const char *worker_arg = NULL;
+	long max_messages = 0, handled = 0;
+	int c, rc, once = 0, db_down = 0;
+	double last_flush = 0;
+
+	while ((c = cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts)) != -1) {
+		switch (c) {
+		case 'o': once = 1; break;
+		case 'w': worker_arg = optarg; break;
+		case 'm': {
+			char *end;
+			max_messages = strtol(optarg, &end, 10);
+			if (!*optarg || *end || max_messages <= 0)
+				return cli_usage_error(ctx, "--max-messages takes a positive number:",
+						       optarg);
+			break;
+		}
+		}
+	}
+	if (ctx->exit_now < 0 && optind < argc)
+		return cli_usage_error(ctx, "unexpected argument", argv[optind]);
+	if ((rc = ctx_start(ctx)) >= 0)
+		return rc;
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(worker, sizeof(worker), "%s", worker_arg ? worker_arg : host);
+	if (!worker_arg)
+		snprintf(worker + strlen(worker), sizeof(worker) - strlen(worker), ":%d",
+			 (int)getpid());
+	srand((unsigned)(getpid() ^ time(NULL)));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if (sender_init(&s, ctx, worker)) {
+		log_error("cannot initialise the HTTP client");
+		return EX_SOFTWARE;
+	}
+	log_info("send-worker started", "worker=%s", worker, "mode=%s", once ? "once" : "loop",
+		 "batch=%d", ctx->cfg.send_batch_size, "multi_chip=%d", ctx->cfg.send_multi_chip);
+
+	rc = 0;
+	while (!stop_requested) {
+		struct outbound *batch;
+		int n, i;
+
+		s.unauthorized_evolution = s.unauthorized_zapi = 0;
+		n = sender_heartbeat(&s) ? -1 : sender_claim(&s, &batch);
+		if (n < 0) {
+			if (once) {
+				rc = db_failure_rc(ctx->db);
+				break;
+			}
+			db_down = db_down ? (db_down * 2 > 30000 ? 30000 : db_down * 2) : 500;
+			log_warn("database unavailable, waiting", "retry_in_ms=%d", db_down);
+			pause_ms(db_down);
+			continue;
+		}
+		db_down = 0;
+		for (i = 0; i < n; i++) {
+			if (stop_requested || (max_messages && handled >= max_messages))
+				break;
+			handled++;
+			if (sender_process(&s, &batch[i]) < 0) {
+				i++;	/* that one stays processando for the rescue */
+				break;
+			}
+		}
+		if (i < n)
+			sender_release(&s, batch + i, n - i);
+		if (n > 0)
+			sender_free_batch(batch, n);
+		if (now_s() - last_flush >= 10) {
+			alert_flush(ctx);
+			last_flush = now_s();
+		}
+		if (max_messages && handled >= max_messages)
+			break;
+		if (n == 0) {
+			if (once)
+				break;
+			pause_ms(ctx->cfg.send_idle_ms);
+		}
+	}
+	if (stop_requested)
+		log_info("stopping on signal: the message in hand was finished");
+	sender_heartbeat(&s);
+	alert_flush(ctx);
+	summary(&s, ctx->json);
+	sender_free(&s);
+	return rc;
+}

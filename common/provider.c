@@ -1,0 +1,189 @@
+#include "provider.h"
+#include "config.h"
+#include "strbuf.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *wa_meaning_name(enum wa_meaning m)
+{
+	switch (m) {
+	case WA_NONE:              return "none";
+	case WA_NOT_ON_WHATSAPP:   return "not_on_whatsapp";
+	case WA_RATE_LIMIT:        return "rate_limit";
+	case WA_CONNECTION_CLOSED: return "connection_closed";
+	case WA_UNAUTHORIZED:      return "unauthorized";
+	}
+	return "?";
+}
+
+static json_object *parse(const char *body)
+{
+	json_tokener *tok = json_tokener_new_ex(16);
+	json_object *o;
+
+	if (!tok)
+		return NULL;
+	o = json_tokener_parse_ex(tok, body, (int)strlen(body));
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+/* Walk response.message: strings are appended, objects inspected for
+ * exists:false, arrays descended (depth-bounded by the tokener). */
+static void flatten(json_object *m, struct strbuf *sb, int *not_on_wa)
+{
+	size_t i, n;
+
+	switch (json_object_get_type(m)) {
+	case json_type_string:
+		if (sb->len)
+			sb_add(sb, "; ");
+		sb_add(sb, json_object_get_string(m));
+		break;
+	case json_type_array:
+		n = json_object_array_length(m);
+		for (i = 0; i < n; i++)
+			flatten(json_object_array_get_idx(m, i), sb, not_on_wa);
+		break;
+	case json_type_object: {
+		json_object *exists, *num;
+		if (json_object_object_get_ex(m, "exists", &exists) &&
+		    json_object_is_type(exists, json_type_boolean) &&
+		    !json_object_get_boolean(exists)) {
+			*not_on_wa = 1;
+			if (sb->len)
+				sb_add(sb, "; ");
+			sb_add(sb, "not on WhatsApp: ");
+			sb_add(sb, json_object_object_get_ex(m, "number", &num) &&
+			       json_object_is_type(num, json_type_string) ?
+			       json_object_get_string(num) : "?");
+		}
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+enum wa_meaning evolution_error_meaning(const char *body, long status,
+					char *buf, size_t bufsz)
+{
+	struct strbuf sb = STRBUF_INIT;
+	json_object *root = parse(body), *resp, *msg;
+	int not_on_wa = 0;
+	enum wa_meaning m = WA_NONE;
+
+	if (root && json_object_is_type(root, json_type_object) &&
+	    json_object_object_get_ex(root, "response", &resp) &&
+	    json_object_is_type(resp, json_type_object) &&
+	    json_object_object_get_ex(resp, "message", &msg))
+		flatten(msg, &sb, &not_on_wa);
+	else if (root && json_object_is_type(root, json_type_object) &&
+		 json_object_object_get_ex(root, "error", &msg) &&
+		 json_object_is_type(msg, json_type_string))
+		sb_add(&sb, json_object_get_string(msg));	/* Z-API shape */
+	else
+		sb_addf(&sb, "unreadable body (%zu bytes)", strlen(body));
+	json_object_put(root);
+
+	if (status == 401)
+		m = WA_UNAUTHORIZED;
+	else if (not_on_wa && status == 400)
+		m = WA_NOT_ON_WHATSAPP;
+	else if (strstr(sb_str(&sb), "rate-overlimit"))
+		m = WA_RATE_LIMIT;
+	else if (status >= 500 && strstr(sb_str(&sb), "Connection Closed"))
+		m = WA_CONNECTION_CLOSED;
+	snprintf(buf, bufsz, "HTTP %ld: %s", status, sb_str(&sb));
+	sb_free(&sb);
+	return m;
+}
+
+/* The id of the sent message: Evolution key.id, Z-API messageId. */
+static int success_id(const char *provider, const char *body, char *out, size_t n)
+{
+	json_object *root = parse(body), *key, *id = NULL;
+	int ok = 0;
+
+	if (root && json_object_is_type(root, json_type_object)) {
+		if (!strcmp(provider, "zapi"))
+			json_object_object_get_ex(root, "messageId", &id);
+		else if (json_object_object_get_ex(root, "key", &key) &&
+			 json_object_is_type(key, json_type_object))
+			json_object_object_get_ex(key, "id", &id);
+		if (id && json_object_is_type(id, json_type_string) &&
+		    json_object_get_string_len(id) > 0 &&
+		    (size_t)json_object_get_string_len(id) < n) {
+			snprintf(out, n, "%s", json_object_get_string(id));
+			ok = 1;
+		}
+	}
+	json_object_put(root);
+	return ok;
+}
+
+enum http_class provider_send(struct http_client *http, const struct config *cfg,
+			      const struct send_request *req, struct send_result *res)
+{
+	struct strbuf url = STRBUF_INIT, auth = STRBUF_INIT;
+	json_object *body = json_object_new_object();
+	const char *headers[3];
+	struct http_response r;
+	int zapi = !strcmp(req->provider, "zapi");
+
+	memset(res, 0, sizeof(*res));
+	if (zapi) {
+		char *id = http_path_escape(req->zapi_instance_id ? req->zapi_instance_id : "");
+		char *tok = http_path_escape(req->zapi_token ? req->zapi_token : "");
+		sb_addf(&url, "%s/instances/%s/token/%s/send-text", cfg->zapi_url, id, tok);
+		free(id);
+		free(tok);
+		sb_addf(&auth, "Client-Token: %s", cfg->zapi_client_token ? cfg->zapi_client_token : "");
+		json_object_object_add(body, "phone", json_object_new_string(req->number));
+		json_object_object_add(body, "message", json_object_new_string(req->text));
+	} else {
+		char *inst = http_path_escape(req->instance_name);
+		sb_addf(&url, "%s/message/sendText/%s", cfg->evolution_url ? cfg->evolution_url : "", inst);
+		free(inst);
+		sb_addf(&auth, "apikey: %s", cfg->evolution_api_key ? cfg->evolution_api_key : "");
+		json_object_object_add(body, "number", json_object_new_string(req->number));
+		json_object_object_add(body, "text", json_object_new_string(req->text));
+	}
+	headers[0] = "Content-Type: application/json";
+	headers[1] = sb_str(&auth);
+	headers[2] = NULL;
+	http_request(http, "POST", sb_str(&url), headers,
+		     json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN), &r);
+	json_object_put(body);
+	sb_free(&url);
+	sb_free(&auth);
+
+	res->cls = r.cls;
+	res->status = r.status;
+	res->latency_ms = r.elapsed_ms;
+	res->retry_after_s = r.retry_after_s;
+	if (r.cls == HTTP_OK) {
+		/* The provider accepted the message: an unreadable body does
+		 * not make it unsent, and sending it again could double it. */
+		if (!success_id(req->provider, r.body, res->message_id, sizeof(res->message_id)))
+			snprintf(res->error, sizeof(res->error),
+				 "HTTP %ld with no message id in the body (%zu bytes)",
+				 r.status, r.len);
+	} else if (r.cls == HTTP_4XX || r.cls == HTTP_5XX) {
+		res->meaning = evolution_error_meaning(r.body, r.status, res->error,
+						       sizeof(res->error));
+		if (r.status == 429)
+			res->meaning = WA_RATE_LIMIT;
+	} else {
+		snprintf(res->error, sizeof(res->error), "%s", r.error);
+	}
+	http_response_free(&r);
+	return res->cls;
+}

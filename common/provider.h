@@ -1,0 +1,64 @@
+/*
+ * provider: sending one text through a chip's provider, and what the answer
+ * means.
+ *
+ * Owns the Evolution API v2 sendText request (apikey header, the instance
+ * name as an escaped path segment) and the Z-API send-text request
+ * (Client-Token header), the parsing of their answers (the message id of a
+ * success; Evolution's response.message in all four shapes: a string, an
+ * array of strings, nested arrays, an array of OnWhatsAppDto objects), and
+ * the WhatsApp meaning of a failure: the recipient is not on WhatsApp,
+ * WhatsApp throttled us (rate-overlimit, in a 400 or a 500), the chip's
+ * session is closed, or the key was refused. Nothing here touches the
+ * database.
+ */
+#ifndef CHIPCTL_PROVIDER_H
+#define CHIPCTL_PROVIDER_H
+
+#include "http.h"
+
+struct config;
+
+enum wa_meaning {
+	WA_NONE,
+	WA_NOT_ON_WHATSAPP,	/* the recipient's fault: the chip is not punished */
+	WA_RATE_LIMIT,		/* counts as a 429 */
+	WA_CONNECTION_CLOSED,	/* the chip's session is down, not the server */
+	WA_UNAUTHORIZED,	/* 401: configuration, not the chip */
+};
+
+struct send_request {
+	const char *provider;		/* "evolution" or "zapi" */
+	const char *instance_name;	/* Evolution instance */
+	const char *zapi_instance_id;
+	const char *zapi_token;
+	const char *number;		/* digits */
+	const char *text;
+};
+
+struct send_result {
+	enum http_class cls;
+	long status;
+	enum wa_meaning meaning;
+	double latency_ms;
+	long retry_after_s;	/* from a Retry-After header, or -1 */
+	char message_id[128];	/* provider's id of the sent message, or "" */
+	char error[300];	/* one line: status and the provider's words */
+};
+
+/*
+ * Send. Fills res and returns res->cls. A 2xx whose body has no message id
+ * (garbage) is still a success: the provider accepted the message, and
+ * sending it again could deliver it twice; res->error then says so.
+ */
+enum http_class provider_send(struct http_client *http, const struct config *cfg,
+			      const struct send_request *req, struct send_result *res);
+
+/* Flatten Evolution's response.message (any of its four shapes) into buf
+ * and tell what it means. Exposed for the unit tests. */
+enum wa_meaning evolution_error_meaning(const char *body, long status,
+					char *buf, size_t bufsz);
+
+const char *wa_meaning_name(enum wa_meaning m);
+
+#endif

@@ -1,0 +1,995 @@
+#include "send.h"
+#include "alert.h"
+#include "ctx.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "provider.h"
+#include "strbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- claim, heartbeat, release ------------------------------------------ */
+
+static const char claim_sql[] =
+	"WITH c AS ("
+	"  SELECT id FROM fila_mensagens"
+	"  WHERE status = 'pendente' AND agendar_para <= now()"
+	"  ORDER BY prioridade, agendar_para, id"
+	"  LIMIT $1::int FOR UPDATE SKIP LOCKED)"
+	" UPDATE fila_mensagens f SET status = 'processando', processando_desde = now(),"
+	"   worker_id = $2, updated_at = now()"
+	" WHERE f.id = ANY (ARRAY (SELECT id FROM c))"
+	" RETURNING f.id, f.cliente_id, f.telefone, f.conteudo, f.tipo, f.tentativas,"
+	"   f.max_tentativas, f.correlation_id,"
+	"   CASE WHEN f.outcome_reason_code = 'UNCERTAIN_TIMEOUT' THEN f.chip_id END";
+
+int sender_init(struct sender *s, struct chipctl_ctx *ctx, const char *worker_id)
+{
+	const struct config *cfg = &ctx->cfg;
+	long timeout = cfg->evolution_timeout_ms > cfg->zapi_timeout_ms ?
+		       cfg->evolution_timeout_ms : cfg->zapi_timeout_ms;
+
+	memset(s, 0, sizeof(*s));
+	s->ctx = ctx;
+	snprintf(s->worker_id, sizeof(s->worker_id), "%s", worker_id);
+	s->http = http_client_new(cfg->evolution_connect_timeout_ms, timeout,
+				  (size_t)cfg->http_max_response_bytes);
+	return s->http ? 0 : -1;
+}
+
+void sender_free(struct sender *s)
+{
+	http_client_free(s->http);
+	s->http = NULL;
+}
+
+int sender_heartbeat(struct sender *s)
+{
+	char host[256] = "", pid[16], sent[24], failed[24];
+	const char *p[6];
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	snprintf(sent, sizeof(sent), "%ld", s->st.sent);
+	snprintf(failed, sizeof(failed), "%ld", s->st.failed);
+	p[0] = s->worker_id;
+	p[1] = host;
+	p[2] = pid;
+	p[3] = s->ctx->run_id;
+	p[4] = sent;
+	p[5] = failed;
+	return db_exec(s->ctx->db,
+		"INSERT INTO worker_heartbeats AS h (worker_id, host, pid, run_id,"
+		"  messages_sent, messages_failed)"
+		" VALUES ($1, $2, $3::int, $4::uuid, $5::bigint, $6::bigint)"
+		" ON CONFLICT (worker_id) DO UPDATE SET last_beat_at = now(),"
+		"  host = EXCLUDED.host, pid = EXCLUDED.pid, run_id = EXCLUDED.run_id,"
+		"  messages_sent = EXCLUDED.messages_sent,"
+		"  messages_failed = EXCLUDED.messages_failed,"
+		"  started_at = CASE WHEN h.run_id IS DISTINCT FROM EXCLUDED.run_id"
+		"               THEN now() ELSE h.started_at END",
+		6, p) < 0 ? -1 : 0;
+}
+
+int sender_claim(struct sender *s, struct outbound **out)
+{
+	char limit[16];
+	const char *p[2] = { limit, s->worker_id };
+	PGresult *res;
+	int i, n;
+
+	*out = NULL;
+	snprintf(limit, sizeof(limit), "%d", s->ctx->cfg.send_batch_size);
+	res = db_query(s->ctx->db, claim_sql, 2, p);
+	if (!res)
+		return -1;
+	n = PQntuples(res);
+	if (n > 0) {
+		*out = xmalloc(sizeof(**out) * (size_t)n);
+		memset(*out, 0, sizeof(**out) * (size_t)n);
+	}
+	for (i = 0; i < n; i++) {
+		struct outbound *m = &(*out)[i];
+		m->id = db_long(res, i, 0);
+		m->cliente = xstrdup(PQgetvalue(res, i, 1));
+		m->telefone = xstrdup(PQgetvalue(res, i, 2));
+		m->conteudo = xstrdup(PQgetvalue(res, i, 3));
+		snprintf(m->tipo, sizeof(m->tipo), "%s", PQgetvalue(res, i, 4));
+		m->tentativas = (int)db_long(res, i, 5);
+		m->max_tentativas = (int)db_long(res, i, 6);
+		snprintf(m->correlation_id, sizeof(m->correlation_id), "%s",
+			 PQgetvalue(res, i, 7));
+		snprintf(m->uncertain_chip, sizeof(m->uncertain_chip), "%s",
+			 PQgetvalue(res, i, 8));
+	}
+	PQclear(res);
+	return n;
+}
+
+void sender_free_batch(struct outbound *msgs, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		free(msgs[i].cliente);
+		free(msgs[i].telefone);
+		free(msgs[i].conteudo);
+	}
+	free(msgs);
+}
+
+int sender_release(struct sender *s, struct outbound *msgs, int n)
+{
+	struct strbuf ids = STRBUF_INIT;
+	const char *p[2];
+	int i;
+	long rc;
+
+	if (n <= 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		sb_addf(&ids, "%s%ld", i ? "," : "{", msgs[i].id);
+	sb_addc(&ids, '}');
+	p[0] = sb_str(&ids);
+	p[1] = s->worker_id;
+	rc = db_exec(s->ctx->db,
+		"UPDATE fila_mensagens SET status = 'pendente', processando_desde = NULL,"
+		"  worker_id = NULL, updated_at = now()"
+		" WHERE id = ANY ($1::bigint[]) AND status = 'processando' AND worker_id = $2",
+		2, p);
+	sb_free(&ids);
+	if (rc > 0)
+		log_info("released claimed messages", "count=%ld", rc);
+	return rc < 0 ? -1 : 0;
+}
+
+/* ---- guardrails ----------------------------------------------------------- */
+
+enum guard { GUARD_OK, GUARD_BLOCKED, GUARD_OVER, GUARD_ERROR };
+
+static const char guard_sql[] =
+	"WITH today AS (SELECT (now() AT TIME ZONE $5)::date AS d),"
+	" blk AS (SELECT reason FROM guardrail_blocks WHERE cliente_id = $1),"
+	" week AS (SELECT coalesce(sum(g.used), 0) AS used FROM guardrail_counters g, today"
+	"   WHERE g.cliente_id = $1 AND g.dia > today.d - 7),"
+	" res AS ("
+	"  INSERT INTO guardrail_counters AS g (cliente_id, dia, used)"
+	"  SELECT $1, today.d, $2::int FROM today"
+	"  WHERE NOT EXISTS (SELECT 1 FROM blk) AND $2::int <= $3::int"
+	"    AND ($4::int = 0 OR (SELECT used FROM week) + $2::int <= $4::int)"
+	"  ON CONFLICT (cliente_id, dia) DO UPDATE SET used = g.used + EXCLUDED.used"
+	"  WHERE g.used + EXCLUDED.used <= $3::int"
+	"  RETURNING used)"
+	" SELECT (SELECT reason FROM blk), EXISTS (SELECT 1 FROM res),"
+	"   (((SELECT d FROM today) + 1)::timestamp AT TIME ZONE $5)"
+	"     + make_interval(secs => $6::int),"
+	"   (SELECT d FROM today)";
+
+static int weight_of(const struct sender *s, const struct outbound *m)
+{
+	return !strcmp(m->tipo, "campanha") ? s->ctx->cfg.guardrail_campaign_weight : 1;
+}
+
+/* Reserve the message's weight for its doctor today. Replies are exempt: a
+ * doctor who wrote to us gets an answer. day receives the reserved day. */
+static enum guard guardrail_reserve(struct sender *s, const struct outbound *m,
+				    char *day, size_t daysz, char *until, size_t untilsz,
+				    char *why, size_t whysz)
+{
+	const struct config *cfg = &s->ctx->cfg;
+	char w[8], max[8], cap[8], jitter[16];
+	const char *p[6];
+	PGresult *res;
+	enum guard g;
+
+	day[0] = until[0] = why[0] = '\0';
+	if (!strcmp(m->tipo, "resposta"))
+		return GUARD_OK;
+	snprintf(w, sizeof(w), "%d", weight_of(s, m));
+	snprintf(max, sizeof(max), "%d", cfg->guardrail_max_per_day);
+	snprintf(cap, sizeof(cap), "%d", cfg->guardrail_contact_cap_7d);
+	snprintf(jitter, sizeof(jitter), "%d", cfg->guardrail_jitter_s > 0 ?
+		 rand() % (cfg->guardrail_jitter_s + 1) : 0);
+	p[0] = m->cliente;
+	p[1] = w;
+	p[2] = max;
+	p[3] = cap;
+	p[4] = cfg->guardrail_timezone;
+	p[5] = jitter;
+	res = db_query(s->ctx->db, guard_sql, 6, p);
+	if (!res)
+		return GUARD_ERROR;
+	if (db_val(res, 0, 0)) {
+		snprintf(why, whysz, "%s", db_val(res, 0, 0));
+		g = GUARD_BLOCKED;
+	} else if (PQgetvalue(res, 0, 1)[0] == 't') {
+		snprintf(day, daysz, "%s", PQgetvalue(res, 0, 3));
+		g = GUARD_OK;
+	} else {
+		snprintf(until, untilsz, "%s", PQgetvalue(res, 0, 2));
+		g = GUARD_OVER;
+	}
+	PQclear(res);
+	return g;
+}
+
+/* ---- chip selection ------------------------------------------------------- */
+
+struct choice {
+	char id[40];
+	char instance[160];
+	char provider[16];
+	char zapi_id[160];
+	char zapi_token[256];
+	double trust;
+	int normal;		/* passed the normal threshold and permission */
+	int chip_probe;		/* chip breaker open and due: needs the probe */
+	int provider_probe;
+	int needs_reset;	/* a breaker is not clean: a success resets it */
+	int candidates;
+	int normal_candidates;
+	int threshold;
+};
+
+static const char select_sql[] =
+	"WITH c AS ("
+	"  SELECT c.id, c.instance_name, c.provider, c.zapi_instance_id, c.zapi_token,"
+	"    c.trust_score, c.limite_hora, c.limite_dia,"
+	"    CASE WHEN $2 IN ('prospeccao', 'campanha') THEN c.pode_prospectar"
+	"         WHEN $2 = 'followup' THEN c.pode_followup ELSE c.pode_responder END AS perm,"
+	"    coalesce(a.respostas, 0) * 3 + coalesce(a.msgs_enviadas, 0) AS affinity,"
+	"    CASE WHEN k.hour_start = date_trunc('hour', now()) THEN k.hour_count ELSE 0 END AS hour_used,"
+	"    CASE WHEN k.day_start = date_trunc('day', now()) THEN k.day_count ELSE 0 END AS day_used,"
+	"    CASE c.recovery_phase WHEN 1 THEN 0.10 WHEN 2 THEN 0.25 WHEN 3 THEN 0.50"
+	"         ELSE 1 END AS ramp,"
+	"    coalesce(cb.override, '') AS cover, coalesce(cb.state, 'closed') AS cstate,"
+	"    coalesce(cb.state = 'open' AND cb.retry_at <= now()"
+	"      OR cb.state = 'half_open' AND cb.probe_until < now(), false) AS cdue,"
+	"    coalesce(pb.override, '') AS pover, coalesce(pb.state, 'closed') AS pstate,"
+	"    coalesce(pb.state = 'open' AND pb.retry_at <= now()"
+	"      OR pb.state = 'half_open' AND pb.probe_until < now(), false) AS pdue,"
+	"    coalesce(cb.state <> 'closed' OR cb.consecutive_failures > 0"
+	"      OR cb.consecutive_timeouts > 0, false)"
+	"    OR coalesce(pb.state <> 'closed' OR pb.consecutive_failures > 0"
+	"      OR pb.consecutive_timeouts > 0, false) AS needs_reset"
+	"  FROM chips c"
+	"  LEFT JOIN medico_chip_affinity a ON a.chip_id = c.id AND a.cliente_id = $1"
+	"  LEFT JOIN chip_send_counters k ON k.chip_id = c.id"
+	"  LEFT JOIN circuit_breakers cb ON cb.name = 'chip:' || c.id"
+	"  LEFT JOIN circuit_breakers pb ON pb.name = 'provider:' || c.provider"
+	"  WHERE c.status = 'active'"
+	"    AND (c.provider = 'zapi' OR c.evolution_connected)"
+	"    AND (c.cooldown_until IS NULL OR c.cooldown_until <= now())"
+	"    AND (c.connection_cooldown_until IS NULL OR c.connection_cooldown_until <= now())"
+	"    AND NOT (c.id = ANY ($3::uuid[]))"
+	"    AND NOT (c.provider = ANY ($9::text[]))"
+	"    AND c.trust_score >= $5::numeric"
+	"    AND ($6::boolean OR c.instance_name = coalesce($7, (SELECT instance_name FROM chips"
+	"         WHERE status = 'active' ORDER BY trust_score DESC, instance_name LIMIT 1)))"
+	"), e AS ("
+	"  SELECT *, trust_score >= $4::numeric AND perm AS normal,"
+	"    cstate <> 'closed' AND cover <> 'disabled' AS cprobe,"
+	"    pstate <> 'closed' AND pover <> 'disabled' AS pprobe"
+	"  FROM c"
+	"  WHERE (cstate = 'closed' OR cover = 'disabled' OR (cdue AND cover <> 'forced_open'))"
+	"    AND (pstate = 'closed' OR pover = 'disabled' OR (pdue AND pover <> 'forced_open'))"
+	"    AND hour_used < floor(limite_hora * ramp) AND day_used < floor(limite_dia * ramp)"
+	")"
+	" SELECT id, instance_name, provider, zapi_instance_id, zapi_token, trust_score,"
+	"   normal, cprobe, pprobe, needs_reset,"
+	"   count(*) OVER (), count(*) FILTER (WHERE normal) OVER ()"
+	" FROM e"
+	" ORDER BY (id::text = $8) DESC, normal DESC, affinity DESC, day_used, hour_used,"
+	"   trust_score DESC, instance_name"
+	" LIMIT 1";
+
+static void thresholds(const struct config *cfg, const char *tipo, int *normal,
+		       int *fallback)
+{
+	if (!strcmp(tipo, "prospeccao") || !strcmp(tipo, "campanha")) {
+		*normal = cfg->send_min_trust_prospeccao;
+		*fallback = cfg->send_fallback_trust_prospeccao;
+	} else if (!strcmp(tipo, "followup")) {
+		*normal = cfg->send_min_trust_followup;
+		*fallback = cfg->send_fallback_trust_followup;
+	} else {
+		*normal = cfg->send_min_trust_resposta;
+		*fallback = cfg->send_fallback_trust_resposta;
+	}
+}
+
+/* 1 chosen, 0 none, -1 database error. */
+static int select_chip(struct sender *s, const struct outbound *m, const char *tried,
+		       const char *skip_providers, struct choice *ch)
+{
+	const struct config *cfg = &s->ctx->cfg;
+	char normal[8], fallback[8];
+	const char *p[9];
+	PGresult *res;
+	int n, fb;
+
+	thresholds(cfg, m->tipo, &n, &fb);
+	snprintf(normal, sizeof(normal), "%d", n);
+	snprintf(fallback, sizeof(fallback), "%d", fb);
+	p[0] = m->cliente;
+	p[1] = m->tipo;
+	p[2] = tried;
+	p[3] = normal;
+	p[4] = fallback;
+	p[5] = cfg->send_multi_chip ? "t" : "f";
+	p[6] = cfg->send_default_chip;
+	p[7] = m->uncertain_chip;
+	p[8] = skip_providers;
+	res = db_query(s->ctx->db, select_sql, 9, p);
+	if (!res)
+		return -1;
+	memset(ch, 0, sizeof(*ch));
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		ch->threshold = n;
+		return 0;
+	}
+	snprintf(ch->id, sizeof(ch->id), "%s", PQgetvalue(res, 0, 0));
+	snprintf(ch->instance, sizeof(ch->instance), "%s", PQgetvalue(res, 0, 1));
+	snprintf(ch->provider, sizeof(ch->provider), "%s", PQgetvalue(res, 0, 2));
+	snprintf(ch->zapi_id, sizeof(ch->zapi_id), "%s", PQgetvalue(res, 0, 3));
+	snprintf(ch->zapi_token, sizeof(ch->zapi_token), "%s", PQgetvalue(res, 0, 4));
+	ch->trust = atof(PQgetvalue(res, 0, 5));
+	ch->normal = PQgetvalue(res, 0, 6)[0] == 't';
+	ch->chip_probe = PQgetvalue(res, 0, 7)[0] == 't';
+	ch->provider_probe = PQgetvalue(res, 0, 8)[0] == 't';
+	ch->needs_reset = PQgetvalue(res, 0, 9)[0] == 't';
+	ch->candidates = (int)db_long(res, 0, 10);
+	ch->normal_candidates = (int)db_long(res, 0, 11);
+	ch->threshold = ch->normal ? n : fb;
+	PQclear(res);
+	return 1;
+}
+
+/* Why no chip could take the message: breakers, or nothing eligible. */
+static const char *no_chip_outcome(struct sender *s, const char *tried)
+{
+	const char *p[1] = { tried };
+	PGresult *res = db_query(s->ctx->db,
+		"SELECT count(*) FILTER (WHERE cb.state IN ('open', 'half_open')"
+		"    OR pb.state IN ('open', 'half_open')), count(*)"
+		" FROM chips c"
+		" LEFT JOIN circuit_breakers cb ON cb.name = 'chip:' || c.id"
+		" LEFT JOIN circuit_breakers pb ON pb.name = 'provider:' || c.provider"
+		" WHERE c.status = 'active' AND NOT (c.id = ANY ($1::uuid[]))", 1, p);
+	const char *outcome = "FAILED_NO_CHIP";
+
+	if (res && db_long(res, 0, 1) > 0 && db_long(res, 0, 0) == db_long(res, 0, 1))
+		outcome = "FAILED_CIRCUIT_OPEN";
+	PQclear(res);
+	return outcome;
+}
+
+/* ---- breakers ------------------------------------------------------------- */
+
+static int take_probe(struct sender *s, const char *name)
+{
+	char lease[16];
+	const char *p[4] = { name, s->worker_id, lease, s->ctx->run_id };
+	PGresult *res;
+	int won;
+
+	snprintf(lease, sizeof(lease), "%d", s->ctx->cfg.breaker_probe_lease_s);
+	res = db_query(s->ctx->db,
+		       "SELECT chipctl_breaker_probe($1, $2, $3::int, $4::uuid)", 4, p);
+	if (!res)
+		return -1;
+	won = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (won)
+		log_info("breaker half-open: this worker sends the probe", "breaker=%s", name);
+	return won;
+}
+
+/* A failure through one breaker; raises the alert when it opens. */
+static int breaker_failure(struct sender *s, const char *kind, const char *chip_id,
+			   const char *provider, const char *instance, int counted,
+			   int timeout, const char *why, long retry_after)
+{
+	const struct config *cfg = &s->ctx->cfg;
+	char name[80], c[4], t[4], thr[16], tthr[16], base[16], max[16], ra[16];
+	const char *p[13];
+	PGresult *res;
+	int chip = !strcmp(kind, "chip");
+
+	snprintf(name, sizeof(name), "%s:%s", kind, chip ? chip_id : provider);
+	snprintf(c, sizeof(c), "%d", counted);
+	snprintf(t, sizeof(t), "%d", timeout);
+	snprintf(thr, sizeof(thr), "%d", chip ? cfg->breaker_chip_failures :
+		 cfg->breaker_provider_failures);
+	snprintf(tthr, sizeof(tthr), "%d", cfg->breaker_timeouts);
+	snprintf(base, sizeof(base), "%d", cfg->breaker_backoff_s);
+	snprintf(max, sizeof(max), "%d", cfg->breaker_backoff_max_s);
+	snprintf(ra, sizeof(ra), "%ld", retry_after > 0 ? retry_after : 0);
+	p[0] = name;
+	p[1] = kind;
+	p[2] = chip ? chip_id : NULL;
+	p[3] = c;
+	p[4] = t;
+	p[5] = why;
+	p[6] = s->worker_id;
+	p[7] = thr;
+	p[8] = tthr;
+	p[9] = base;
+	p[10] = max;
+	p[11] = ra;
+	p[12] = s->ctx->run_id;
+	res = db_query(s->ctx->db,
+		"SELECT from_state, to_state FROM chipctl_breaker_failure($1, $2, $3::uuid,"
+		" $4::int, $5::int, $6, $7, $8::int, $9::int, $10::int, $11::int, $12::int,"
+		" $13::uuid)", 13, p);
+	if (!res)
+		return -1;
+	if (strcmp(PQgetvalue(res, 0, 0), "open") && !strcmp(PQgetvalue(res, 0, 1), "open")) {
+		char text[512];
+		log_warn("circuit breaker opened", "breaker=%s", name, "why=%s", why);
+		if (chip) {
+			snprintf(text, sizeof(text), "chip %s: circuit breaker opened (%s)",
+				 instance, why);
+			alert_raise(s->ctx, "chip_circuit_open", instance, ALERT_WARNING,
+				    cfg->alerts_cooldown_s, text);
+		} else {
+			snprintf(text, sizeof(text), "provider %s: circuit breaker opened, "
+				 "no request is sent through it until a probe succeeds (%s)",
+				 provider, why);
+			alert_raise(s->ctx, "provider_outage", provider, ALERT_CRITICAL,
+				    cfg->alerts_cooldown_s, text);
+		}
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* ---- recording ------------------------------------------------------------ */
+
+static const char success_sql[] =
+	"WITH msg AS ("
+	"  UPDATE fila_mensagens SET status = 'enviada', enviada_em = now(), chip_id = $3::uuid,"
+	"    outcome = 'SENT', outcome_reason_code = NULL, provider_message_id = nullif($8, ''),"
+	"    tentativas = tentativas + 1, processando_desde = NULL, ultimo_erro = NULL,"
+	"    updated_at = now()"
+	"  WHERE id = $1::bigint AND status = 'processando' AND worker_id = $2"
+	"  RETURNING id"
+	"), att AS ("
+	"  INSERT INTO send_attempts (message_id, chip_id, provider, attempt, http_status,"
+	"    latency_ms, result, error, correlation_id, worker_id, run_id)"
+	"  VALUES ($1::bigint, $3::uuid, $4, $5::int, $6::int, $7::int, 'ok', nullif($15, ''),"
+	"    $9::uuid, $2, $10::uuid)"
+	"), sel AS ("
+	"  INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode, candidates,"
+	"    threshold, reason, worker_id)"
+	"  VALUES ($1::bigint, $11, $3::uuid, $12, $13::int, $14::int, 'sent', $2)"
+	"), cnt AS ("
+	"  INSERT INTO chip_send_counters AS k (chip_id, hour_start, hour_count, day_start, day_count)"
+	"  VALUES ($3::uuid, date_trunc('hour', now()), 1, date_trunc('day', now()), 1)"
+	"  ON CONFLICT (chip_id) DO UPDATE SET"
+	"    hour_count = CASE WHEN k.hour_start = EXCLUDED.hour_start THEN k.hour_count + 1 ELSE 1 END,"
+	"    hour_start = EXCLUDED.hour_start,"
+	"    day_count = CASE WHEN k.day_start = EXCLUDED.day_start THEN k.day_count + 1 ELSE 1 END,"
+	"    day_start = EXCLUDED.day_start"
+	"), inter AS ("
+	"  INSERT INTO chip_interactions (chip_id, cliente_id, telefone, direction, message_id,"
+	"    provider_message_id, tipo)"
+	"  VALUES ($3::uuid, $16, $17, 'out', $1::bigint, nullif($8, ''), $11)"
+	"), aff AS ("
+	"  INSERT INTO medico_chip_affinity AS a (cliente_id, chip_id, msgs_enviadas)"
+	"  VALUES ($16, $3::uuid, 1)"
+	"  ON CONFLICT (cliente_id, chip_id) DO UPDATE SET msgs_enviadas = a.msgs_enviadas + 1,"
+	"    ultima_interacao_em = now()"
+	"), fn AS (SELECT chip_registrar_envio_sucesso($3::uuid) AS x)"
+	" SELECT (SELECT count(*) FROM msg), (SELECT count(*) FROM fn)";
+
+static int record_success(struct sender *s, const struct outbound *m, const struct choice *ch,
+			  const struct send_result *r, int attempt)
+{
+	char id[24], att[8], status[8], lat[16], cand[8], thr[8];
+	const char *p[17];
+	PGresult *res;
+	int recorded;
+
+	snprintf(id, sizeof(id), "%ld", m->id);
+	snprintf(att, sizeof(att), "%d", attempt);
+	snprintf(status, sizeof(status), "%ld", r->status);
+	snprintf(lat, sizeof(lat), "%d", (int)r->latency_ms);
+	snprintf(cand, sizeof(cand), "%d", ch->candidates);
+	snprintf(thr, sizeof(thr), "%d", ch->threshold);
+	p[0] = id;
+	p[1] = s->worker_id;
+	p[2] = ch->id;
+	p[3] = ch->provider;
+	p[4] = att;
+	p[5] = status;
+	p[6] = lat;
+	p[7] = r->message_id;
+	p[8] = m->correlation_id;
+	p[9] = s->ctx->run_id;
+	p[10] = m->tipo;
+	p[11] = !s->ctx->cfg.send_multi_chip ? "single" :
+		!ch->normal ? "fallback" : "normal";
+	p[12] = cand;
+	p[13] = thr;
+	p[14] = r->error;
+	p[15] = m->cliente;
+	p[16] = m->telefone;
+	res = db_query(s->ctx->db, success_sql, 17, p);
+	if (!res)
+		return -1;
+	recorded = db_long(res, 0, 0) == 1;
+	PQclear(res);
+	if (ch->needs_reset) {
+		char names[200], base[16];
+		const char *q[4] = { names, base, s->worker_id, s->ctx->run_id };
+		snprintf(names, sizeof(names), "{chip:%s,provider:%s}", ch->id, ch->provider);
+		snprintf(base, sizeof(base), "%d", s->ctx->cfg.breaker_backoff_s);
+		if (db_exec(s->ctx->db, "SELECT chipctl_breaker_success($1::text[], $2::int,"
+			    " $3, $4::uuid)", 4, q) < 0)
+			return -1;
+	}
+	if (!recorded) {
+		s->st.not_recorded++;
+		log_warn("message sent, but it was no longer claimed by this worker: "
+			 "its state is left as the rescue set it", "message=%ld", m->id,
+			 "chip=%s", ch->instance);
+	}
+	if (r->error[0])
+		log_warn("provider accepted the message with an unreadable answer",
+			 "message=%ld", m->id, "chip=%s", ch->instance, "detail=%s", r->error);
+	log_debug("message sent", "message=%ld", m->id, "chip=%s", ch->instance,
+		  "provider=%s", ch->provider, "attempt=%d", attempt,
+		  "latency_ms=%.1f", r->latency_ms, "correlation=%s", m->correlation_id);
+	s->st.sent++;
+	if (!ch->normal && s->ctx->cfg.send_multi_chip)
+		s->st.fallback++;
+	return 0;
+}
+
+/* Whose fault a failure is. */
+enum fault { FAULT_NONE, FAULT_CHIP, FAULT_PROVIDER, FAULT_RECIPIENT, FAULT_CONFIG,
+	     FAULT_UNCERTAIN };
+
+static enum fault fault_of(const struct send_result *r)
+{
+	switch (r->cls) {
+	case HTTP_OK:
+		return FAULT_NONE;
+	case HTTP_TIMEOUT:
+		return FAULT_UNCERTAIN;
+	case HTTP_NETWORK:
+		return FAULT_PROVIDER;
+	case HTTP_4XX:
+		if (r->meaning == WA_UNAUTHORIZED)
+			return FAULT_CONFIG;
+		if (r->meaning == WA_NOT_ON_WHATSAPP)
+			return FAULT_RECIPIENT;
+		return FAULT_CHIP;
+	case HTTP_5XX:
+		if (r->meaning == WA_CONNECTION_CLOSED || r->meaning == WA_RATE_LIMIT ||
+		    strstr(r->error, "Cannot read properties"))
+			return FAULT_CHIP;
+		return FAULT_PROVIDER;
+	}
+	return FAULT_PROVIDER;
+}
+
+static int cooldown_for(const struct config *cfg, const struct send_result *r,
+			long retry_after)
+{
+	int cd;
+
+	if (r->meaning == WA_RATE_LIMIT)
+		cd = cfg->cooldown_429_s;
+	else if (r->status == 400)
+		cd = cfg->cooldown_400_s;
+	else if (r->status == 403)
+		cd = cfg->cooldown_403_s;
+	else
+		cd = cfg->cooldown_other_s;
+	return retry_after > cd ? (int)retry_after : cd;
+}
+
+static const char failure_sql[] =
+	"WITH att AS ("
+	"  INSERT INTO send_attempts (message_id, chip_id, provider, attempt, http_status,"
+	"    latency_ms, result, uncertain, error, correlation_id, worker_id, run_id)"
+	"  VALUES ($1::bigint, $2::uuid, $3, $4::int, nullif($5::int, 0), $6::int, $7,"
+	"    $8::boolean, $9, $10::uuid, $11, $12::uuid)"
+	"), sel AS ("
+	"  INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode, candidates,"
+	"    threshold, reason, worker_id)"
+	"  VALUES ($1::bigint, $13, $2::uuid, $14, $15::int, $16::int, 'failed: ' || $9, $11)"
+	"), fn AS ("
+	"  SELECT chip_registrar_envio_erro($2::uuid, nullif($5::int, 0), $9) AS x"
+	"  WHERE $17::boolean)"
+	" SELECT count(*) FROM fn";
+
+/* Record one failed attempt: the attempt, the chip's counters and cooldown
+ * (when the chip is at fault), the breakers. */
+static int record_failure(struct sender *s, const struct outbound *m, const struct choice *ch,
+			  const struct send_result *r, int attempt, enum fault f,
+			  long retry_after)
+{
+	const struct config *cfg = &s->ctx->cfg;
+	char id[24], att[8], status[8], lat[16], cand[8], thr[8];
+	const char *p[17];
+
+	snprintf(id, sizeof(id), "%ld", m->id);
+	snprintf(att, sizeof(att), "%d", attempt);
+	snprintf(status, sizeof(status), "%ld", r->status);
+	snprintf(lat, sizeof(lat), "%d", (int)r->latency_ms);
+	snprintf(cand, sizeof(cand), "%d", ch->candidates);
+	snprintf(thr, sizeof(thr), "%d", ch->threshold);
+	p[0] = id;
+	p[1] = ch->id;
+	p[2] = ch->provider;
+	p[3] = att;
+	p[4] = status;
+	p[5] = lat;
+	p[6] = http_class_name(r->cls);
+	p[7] = f == FAULT_UNCERTAIN ? "t" : "f";
+	p[8] = r->error;
+	p[9] = m->correlation_id;
+	p[10] = s->worker_id;
+	p[11] = s->ctx->run_id;
+	p[12] = m->tipo;
+	p[13] = !cfg->send_multi_chip ? "single" : !ch->normal ? "fallback" : "normal";
+	p[14] = cand;
+	p[15] = thr;
+	p[16] = f == FAULT_CHIP ? "t" : "f";
+	if (db_exec(s->ctx->db, failure_sql, 17, p) < 0)
+		return -1;
+
+	if (f == FAULT_CHIP) {
+		char cd[16], closed[4];
+		const char *q[5] = { ch->id, cd, r->error, closed, NULL };
+		int secs = cooldown_for(cfg, r, retry_after);
+		char text[512];
+
+		snprintf(cd, sizeof(cd), "%d", secs);
+		snprintf(closed, sizeof(closed), "%s",
+			 r->meaning == WA_CONNECTION_CLOSED ? "t" : "f");
+		/* A closed session marks the chip disconnected (sync-evolution
+		 * clears it when the instance is open again); other chip
+		 * faults cool the chip off. */
+		if (db_exec(s->ctx->db,
+			    "UPDATE chips SET"
+			    "  cooldown_until = CASE WHEN $4::boolean THEN cooldown_until"
+			    "    ELSE greatest(coalesce(cooldown_until, now()), now() + make_interval(secs => $2::int)) END,"
+			    "  cooldown_reason = CASE WHEN $4::boolean THEN cooldown_reason ELSE $3 END,"
+			    "  evolution_connected = CASE WHEN $4::boolean THEN false ELSE evolution_connected END,"
+			    "  desconectado_desde = CASE WHEN $4::boolean THEN coalesce(desconectado_desde, now())"
+			    "    ELSE desconectado_desde END,"
+			    "  updated_at = now()"
+			    " WHERE id = $1::uuid", 4, q) < 0)
+			return -1;
+		log_warn(r->meaning == WA_CONNECTION_CLOSED ?
+			 "chip session closed: marked disconnected" : "chip cooled off",
+			 "chip=%s", ch->instance, "cooldown_s=%d", secs, "error=%s", r->error);
+		if (r->status == 403 || r->meaning == WA_RATE_LIMIT) {
+			snprintf(text, sizeof(text), "chip %s restricted by WhatsApp (%s): "
+				 "cooled off for %d s, traffic moves to other chips",
+				 ch->instance, r->error, secs);
+			alert_raise(s->ctx, "chip_restricted", ch->instance, ALERT_WARNING,
+				    cfg->alerts_cooldown_s, text);
+		}
+		if (breaker_failure(s, "chip", ch->id, ch->provider, ch->instance, 1, 0,
+				    r->error, retry_after))
+			return -1;
+	} else if (f == FAULT_PROVIDER) {
+		if (breaker_failure(s, "provider", ch->id, ch->provider, ch->instance, 1, 0,
+				    r->error, retry_after))
+			return -1;
+	} else if (f == FAULT_UNCERTAIN) {
+		/* Timeouts do not count, but a run of them opens the breaker. */
+		if (breaker_failure(s, "chip", ch->id, ch->provider, ch->instance, 0, 1,
+				    r->error, 0) ||
+		    breaker_failure(s, "provider", ch->id, ch->provider, ch->instance, 0, 1,
+				    r->error, 0))
+			return -1;
+	}
+	return 0;
+}
+
+/* The message leaves this worker without being sent: back to 'pendente'
+ * (at next_at, or in next_in_s), or to a final state; a guardrail
+ * reservation is released. Written only while this worker holds it. */
+struct unsent {
+	const char *status;		/* pendente, erro or cancelada */
+	const char *outcome;		/* NULL while pendente */
+	const char *reason_code;
+	const char *error;
+	long next_in_s;
+	const char *next_at;		/* absolute time, or NULL */
+	int count_attempt;		/* tentativas + 1? */
+	const char *uncertain_chip;	/* retry on this chip */
+	const char *release_day;	/* guardrail day to release, or NULL */
+};
+
+static int finish_unsent(struct sender *s, const struct outbound *m, const struct unsent *u)
+{
+	char id[24], next[24], cnt[4], w[8];
+	const char *p[13];
+	PGresult *res;
+	int recorded;
+
+	snprintf(id, sizeof(id), "%ld", m->id);
+	snprintf(next, sizeof(next), "%ld", u->next_in_s);
+	snprintf(cnt, sizeof(cnt), "%d", u->count_attempt);
+	snprintf(w, sizeof(w), "%d", weight_of(s, m));
+	p[0] = id;
+	p[1] = s->worker_id;
+	p[2] = u->status;
+	p[3] = u->outcome;
+	p[4] = u->reason_code;
+	p[5] = u->error;
+	p[6] = next;
+	p[7] = u->next_at;
+	p[8] = cnt;
+	p[9] = u->uncertain_chip && *u->uncertain_chip ? u->uncertain_chip : NULL;
+	p[10] = m->cliente;
+	p[11] = u->release_day && *u->release_day ? u->release_day : NULL;
+	p[12] = w;
+	res = db_query(s->ctx->db,
+		"WITH msg AS ("
+		"  UPDATE fila_mensagens SET status = $3, outcome = $4, outcome_reason_code = $5,"
+		"    ultimo_erro = $6, tentativas = tentativas + $9::int,"
+		"    agendar_para = CASE WHEN $3 = 'pendente'"
+		"      THEN coalesce($8::timestamptz, now() + make_interval(secs => $7::int))"
+		"      ELSE agendar_para END,"
+		"    chip_id = coalesce($10::uuid, chip_id),"
+		"    processando_desde = NULL, worker_id = NULL, updated_at = now()"
+		"  WHERE id = $1::bigint AND status = 'processando' AND worker_id = $2"
+		"  RETURNING id"
+		"), rel AS ("
+		"  UPDATE guardrail_counters SET used = greatest(used - $13::int, 0)"
+		"  WHERE cliente_id = $11 AND dia = $12::date AND $12 IS NOT NULL"
+		"  RETURNING 1"
+		")"
+		" SELECT (SELECT count(*) FROM msg), (SELECT count(*) FROM rel)", 13, p);
+	if (!res)
+		return -1;
+	recorded = db_long(res, 0, 0) == 1;
+	PQclear(res);
+	if (!recorded) {
+		s->st.not_recorded++;
+		log_warn("message no longer claimed by this worker: result not written",
+			 "message=%ld", m->id);
+	}
+	return 0;
+}
+
+/* Exponential backoff with +-20% jitter: base * 2^tentativas, capped. */
+static long backoff_s(const struct config *cfg, int tentativas)
+{
+	double b = cfg->send_backoff_base_s;
+	int i;
+
+	for (i = 0; i < tentativas && b < cfg->send_backoff_max_s; i++)
+		b *= 2;
+	if (b > cfg->send_backoff_max_s)
+		b = cfg->send_backoff_max_s;
+	b *= 0.8 + 0.4 * ((double)rand() / RAND_MAX);
+	return (long)(b < 1 ? 1 : b);
+}
+
+/* Add an element to a PostgreSQL array literal that starts as "{}". */
+static void add_id(struct strbuf *set, const char *id)
+{
+	set->buf[--set->len] = '\0';	/* drop the closing brace */
+	if (set->len > 1)
+		sb_addc(set, ',');
+	sb_add(set, id);
+	sb_addc(set, '}');
+}
+
+/* ---- one message ---------------------------------------------------------- */
+
+int sender_process(struct sender *s, struct outbound *m)
+{
+	const struct config *cfg = &s->ctx->cfg;
+	struct strbuf tried = STRBUF_INIT, skip = STRBUF_INIT;
+	char day[16], until[64], why[256], last_error[300] = "";
+	struct unsent u;
+	int attempt = 0, loops = 0, chips_failed = 0, rc = -1;
+	enum guard g;
+
+	memset(&u, 0, sizeof(u));
+	sb_add(&tried, "{}");
+	sb_add(&skip, "{}");
+	g = guardrail_reserve(s, m, day, sizeof(day), until, sizeof(until), why, sizeof(why));
+	if (g == GUARD_ERROR)
+		goto out;
+	if (g == GUARD_BLOCKED) {
+		u.status = "cancelada";
+		u.outcome = "FAILED_GUARDRAIL";
+		u.reason_code = "DOCTOR_BLOCKED";
+		u.error = why;
+		log_info("message cancelled: doctor blocked", "message=%ld", m->id,
+			 "reason=%s", why);
+		s->st.cancelled++;
+		rc = finish_unsent(s, m, &u);
+		goto out;
+	}
+	if (g == GUARD_OVER) {
+		u.status = "pendente";
+		u.reason_code = "RATE_LIMIT_DOCTOR";
+		u.error = "doctor's daily or 7-day limit reached: rescheduled";
+		u.next_at = until;
+		log_info("message rescheduled: doctor's limit reached", "message=%ld", m->id,
+			 "until=%s", until);
+		s->st.rescheduled++;
+		rc = finish_unsent(s, m, &u);
+		goto out;
+	}
+
+	while (attempt < cfg->send_max_chips && loops++ < cfg->send_max_chips + 10) {
+		struct choice ch;
+		struct send_request req;
+		struct send_result r;
+		enum fault f;
+		int sel;
+
+		if (s->unauthorized_evolution)
+			add_id(&skip, "evolution");
+		if (s->unauthorized_zapi)
+			add_id(&skip, "zapi");
+		sel = select_chip(s, m, sb_str(&tried), sb_str(&skip), &ch);
+		if (sel < 0)
+			goto out;
+		if (sel == 0)
+			break;
+		if (ch.provider_probe) {
+			char name[64];
+			int won;
+			snprintf(name, sizeof(name), "provider:%s", ch.provider);
+			if ((won = take_probe(s, name)) < 0)
+				goto out;
+			if (!won) {	/* another worker probes it: skip the provider */
+				add_id(&skip, ch.provider);
+				continue;
+			}
+		}
+		if (ch.chip_probe) {
+			char name[64];
+			int won;
+			snprintf(name, sizeof(name), "chip:%s", ch.id);
+			if ((won = take_probe(s, name)) < 0)
+				goto out;
+			if (!won) {
+				add_id(&tried, ch.id);
+				continue;
+			}
+		}
+		attempt++;
+		memset(&req, 0, sizeof(req));
+		req.provider = ch.provider;
+		req.instance_name = ch.instance;
+		req.zapi_instance_id = ch.zapi_id;
+		req.zapi_token = ch.zapi_token;
+		req.number = m->telefone;
+		req.text = m->conteudo;
+		provider_send(s->http, cfg, &req, &r);
+		f = fault_of(&r);
+		if (f == FAULT_NONE) {
+			rc = record_success(s, m, &ch, &r, attempt);
+			goto out;
+		}
+		snprintf(last_error, sizeof(last_error), "%s via %s", r.error, ch.instance);
+		log_info("send attempt failed", "message=%ld", m->id, "chip=%s", ch.instance,
+			 "provider=%s", ch.provider, "class=%s", http_class_name(r.cls),
+			 "status=%ld", r.status, "meaning=%s", wa_meaning_name(r.meaning),
+			 "error=%s", r.error);
+		if (record_failure(s, m, &ch, &r, attempt, f, r.retry_after_s))
+			goto out;
+		add_id(&tried, ch.id);
+
+		if (f == FAULT_RECIPIENT) {
+			u.status = "erro";
+			u.outcome = "FAILED_INVALID_NUMBER";
+			u.reason_code = "NOT_ON_WHATSAPP";
+			u.error = r.error;
+			u.count_attempt = 1;
+			u.release_day = day;
+			s->st.invalid++;
+			rc = finish_unsent(s, m, &u);
+			goto out;
+		}
+		if (f == FAULT_UNCERTAIN) {
+			/* It may have been delivered: never at once on another
+			 * chip; later, on the same one. */
+			u.status = "pendente";
+			u.reason_code = "UNCERTAIN_TIMEOUT";
+			u.error = last_error;
+			u.next_in_s = backoff_s(cfg, m->tentativas);
+			u.count_attempt = 1;
+			u.uncertain_chip = ch.id;
+			u.release_day = day;
+			s->st.uncertain++;
+			if (m->tentativas + 1 >= m->max_tentativas) {
+				u.status = "erro";
+				u.outcome = "FAILED_MAX_ATTEMPTS";
+			}
+			rc = finish_unsent(s, m, &u);
+			goto out;
+		}
+		if (f == FAULT_CONFIG) {
+			char text[400];
+			if (!strcmp(ch.provider, "zapi"))
+				s->unauthorized_zapi = 1;
+			else
+				s->unauthorized_evolution = 1;
+			snprintf(text, sizeof(text), "%s refused chipctl's credentials (401): "
+				 "sending through %s is stopped until the key is fixed; "
+				 "messages wait in the queue", ch.provider, ch.provider);
+			alert_raise(s->ctx, "provider_auth", ch.provider, ALERT_CRITICAL,
+				    cfg->alerts_cooldown_s, text);
+			attempt--;	/* not the chip's failure */
+			continue;
+		}
+		chips_failed++;
+	}
+
+	/* Not sent: back to the queue with backoff, or failed for good. */
+	{
+		char text[512];
+		const char *outcome = chips_failed ? "FAILED_ALL_CHIPS" :
+			(s->unauthorized_evolution || s->unauthorized_zapi) ? "FAILED_PROVIDER" :
+			no_chip_outcome(s, sb_str(&tried));
+		int config_only = !chips_failed && (s->unauthorized_evolution ||
+						    s->unauthorized_zapi);
+
+		if (!chips_failed)
+			snprintf(last_error, sizeof(last_error), "%s",
+				 config_only ? "provider refused the credentials (401)" :
+				 !strcmp(outcome, "FAILED_CIRCUIT_OPEN") ?
+				 "no chip available: circuit breakers open" :
+				 "no chip available for this message type");
+		if (!chips_failed) {
+			char idbuf[24];
+			const char *p[4] = { idbuf, m->tipo, last_error, s->worker_id };
+			snprintf(idbuf, sizeof(idbuf), "%ld", m->id);
+			if (db_exec(s->ctx->db,
+				    "INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode,"
+				    " candidates, threshold, reason, worker_id)"
+				    " VALUES ($1::bigint, $2, NULL, 'none', 0, 0, $3, $4)", 4, p) < 0)
+				goto out;
+		}
+		u.status = "pendente";
+		u.reason_code = chips_failed ? "ALL_CHIPS_FAILED" : "NO_CHIP";
+		u.error = last_error;
+		u.next_in_s = backoff_s(cfg, m->tentativas);
+		/* a refused key is not the message's attempt */
+		u.count_attempt = config_only ? 0 : 1;
+		u.release_day = day;
+		if (!config_only && m->tentativas + 1 >= m->max_tentativas) {
+			u.status = "erro";
+			u.outcome = outcome;
+			s->st.failed++;
+			snprintf(text, sizeof(text), "message %ld to %s failed for good with %s "
+				 "after %d attempt(s): %s", m->id, m->cliente, outcome,
+				 m->tentativas + 1, last_error);
+			alert_raise(s->ctx, "message_failed", NULL, ALERT_CRITICAL,
+				    cfg->alerts_cooldown_s, text);
+			log_warn("message failed", "message=%ld", m->id, "outcome=%s", outcome,
+				 "error=%s", last_error);
+		} else {
+			s->st.rescheduled++;
+			log_info("message rescheduled", "message=%ld", m->id,
+				 "in_s=%ld", u.next_in_s, "error=%s", last_error);
+		}
+		rc = finish_unsent(s, m, &u);
+	}
+out:
+	sb_free(&tried);
+	sb_free(&skip);
+	return rc;
+}
