@@ -24,5 +24,23 @@ DECLARE_CMD(alerts);
 DECLARE_CMD(doctor);
 DECLARE_CMD(queue);
 DECLARE_CMD(reset_stuck_queue);
+/* issue 6: observability */
+DECLARE_CMD(watchdog);
+DECLARE_CMD(health);
+DECLARE_CMD(metrics_snapshot);
+DECLARE_CMD(metrics);
+/* issue 3: send-worker */
+DECLARE_CMD(send_worker);
+DECLARE_CMD(circuits);
+DECLARE_CMD(guardrail);
+/* issue 4: lifecycle */
+DECLARE_CMD(sync_evolution);
+DECLARE_CMD(pool_check);
+DECLARE_CMD(provision);
+DECLARE_CMD(chips);
+DECLARE_CMD(chip);
+/* issue 5: trust */
+DECLARE_CMD(trust_update);
+DECLARE_CMD(ingest);
 
 #endif

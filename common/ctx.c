@@ -3,6 +3,7 @@
 #include "db.h"
 #include "job.h"
 #include "log.h"
+#include "ping.h"
 
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -152,6 +153,7 @@ int ctx_start(struct chipctl_ctx *ctx)
 		rc = job_begin(ctx);
 		if (rc >= 0)
 			return rc;
+		ping_start(ctx);	/* issue 6: dead man's switch */
 	}
 	return -1;
 }
@@ -162,6 +164,7 @@ int ctx_finish(struct chipctl_ctx *ctx, int rc)
 		int n = alert_flush(ctx);
 		if (n > 0)
 			job_count(ctx, "alerts_delivered", n);
+		ping_finish(ctx, rc);	/* issue 6: dead man's switch */
 		job_end(ctx, rc);
 	}
 	if (ctx->job_counts) {

@@ -46,6 +46,11 @@ struct http_client *http_client_new(long connect_timeout_ms,
 	return c;
 }
 
+void http_client_set_timeout(struct http_client *c, long total_timeout_ms)
+{
+	c->total_ms = total_timeout_ms;
+}
+
 void http_client_free(struct http_client *c)
 {
 	if (!c)

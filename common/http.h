@@ -40,6 +40,9 @@ void http_global_cleanup(void);
 struct http_client *http_client_new(long connect_timeout_ms,
 				    long total_timeout_ms, size_t max_body);
 void http_client_free(struct http_client *c);
+/* Change the total timeout of the requests that follow (one client can
+ * serve providers with different timeouts). */
+void http_client_set_timeout(struct http_client *c, long total_timeout_ms);
 
 /*
  * Send one request. headers is a NULL-terminated list of "Name: value"

@@ -156,6 +156,7 @@ enum http_class provider_send(struct http_client *http, const struct config *cfg
 		json_object_object_add(body, "number", json_object_new_string(req->number));
 		json_object_object_add(body, "text", json_object_new_string(req->text));
 	}
+	http_client_set_timeout(http, zapi ? cfg->zapi_timeout_ms : cfg->evolution_timeout_ms);
 	headers[0] = "Content-Type: application/json";
 	headers[1] = sb_str(&auth);
 	headers[2] = NULL;

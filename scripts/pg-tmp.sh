@@ -67,7 +67,8 @@ url)
 	url "${3:-postgres}"
 	;;
 restart)
-	as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m immediate -w restart >/dev/null
+	# fast, not immediate: with fsync=off an immediate stop may lose recent commits
+	as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w restart >/dev/null
 	;;
 *)
 	echo "pg-tmp.sh: unknown command '$cmd'" >&2

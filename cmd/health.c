@@ -1,0 +1,479 @@
+/* chipctl health: monitoring-plugin checks (T01.4, T01.6, T03.1, T03.4, T10.2, T02.5). */
+#include "builtin.h"
+#include "db.h"
+#include "health.h"
+#include "log.h"
+#include "migrations.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char usage_health[] =
+	"usage: chipctl health [ready|queue|worker|chips|circuits|jobs|score|deep]\n"
+	"                      [--evolution] [--json]\n"
+	"\n"
+	"One check (default deep), in the monitoring-plugin convention: one line\n"
+	"'STATUS - summary | performance data' on stdout, and the exit code.\n"
+	"  ready     database reachable and every migration applied\n"
+	"            (with --evolution: Evolution answers too)\n"
+	"  queue     pending, due, processing, sent and errors in the last hour,\n"
+	"            mean processing ms, oldest due message's age\n"
+	"  worker    age of the newest send-worker heartbeat\n"
+	"  chips     active chips available to send\n"
+	"  circuits  provider and chip breakers, transitions in 24 h\n"
+	"  jobs      cron jobs late (past interval + jobs.grace_s), down (past\n"
+	"            twice the interval) or failing (most recent runs failed)\n"
+	"  score     components 0-100 (database, evolution, circuits, queue,\n"
+	"            worker, jobs) and their mean: healthy >= 80, degraded >= 50\n"
+	"  deep      all of them; the worst status wins\n"
+	"\n"
+	"      --evolution  ready: also probe Evolution\n"
+	"      --json       the full object on stdout instead of the line\n"
+	"\n"
+	"Exit: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Database unreachable: ready,\n"
+	"score and deep 2, the others 3. Configuration error or usage error: 3.\n";
+
+enum check { C_READY, C_QUEUE, C_WORKER, C_CHIPS, C_CIRCUITS, C_JOBS, C_SCORE, NCHECKS };
+
+static const char *const check_names[NCHECKS] = {
+	"ready", "queue", "worker", "chips", "circuits", "jobs", "score",
+};
+
+struct run {
+	struct chipctl_ctx *ctx;
+	int db_ok;			/* connected */
+	int snap_ok, jobs_ok;
+	struct health_snapshot snap;
+	struct health_job jobs[HEALTH_MAX_JOBS];
+	int njobs;
+	int probe_evolution;		/* --evolution */
+	struct health_result res[NCHECKS];
+	int done[NCHECKS];
+};
+
+/* Rows as an array of objects, typed by column (bool, integers, floats). */
+static json_object *rows_json(const PGresult *res)
+{
+	json_object *arr = json_object_new_array();
+	int r, c;
+
+	for (r = 0; r < PQntuples(res); r++) {
+		json_object *o = json_object_new_object();
+		for (c = 0; c < PQnfields(res); c++) {
+			const char *v = db_val(res, r, c);
+			json_object *j = NULL;
+			Oid t = PQftype(res, c);
+
+			if (!v)
+				j = NULL;
+			else if (t == 16)
+				j = json_object_new_boolean(v[0] == 't');
+			else if (t == 20 || t == 21 || t == 23)
+				j = json_object_new_int64(strtoll(v, NULL, 10));
+			else if (t == 700 || t == 701 || t == 1700)
+				j = json_object_new_double(strtod(v, NULL));
+			else
+				j = json_object_new_string(v);
+			json_object_object_add(o, PQfname(res, c), j);
+		}
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+static void add_rows(struct run *rn, struct health_result *r, const char *key,
+		     const char *sql)
+{
+	PGresult *res = db_query(rn->ctx->db, sql, 0, NULL);
+
+	if (res) {
+		json_object_object_add(r->json, key, rows_json(res));
+		PQclear(res);
+	}
+}
+
+static void unknown(struct health_result *r, const char *why)
+{
+	r->status = HEALTH_UNKNOWN;
+	r->score = 0;
+	sb_reset(&r->text);
+	sb_add(&r->text, why);
+}
+
+static void check_ready(struct run *rn, struct health_result *r)
+{
+	int pending = 0, edited = 0, unknown_n = 0;
+
+	r->score = 100;
+	if (!rn->db_ok) {
+		r->status = HEALTH_CRITICAL;
+		r->score = 0;
+		sb_add(&r->text, "database unreachable");
+		json_object_object_add(r->json, "database", json_object_new_string("unreachable"));
+		return;
+	}
+	json_object_object_add(r->json, "database", json_object_new_string("ok"));
+	if (migrations_check(rn->ctx->db, &pending, &edited, &unknown_n, NULL, 0, NULL)) {
+		r->status = HEALTH_CRITICAL;
+		r->score = 0;
+		sb_add(&r->text, "database reachable, cannot read schema_migrations");
+		return;
+	}
+	if (pending || edited) {
+		r->status = HEALTH_CRITICAL;
+		r->score = 50;
+		sb_addf(&r->text, "database reachable, migrations not current "
+			"(%d pending, %d edited)", pending, edited);
+	} else {
+		sb_addf(&r->text, "database reachable, %d migrations current", nmigrations);
+	}
+	json_object_object_add(r->json, "migrations_pending", json_object_new_int(pending));
+	json_object_object_add(r->json, "migrations_edited", json_object_new_int(edited));
+	health_perf(r, "migrations_pending", pending, NULL, NULL, "1");
+	if (rn->probe_evolution) {
+		char why[300];
+		int ok = health_probe_evolution(&rn->ctx->cfg, why, sizeof(why));
+
+		sb_addf(&r->text, ", %s", why);
+		json_object_object_add(r->json, "evolution",
+				       json_object_new_string(ok > 0 ? "ok" : why));
+		if (ok < 0 && r->status == HEALTH_OK)
+			r->status = HEALTH_UNKNOWN;
+		else if (ok == 0)
+			r->status = HEALTH_CRITICAL;
+	}
+}
+
+static int need_snapshot(struct run *rn, struct health_result *r)
+{
+	if (!rn->db_ok) {
+		unknown(r, "database unreachable");
+		return 0;
+	}
+	if (!rn->snap_ok) {
+		unknown(r, "cannot read the database (see the log)");
+		return 0;
+	}
+	return 1;
+}
+
+static void check_jobs(struct run *rn, struct health_result *r)
+{
+	if (!rn->db_ok) {
+		unknown(r, "database unreachable");
+		return;
+	}
+	if (!rn->jobs_ok) {
+		unknown(r, "cannot read job_executions (see the log)");
+		return;
+	}
+	health_eval_jobs(&rn->ctx->cfg, rn->jobs, rn->njobs, r);
+}
+
+static void run_check(struct run *rn, enum check c);
+
+static void check_score(struct run *rn, struct health_result *r)
+{
+	struct { const char *name; int score; } comp[6];
+	json_object *jc = json_object_new_object();
+	char why[300];
+	double sum = 0, overall;
+	int i, evo = 100, probe;
+
+	for (i = C_READY; i <= C_JOBS; i++)
+		run_check(rn, (enum check)i);
+	if (!rn->db_ok) {
+		/* the other components cannot be measured */
+		r->status = HEALTH_CRITICAL;
+		r->score = 0;
+		sb_add(&r->text, "database unreachable: score 0 (unhealthy)");
+		health_perf(r, "overall", 0, NULL, "80:", "50:");
+		json_object_object_add(r->json, "overall", json_object_new_double(0));
+		json_object_object_add(r->json, "health", json_object_new_string("unhealthy"));
+		json_object_put(jc);
+		return;
+	}
+	probe = health_probe_evolution(&rn->ctx->cfg, why, sizeof(why));
+	if (probe == 0)
+		evo = 0;
+	if (rn->snap_ok && rn->snap.evolution_breaker == BREAKER_OPEN)
+		evo = 0;
+	else if (rn->snap_ok && rn->snap.evolution_breaker == BREAKER_HALF_OPEN && evo > 50)
+		evo = 50;
+	comp[0].name = "database";
+	comp[0].score = rn->res[C_READY].score;
+	comp[1].name = "evolution";
+	comp[1].score = evo;
+	comp[2].name = "circuits";
+	comp[2].score = rn->res[C_CIRCUITS].score;
+	comp[3].name = "queue";
+	comp[3].score = rn->res[C_QUEUE].score;
+	comp[4].name = "worker";
+	comp[4].score = rn->res[C_WORKER].score;
+	comp[5].name = "jobs";
+	comp[5].score = rn->res[C_JOBS].score;
+	for (i = 0; i < 6; i++) {
+		sum += comp[i].score;
+		json_object_object_add(jc, comp[i].name, json_object_new_int(comp[i].score));
+	}
+	overall = health_round1(sum / 6);
+	r->status = overall >= 80 ? HEALTH_OK : overall >= 50 ? HEALTH_WARNING : HEALTH_CRITICAL;
+	r->score = (int)overall;
+	sb_addf(&r->text, "score %.1f (%s):", overall, overall >= 80 ? "healthy" :
+		overall >= 50 ? "degraded" : "unhealthy");
+	for (i = 0; i < 6; i++)
+		sb_addf(&r->text, "%s %s %d", i ? "," : "", comp[i].name, comp[i].score);
+	health_perf(r, "overall", overall, NULL, "80:", "50:");
+	for (i = 0; i < 6; i++)
+		health_perf(r, comp[i].name, comp[i].score, NULL, NULL, NULL);
+	json_object_object_add(r->json, "overall", health_json_double(overall));
+	json_object_object_add(r->json, "health", json_object_new_string(
+		overall >= 80 ? "healthy" : overall >= 50 ? "degraded" : "unhealthy"));
+	json_object_object_add(r->json, "components", jc);
+}
+
+static const char chips_list_sql[] =
+	"SELECT c.instance_name AS instance, right(c.telefone, 4) AS telefone_end,"
+	"  c.status, c.provider, c.trust_score::float8 AS trust_score, c.trust_level,"
+	"  c.evolution_connected AS connected, c.pode_prospectar,"
+	"  CASE WHEN coalesce(cb.override = 'forced_open' OR (cb.state = 'open'"
+	"    AND cb.override IS DISTINCT FROM 'disabled'), false) THEN 'open'"
+	"    WHEN cb.state = 'half_open' THEN 'half_open' ELSE 'closed' END AS circuit_state,"
+	"  (SELECT count(*) FROM fila_mensagens f WHERE f.chip_id = c.id"
+	"    AND f.enviada_em > now() - interval '24 hours') AS msgs_24h,"
+	"  c.erros_ultimas_24h AS errors_24h"
+	" FROM chips c LEFT JOIN circuit_breakers cb ON cb.name = 'chip:' || c.id"
+	" WHERE c.status <> 'banned' ORDER BY c.instance_name";
+
+static const char breakers_list_sql[] =
+	"SELECT b.name, b.kind, b.state, b.override, b.consecutive_failures,"
+	"  b.opened_at::text AS opened_at, b.retry_at::text AS retry_at, b.last_failure,"
+	"  (SELECT count(*) FROM circuit_transitions t WHERE t.breaker = b.name"
+	"    AND t.created_at > now() - interval '24 hours') AS transitions_24h"
+	" FROM circuit_breakers b"
+	" WHERE b.kind = 'provider' OR b.state <> 'closed' OR b.override IS NOT NULL"
+	"   OR EXISTS (SELECT 1 FROM circuit_transitions t WHERE t.breaker = b.name"
+	"     AND t.created_at > now() - interval '24 hours')"
+	" ORDER BY b.kind DESC, b.name";
+
+static void run_check(struct run *rn, enum check c)
+{
+	struct health_result *r = &rn->res[c];
+
+	if (rn->done[c])
+		return;
+	rn->done[c] = 1;
+	health_result_init(r, check_names[c]);
+	switch (c) {
+	case C_READY:
+		check_ready(rn, r);
+		break;
+	case C_QUEUE:
+		if (need_snapshot(rn, r))
+			health_eval_queue(&rn->ctx->cfg, &rn->snap, r);
+		break;
+	case C_WORKER:
+		if (need_snapshot(rn, r))
+			health_eval_worker(&rn->ctx->cfg, &rn->snap, r);
+		break;
+	case C_CHIPS:
+		if (need_snapshot(rn, r)) {
+			health_eval_chips(&rn->ctx->cfg, &rn->snap, r);
+			if (rn->ctx->json)
+				add_rows(rn, r, "chips", chips_list_sql);
+		}
+		break;
+	case C_CIRCUITS:
+		if (need_snapshot(rn, r)) {
+			health_eval_circuits(&rn->ctx->cfg, &rn->snap, r);
+			if (rn->ctx->json)
+				add_rows(rn, r, "breakers", breakers_list_sql);
+		}
+		break;
+	case C_JOBS:
+		check_jobs(rn, r);
+		break;
+	case C_SCORE:
+		check_score(rn, r);
+		break;
+	default:
+		break;
+	}
+}
+
+static json_object *result_json(const struct health_result *r)
+{
+	json_object *o = json_object_new_object();
+	json_object_iter it;
+
+	json_object_object_add(o, "status", json_object_new_string(health_status_name(r->status)));
+	json_object_object_add(o, "summary", json_object_new_string(sb_str(&r->text)));
+	json_object_object_add(o, "score", json_object_new_int(r->score));
+	json_object_object_foreachC(r->json, it)
+		json_object_object_add(o, it.key, json_object_get(it.val));
+	return o;
+}
+
+/* Prefix every label of a check's performance data with its name. */
+static void add_prefixed_perf(struct strbuf *out, const struct health_result *r)
+{
+	const char *p = sb_str(&r->perf);
+
+	while (*p) {
+		const char *sp = strchr(p, ' ');
+		size_t n = sp ? (size_t)(sp - p) : strlen(p);
+
+		if (out->len)
+			sb_addc(out, ' ');
+		sb_addf(out, "%s_", r->name);
+		sb_addn(out, p, n);
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+}
+
+static int print_one(struct run *rn, enum check c)
+{
+	struct health_result *r = &rn->res[c];
+
+	if (rn->ctx->json) {
+		json_object *o = result_json(r);
+		json_object_object_add(o, "check", json_object_new_string(r->name));
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	} else if (r->perf.len) {
+		printf("%s - %s | %s\n", health_status_name(r->status), sb_str(&r->text),
+		       sb_str(&r->perf));
+	} else {
+		printf("%s - %s\n", health_status_name(r->status), sb_str(&r->text));
+	}
+	return (int)r->status;
+}
+
+static int print_deep(struct run *rn)
+{
+	struct strbuf text = STRBUF_INIT, perf = STRBUF_INIT;
+	enum health_status worst = HEALTH_OK;
+	int i, bad = 0, crit = 0, warn = 0, unk = 0;
+
+	for (i = 0; i < NCHECKS; i++) {
+		enum health_status st = rn->res[i].status;
+		crit += st == HEALTH_CRITICAL;
+		warn += st == HEALTH_WARNING;
+		unk += st == HEALTH_UNKNOWN;
+	}
+	/* CRITICAL beats UNKNOWN beats WARNING */
+	worst = crit ? HEALTH_CRITICAL : unk ? HEALTH_UNKNOWN : warn ? HEALTH_WARNING : HEALTH_OK;
+	for (i = 0; i < NCHECKS; i++) {
+		const struct health_result *r = &rn->res[i];
+		if (r->status != HEALTH_OK) {
+			sb_addf(&text, "%s%s %s (%s)", bad ? "; " : "", r->name,
+				health_status_name(r->status), sb_str(&r->text));
+			bad++;
+		}
+		add_prefixed_perf(&perf, r);
+	}
+	if (!bad)
+		sb_addf(&text, "all %d checks OK, %s", NCHECKS, sb_str(&rn->res[C_SCORE].text));
+	if (rn->ctx->json) {
+		json_object *o = json_object_new_object(), *checks = json_object_new_object();
+
+		json_object_object_add(o, "status", json_object_new_string(health_status_name(worst)));
+		json_object_object_add(o, "summary", json_object_new_string(sb_str(&text)));
+		for (i = 0; i < NCHECKS; i++)
+			json_object_object_add(checks, rn->res[i].name, result_json(&rn->res[i]));
+		json_object_object_add(o, "checks", checks);
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	} else {
+		printf("%s - %s | %s\n", health_status_name(worst), sb_str(&text), sb_str(&perf));
+	}
+	sb_free(&text);
+	sb_free(&perf);
+	return (int)worst;
+}
+
+/* A check that cannot even start: UNKNOWN, as a line or as JSON. */
+static int early_unknown(struct chipctl_ctx *ctx, const char *why)
+{
+	if (ctx->json) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "status", json_object_new_string("UNKNOWN"));
+		json_object_object_add(o, "summary", json_object_new_string(why));
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	} else {
+		printf("UNKNOWN - %s\n", why);
+	}
+	return HEALTH_UNKNOWN;
+}
+
+int cmd_health(int argc, char **argv, struct chipctl_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "evolution", no_argument, 0, 'E' }, CLI_COMMON_LONG, { 0, 0, 0, 0 } };
+	struct run rn;
+	int c, rc, which = -1, i;
+	char app[64];
+
+	memset(&rn, 0, sizeof(rn));
+	rn.ctx = ctx;
+	while ((c = cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts)) != -1)
+		if (c == 'E')
+			rn.probe_evolution = 1;
+	if (ctx->exit_now > 0)
+		return HEALTH_UNKNOWN;	/* plugins answer a usage error with 3 */
+	if (ctx->exit_now < 0 && optind < argc) {
+		for (i = 0; i < NCHECKS; i++)
+			if (!strcmp(argv[optind], check_names[i]))
+				which = i;
+		if (!strcmp(argv[optind], "deep"))
+			which = NCHECKS;
+		if (which < 0) {
+			cli_usage_error(ctx, "unknown check", argv[optind]);
+			return HEALTH_UNKNOWN;
+		}
+		if (optind + 1 < argc) {
+			cli_usage_error(ctx, "unexpected argument", argv[optind + 1]);
+			return HEALTH_UNKNOWN;
+		}
+	}
+	if (which < 0)
+		which = NCHECKS;
+	rc = ctx_start(ctx);
+	if (rc == 0)
+		return 0;	/* --help */
+	if (rc > 0) {
+		return early_unknown(ctx, rc == EX_CONFIG ?
+			"the configuration does not load (see the log)" :
+			"cannot start (see the log)");
+	}
+	if (!ctx->cfg.database_url) {
+		return early_unknown(ctx, "database.url is not set (config or DATABASE_URL)");
+	}
+	snprintf(app, sizeof(app), "chipctl/health/%.8s", ctx->run_id);
+	rn.db_ok = db_open(&ctx->db, ctx->cfg.database_url, app,
+			   ctx->cfg.db_connect_timeout_s) == 0;
+	if (rn.db_ok && which != C_READY) {
+		rn.snap_ok = health_snapshot(ctx, &rn.snap) == 0;
+		if (which == C_JOBS || which == C_SCORE || which == NCHECKS) {
+			rn.njobs = health_jobs(ctx, rn.jobs, HEALTH_MAX_JOBS);
+			rn.jobs_ok = rn.njobs >= 0;
+		}
+	}
+	if (which == NCHECKS) {
+		for (i = 0; i < NCHECKS; i++)
+			run_check(&rn, (enum check)i);
+		rc = print_deep(&rn);
+	} else {
+		run_check(&rn, (enum check)which);
+		rc = print_one(&rn, (enum check)which);
+	}
+	for (i = 0; i < NCHECKS; i++)
+		if (rn.done[i])
+			health_result_free(&rn.res[i]);
+	return rc;
+}

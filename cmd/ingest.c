@@ -1,0 +1,227 @@
+/* chipctl ingest: apply Evolution webhook events (T08.2, T07.3, T08.5, T07.4). */
+#include "alert.h"
+#include "builtin.h"
+#include "db.h"
+#include "log.h"
+#include "trust.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LINE (1024 * 1024)
+
+const char usage_ingest[] =
+	"usage: chipctl ingest [FILE|-] [-n|--dry-run] [--json]\n"
+	"\n"
+	"Apply Evolution API webhook events, one JSON envelope per line, from FILE\n"
+	"or stdin. The chip is the one whose instance_name is the envelope's\n"
+	"instance.\n"
+	"  messages.upsert    a message not from the chip: a response registered\n"
+	"                     for it (chip_registrar_resposta): answered messages,\n"
+	"                     the doctor's affinity, bidirectional conversation\n"
+	"  messages.update    a receipt of a message the chip sent: delivery rate\n"
+	"  connection.update  open / close: the chip's connection state; a close\n"
+	"                     with 403 (block) or 401, 402, 406 (ban signal) is a\n"
+	"                     critical event: the chip's trust is recomputed at\n"
+	"                     once, with an alert if it falls to vermelho/critico\n"
+	"Other events are skipped. The same event twice is applied once. A\n"
+	"malformed line is reported with its number and skipped; an event for an\n"
+	"unknown instance is skipped with a warning.\n"
+	"\n"
+	"  -n, --dry-run  parse and apply each event in a transaction rolled back\n"
+	"      --json     print the counts as JSON on stdout\n"
+	"\n"
+	"Exit: 0 done, 64 usage, 65 some line was malformed (the others were\n"
+	"applied), 66 cannot open FILE, 70 internal error, 75 database\n"
+	"unreachable, 78 configuration error or refused credentials.\n";
+
+struct counts {
+	long lines, applied, duplicates, ignored, unknown, malformed, failed, urgent, alerts;
+};
+
+static const char apply_sql[] =
+	"SELECT result, chip_id FROM chipctl_ingest_event($1, $2, $3, $4, $5, $6, $7,"
+	" $8::int, $9, $10::uuid)";
+
+static const char *nz(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
+/* Apply one parsed event. Returns 0, or a database exit code. */
+static int apply(struct chipctl_ctx *ctx, const struct trust_event *ev, long lineno,
+		 struct counts *n)
+{
+	char reason[16];
+	const char *params[10];
+	PGresult *res;
+	const char *result;
+	int rc = 0;
+
+	snprintf(reason, sizeof(reason), "%d", ev->reason);
+	params[0] = ev->key;
+	params[1] = ev->event;
+	params[2] = ev->instance;
+	params[3] = nz(ev->phone);
+	params[4] = nz(ev->message_id);
+	params[5] = nz(ev->media);
+	params[6] = nz(ev->status);
+	params[7] = reason;
+	params[8] = ev->critical;
+	params[9] = ctx->run_id;
+	if (ctx->dry_run && db_begin(ctx->db))
+		return db_failure_rc(ctx->db);
+	res = db_query(ctx->db, apply_sql, 10, params);
+	if (ctx->dry_run)
+		db_rollback(ctx->db);
+	if (!res) {
+		rc = db_failure_rc(ctx->db);
+		log_error("cannot apply event", "line=%ld", lineno, "event=%s", ev->event,
+			  "instance=%s", ev->instance);
+		n->failed++;
+		return rc == 70 ? 0 : rc;
+	}
+	result = PQgetvalue(res, 0, 0);
+	if (!strcmp(result, "unknown_instance")) {
+		n->unknown++;
+		log_warn("event for an unknown instance skipped", "line=%ld", lineno,
+			 "event=%s", ev->event, "instance=%s", ev->instance);
+	} else if (!strcmp(result, "duplicate")) {
+		n->duplicates++;
+		log_debug("duplicate event skipped", "line=%ld", lineno, "key=%s", ev->key);
+	} else {
+		n->applied++;
+		log_debug("event applied", "line=%ld", lineno, "event=%s", ev->event,
+			  "instance=%s", ev->instance);
+		if (ev->critical) {
+			struct trust_run run;
+			char motivo[128];
+
+			snprintf(motivo, sizeof(motivo), "ingest: %s %s %d (%s)", ev->event,
+				 ev->status, ev->reason, ev->critical);
+			log_warn(ctx->dry_run ? "critical event, would recompute trust" :
+				 "critical event, recomputing trust",
+				 "line=%ld", lineno, "instance=%s", ev->instance,
+				 "kind=%s", ev->critical, "status_reason=%d", ev->reason);
+			n->urgent++;
+			if (!ctx->dry_run) {
+				memset(&run, 0, sizeof(run));
+				rc = trust_recalc(ctx, PQgetvalue(res, 0, 1), motivo, &run);
+				n->alerts += run.alerts;
+				if (rc == 70) {
+					n->failed++;
+					rc = 0;
+				}
+			}
+		}
+	}
+	PQclear(res);
+	return rc;
+}
+
+static void print_json(struct chipctl_ctx *ctx, const struct counts *n)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "dry_run", json_object_new_boolean(ctx->dry_run));
+	json_object_object_add(o, "lines", json_object_new_int64(n->lines));
+	json_object_object_add(o, "applied", json_object_new_int64(n->applied));
+	json_object_object_add(o, "duplicates", json_object_new_int64(n->duplicates));
+	json_object_object_add(o, "ignored", json_object_new_int64(n->ignored));
+	json_object_object_add(o, "unknown_instance", json_object_new_int64(n->unknown));
+	json_object_object_add(o, "malformed", json_object_new_int64(n->malformed));
+	json_object_object_add(o, "failed", json_object_new_int64(n->failed));
+	json_object_object_add(o, "urgent_recomputations", json_object_new_int64(n->urgent));
+	json_object_object_add(o, "alerts", json_object_new_int64(n->alerts));
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+static int ingest(struct chipctl_ctx *ctx, FILE *in, const char *name,
+		  struct counts *n)
+{
+	char *line = NULL, err[256];
+	size_t cap = 0;
+	ssize_t len;
+	int rc = 0;
+
+	while (!rc && (len = getline(&line, &cap, in)) >= 0) {
+		struct trust_event ev;
+
+		n->lines++;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (strspn(line, " \t") == (size_t)len)
+			continue;
+		if (len > MAX_LINE) {
+			snprintf(err, sizeof(err), "line longer than %d bytes", MAX_LINE);
+		} else if (trust_parse_event(line, (size_t)len, &ev, err, sizeof(err)) == 0) {
+			if (ev.kind == TEV_IGNORED) {
+				n->ignored++;
+				log_debug("event skipped", "line=%ld", n->lines,
+					  "event=%s", ev.event, "why=%s", ev.why);
+				continue;
+			}
+			rc = apply(ctx, &ev, n->lines, n);
+			continue;
+		}
+		n->malformed++;
+		log_error("malformed event skipped", "file=%s", name, "line=%ld", n->lines,
+			  "error=%s", err);
+	}
+	if (!rc && ferror(in)) {
+		log_error("cannot read events", "file=%s", name, "error=%s", strerror(errno));
+		rc = 74;
+	}
+	free(line);
+	return rc;
+}
+
+int cmd_ingest(int argc, char **argv, struct chipctl_ctx *ctx)
+{
+	static const struct option opts[] = { CLI_COMMON_LONG, { 0, 0, 0, 0 } };
+	struct counts n;
+	const char *path = "-";
+	FILE *in = stdin;
+	int rc;
+
+	while (cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts) != -1)
+		;
+	if (ctx->exit_now < 0 && optind < argc)
+		path = argv[optind++];
+	if (ctx->exit_now < 0 && optind < argc)
+		return cli_usage_error(ctx, "unexpected argument", argv[optind]);
+	if (ctx->exit_now < 0 && strcmp(path, "-") && !(in = fopen(path, "r"))) {
+		log_error("cannot open events file", "file=%s", path,
+			  "error=%s", strerror(errno));
+		return 66;
+	}
+	if ((rc = ctx_start(ctx)) >= 0) {
+		if (in != stdin)
+			fclose(in);
+		return rc;
+	}
+	memset(&n, 0, sizeof(n));
+	rc = ingest(ctx, in, strcmp(path, "-") ? path : "stdin", &n);
+	if (in != stdin)
+		fclose(in);
+	log_info(ctx->dry_run ? "would ingest events" : "ingested events",
+		 "lines=%ld", n.lines, "applied=%ld", n.applied,
+		 "duplicates=%ld", n.duplicates, "ignored=%ld", n.ignored,
+		 "unknown_instance=%ld", n.unknown, "malformed=%ld", n.malformed,
+		 "failed=%ld", n.failed, "urgent=%ld", n.urgent);
+	/* ingest is not a job run: deliver its alerts now rather than at the
+	 * next job's end. */
+	if (!rc && n.alerts > 0 && alert_flush(ctx) < 0)
+		rc = db_failure_rc(ctx->db);
+	if (ctx->json)
+		print_json(ctx, &n);
+	if (rc)
+		return rc;
+	if (n.failed)
+		return 70;
+	return n.malformed ? 65 : 0;
+}

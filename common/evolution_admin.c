@@ -1,0 +1,464 @@
+#include "evolution_admin.h"
+#include "config.h"
+#include "http.h"
+#include "strbuf.h"
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *evo_rc_name(enum evo_rc rc)
+{
+	switch (rc) {
+	case EVO_OK:       return "ok";
+	case EVO_TEMP:     return "temporary";
+	case EVO_AUTH:     return "unauthorized";
+	case EVO_REJECTED: return "rejected";
+	case EVO_EXISTS:   return "exists";
+	}
+	return "unknown";
+}
+
+static void flatten(struct json_object *m, struct strbuf *sb)
+{
+	size_t i, n;
+
+	switch (json_object_get_type(m)) {
+	case json_type_string:
+		if (sb->len)
+			sb_add(sb, "; ");
+		sb_add(sb, json_object_get_string(m));
+		break;
+	case json_type_array:
+		n = json_object_array_length(m);
+		for (i = 0; i < n; i++)
+			flatten(json_object_array_get_idx(m, i), sb);
+		break;
+	case json_type_object:
+		if (sb->len)
+			sb_add(sb, "; ");
+		sb_add(sb, json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN));
+		break;
+	default:
+		break;
+	}
+}
+
+void evo_error_text(const char *body, char *buf, size_t bufsz)
+{
+	struct json_object *root = json_tokener_parse(body ? body : ""), *r, *m;
+	struct strbuf sb = STRBUF_INIT;
+
+	buf[0] = '\0';
+	if (root && json_object_is_type(root, json_type_object) &&
+	    json_object_object_get_ex(root, "response", &r) &&
+	    json_object_is_type(r, json_type_object) &&
+	    json_object_object_get_ex(r, "message", &m))
+		flatten(m, &sb);
+	snprintf(buf, bufsz, "%s", sb_str(&sb));
+	sb_free(&sb);
+	json_object_put(root);
+}
+
+/* Turn a finished request into a result code and a one-line reason. */
+static enum evo_rc classify(const struct http_response *resp, const char *what,
+			    char *err, size_t errsz)
+{
+	char msg[200];
+
+	if (resp->cls == HTTP_OK)
+		return EVO_OK;
+	if (resp->status >= 400) {
+		evo_error_text(resp->body, msg, sizeof(msg));
+		snprintf(err, errsz, "%s: HTTP %ld%s%s", what, resp->status,
+			 msg[0] ? ": " : "", msg);
+	} else {
+		snprintf(err, errsz, "%s: %s", what, resp->error);
+	}
+	if (resp->status == 401)
+		return EVO_AUTH;
+	if (resp->cls == HTTP_4XX)
+		return EVO_REJECTED;
+	return EVO_TEMP;
+}
+
+/* Parse a whole body as JSON of the wanted type; NULL with err filled. */
+static struct json_object *parse_body(const char *body, size_t len,
+				      enum json_type want, const char *what,
+				      char *err, size_t errsz)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o;
+	enum json_tokener_error je;
+
+	o = json_tokener_parse_ex(tok, body, (int)len);
+	je = json_tokener_get_error(tok);
+	if (!o || je != json_tokener_success) {
+		snprintf(err, errsz, "%s: invalid JSON at offset %zu: %s", what,
+			 json_tokener_get_parse_end(tok),
+			 je == json_tokener_continue ? "unexpected end of input" :
+			 json_tokener_error_desc(je));
+		json_object_put(o);
+		o = NULL;
+	} else if (json_tokener_get_parse_end(tok) < len &&
+		   strspn(body + json_tokener_get_parse_end(tok), " \t\r\n") !=
+		   len - json_tokener_get_parse_end(tok)) {
+		snprintf(err, errsz, "%s: trailing data after JSON at offset %zu",
+			 what, json_tokener_get_parse_end(tok));
+		json_object_put(o);
+		o = NULL;
+	} else if (!json_object_is_type(o, want)) {
+		snprintf(err, errsz, "%s: expected a JSON %s, got %s", what,
+			 json_type_to_name(want),
+			 json_type_to_name(json_object_get_type(o)));
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+static char *get_str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(o, key, &v) &&
+	    json_object_is_type(v, json_type_string))
+		return xstrdup(json_object_get_string(v));
+	return NULL;
+}
+
+static struct http_client *client(const struct config *cfg, size_t max_body)
+{
+	return http_client_new(cfg->evolution_connect_timeout_ms,
+			       cfg->evolution_timeout_ms, max_body);
+}
+
+static char *auth_header(const struct config *cfg)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	sb_addf(&sb, "apikey: %s", cfg->evolution_api_key ? cfg->evolution_api_key : "");
+	return sb_detach(&sb);
+}
+
+/* One row of fetchInstances: v2 is the Prisma Instance row; v1 wraps
+ * {instanceName, status, owner, profileName} in "instance". */
+static int take_row(struct json_object *row, struct evo_instance *out)
+{
+	struct json_object *inner;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_object_is_type(row, json_type_object))
+		return -1;
+	if (json_object_object_get_ex(row, "instance", &inner) &&
+	    json_object_is_type(inner, json_type_object)) {
+		out->name = get_str(inner, "instanceName");
+		out->state = get_str(inner, "status");
+		out->owner_jid = get_str(inner, "owner");
+		out->profile_name = get_str(inner, "profileName");
+	} else {
+		out->name = get_str(row, "name");
+		out->state = get_str(row, "connectionStatus");
+		out->owner_jid = get_str(row, "ownerJid");
+		out->profile_name = get_str(row, "profileName");
+		out->number = get_str(row, "number");
+	}
+	if (!out->name) {
+		free(out->state);
+		free(out->owner_jid);
+		free(out->profile_name);
+		free(out->number);
+		return -1;
+	}
+	if (!out->state)
+		out->state = xstrdup("");
+	return 0;
+}
+
+enum evo_rc evo_fetch_instances(const struct config *cfg,
+				struct evo_instances *out, char *err, size_t errsz)
+{
+	struct http_client *c = client(cfg, (size_t)cfg->sync_max_response_bytes);
+	struct http_response resp;
+	struct strbuf url = STRBUF_INIT;
+	char *hdr = auth_header(cfg);
+	const char *headers[2] = { hdr, NULL };
+	struct json_object *root;
+	enum evo_rc rc;
+	size_t i, n;
+
+	memset(out, 0, sizeof(*out));
+	if (!c) {
+		snprintf(err, errsz, "cannot create an HTTP client");
+		free(hdr);
+		return EVO_TEMP;
+	}
+	sb_addf(&url, "%s/instance/fetchInstances", cfg->evolution_url);
+	http_request(c, "GET", sb_str(&url), headers, NULL, &resp);
+	rc = classify(&resp, "fetchInstances", err, errsz);
+	if (rc == EVO_OK) {
+		root = parse_body(resp.body, resp.len, json_type_array,
+				  "fetchInstances", err, errsz);
+		if (!root) {
+			rc = EVO_TEMP;
+		} else {
+			n = json_object_array_length(root);
+			out->v = xmalloc((n ? n : 1) * sizeof(*out->v));
+			for (i = 0; i < n; i++)
+				if (!take_row(json_object_array_get_idx(root, i),
+					      &out->v[out->n]))
+					out->n++;
+			if (n && !out->n) {
+				snprintf(err, errsz, "fetchInstances: %zu rows, none "
+					 "with an instance name", n);
+				rc = EVO_TEMP;
+				evo_instances_free(out);
+			}
+			json_object_put(root);
+		}
+	}
+	http_response_free(&resp);
+	http_client_free(c);
+	sb_free(&url);
+	free(hdr);
+	return rc;
+}
+
+struct xfer {
+	CURL *e;
+	struct strbuf body;
+	size_t idx;
+	size_t max;
+	int overflow;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+static size_t xfer_write(char *data, size_t size, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+
+	if (x->body.len + size * n > x->max) {
+		x->overflow = 1;
+		return 0;
+	}
+	sb_addn(&x->body, data, size * n);
+	return size * n;
+}
+
+static void xfer_start(CURLM *m, struct xfer *x, const struct config *cfg,
+		       struct curl_slist *hl, const char *name, size_t idx)
+{
+	struct strbuf url = STRBUF_INIT;
+	char *esc = http_path_escape(name);
+
+	sb_addf(&url, "%s/instance/connectionState/%s", cfg->evolution_url, esc);
+	free(esc);
+	sb_reset(&x->body);
+	x->idx = idx;
+	x->overflow = 0;
+	x->errbuf[0] = '\0';
+	curl_easy_reset(x->e);
+	curl_easy_setopt(x->e, CURLOPT_URL, sb_str(&url));
+	curl_easy_setopt(x->e, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(x->e, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(x->e, CURLOPT_CONNECTTIMEOUT_MS,
+			 (long)cfg->evolution_connect_timeout_ms);
+	curl_easy_setopt(x->e, CURLOPT_TIMEOUT_MS, (long)cfg->evolution_timeout_ms);
+	curl_easy_setopt(x->e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(x->e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(x->e, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(x->e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(x->e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(x->e, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(x->e, CURLOPT_WRITEFUNCTION, xfer_write);
+	curl_easy_setopt(x->e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(x->e, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(x->e, CURLOPT_USERAGENT, "chipctl");
+	curl_multi_add_handle(m, x->e);	/* copies the URL: libcurl strdups options */
+	sb_free(&url);
+}
+
+/* Read one finished transfer into out->v[x->idx]. */
+static enum evo_rc xfer_done(struct xfer *x, CURLcode cc, const char *name,
+			     struct evo_instances *out, char *err, size_t errsz)
+{
+	struct http_response r;
+	struct json_object *root, *inst;
+	struct evo_instance *d = &out->v[x->idx];
+	char what[160];
+	enum evo_rc rc;
+
+	memset(&r, 0, sizeof(r));
+	curl_easy_getinfo(x->e, CURLINFO_RESPONSE_CODE, &r.status);
+	r.body = (char *)sb_str(&x->body);
+	r.len = x->body.len;
+	snprintf(what, sizeof(what), "connectionState '%s'", name);
+	if (cc == CURLE_OPERATION_TIMEDOUT) {
+		snprintf(err, errsz, "%s: timed out", what);
+		return EVO_TEMP;
+	}
+	if (x->overflow || cc != CURLE_OK) {
+		snprintf(err, errsz, "%s: %s", what, x->overflow ? "response too large" :
+			 x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
+		return EVO_TEMP;
+	}
+	r.cls = r.status >= 200 && r.status < 300 ? HTTP_OK :
+		r.status >= 500 ? HTTP_5XX : r.status >= 400 ? HTTP_4XX : HTTP_NETWORK;
+	if (r.cls == HTTP_NETWORK)
+		snprintf(r.error, sizeof(r.error), "unexpected HTTP status %ld", r.status);
+	d->name = xstrdup(name);
+	if (r.status == 404)	/* the instance does not exist: missing */
+		return EVO_OK;
+	if ((rc = classify(&r, what, err, errsz)) != EVO_OK)
+		return rc;
+	root = parse_body(r.body, r.len, json_type_object, what, err, errsz);
+	if (!root)
+		return EVO_TEMP;
+	if (!json_object_object_get_ex(root, "instance", &inst) ||
+	    !json_object_is_type(inst, json_type_object)) {
+		snprintf(err, errsz, "%s: no \"instance\" object", what);
+		json_object_put(root);
+		return EVO_TEMP;
+	}
+	d->state = get_str(inst, "state");
+	if (!d->state)	/* known but not loaded in memory */
+		d->state = xstrdup("");
+	json_object_put(root);
+	return EVO_OK;
+}
+
+enum evo_rc evo_connection_states(const struct config *cfg,
+				  const char *const *names, size_t n,
+				  int parallel, struct evo_instances *out,
+				  char *err, size_t errsz)
+{
+	CURLM *m = curl_multi_init();
+	struct xfer *xs;
+	struct curl_slist *hl = NULL;
+	char *hdr = auth_header(cfg);
+	size_t next = 0, i, nx = parallel > 0 ? (size_t)parallel : 1;
+	int running = 0, active = 0;
+	enum evo_rc rc = EVO_OK;
+
+	memset(out, 0, sizeof(*out));
+	out->v = xmalloc((n ? n : 1) * sizeof(*out->v));
+	memset(out->v, 0, (n ? n : 1) * sizeof(*out->v));
+	out->n = n;
+	if (nx > n)
+		nx = n ? n : 1;
+	hl = curl_slist_append(hl, hdr);
+	xs = xmalloc(nx * sizeof(*xs));
+	for (i = 0; i < nx; i++) {
+		memset(&xs[i], 0, sizeof(xs[i]));
+		xs[i].e = curl_easy_init();
+		xs[i].max = (size_t)cfg->http_max_response_bytes;
+		if (next < n) {
+			xfer_start(m, &xs[i], cfg, hl, names[next], next);
+			next++;
+			active++;
+		}
+	}
+	while (active > 0) {
+		CURLMsg *msg;
+		int left;
+
+		curl_multi_perform(m, &running);
+		while ((msg = curl_multi_info_read(m, &left))) {
+			struct xfer *x;
+			enum evo_rc one;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+			one = xfer_done(x, msg->data.result, names[x->idx], out, err, errsz);
+			curl_multi_remove_handle(m, x->e);
+			active--;
+			if (one != EVO_OK && rc == EVO_OK)
+				rc = one;
+			if (rc == EVO_OK && next < n) {
+				xfer_start(m, x, cfg, hl, names[next], next);
+				next++;
+				active++;
+			}
+		}
+		if (rc != EVO_OK)
+			break;	/* one failure fails the call: stop at once */
+		if (active > 0)
+			curl_multi_poll(m, NULL, 0, 200, NULL);
+	}
+	for (i = 0; i < nx; i++) {
+		curl_multi_remove_handle(m, xs[i].e);
+		curl_easy_cleanup(xs[i].e);
+		sb_free(&xs[i].body);
+	}
+	free(xs);
+	curl_multi_cleanup(m);
+	curl_slist_free_all(hl);
+	free(hdr);
+	if (rc != EVO_OK)
+		evo_instances_free(out);
+	return rc;
+}
+
+enum evo_rc evo_create_instance(const struct config *cfg, const char *name,
+				const char *number, char *err, size_t errsz)
+{
+	struct http_client *c = client(cfg, (size_t)cfg->http_max_response_bytes);
+	struct http_response resp;
+	struct strbuf url = STRBUF_INIT;
+	char *hdr = auth_header(cfg);
+	const char *headers[3] = { hdr, "Content-Type: application/json", NULL };
+	struct json_object *body = json_object_new_object(), *root;
+	enum evo_rc rc;
+
+	if (!c) {
+		snprintf(err, errsz, "cannot create an HTTP client");
+		free(hdr);
+		json_object_put(body);
+		return EVO_TEMP;
+	}
+	json_object_object_add(body, "instanceName", json_object_new_string(name));
+	if (number && *number)
+		json_object_object_add(body, "number", json_object_new_string(number));
+	json_object_object_add(body, "qrcode", json_object_new_boolean(1));
+	json_object_object_add(body, "integration",
+			       json_object_new_string("WHATSAPP-BAILEYS"));
+	sb_addf(&url, "%s/instance/create", cfg->evolution_url);
+	http_request(c, "POST", sb_str(&url), headers,
+		     json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN), &resp);
+	rc = classify(&resp, "instance/create", err, errsz);
+	if (rc == EVO_REJECTED && resp.status == 403 && strstr(resp.body, "already in use"))
+		rc = EVO_EXISTS;
+	if (rc == EVO_OK) {
+		root = parse_body(resp.body, resp.len, json_type_object,
+				  "instance/create", err, errsz);
+		if (!root)
+			rc = EVO_TEMP;
+		json_object_put(root);
+	}
+	http_response_free(&resp);
+	http_client_free(c);
+	sb_free(&url);
+	free(hdr);
+	json_object_put(body);
+	return rc;
+}
+
+void evo_instances_free(struct evo_instances *l)
+{
+	size_t i;
+
+	for (i = 0; l->v && i < l->n; i++) {
+		free(l->v[i].name);
+		free(l->v[i].state);
+		free(l->v[i].owner_jid);
+		free(l->v[i].profile_name);
+		free(l->v[i].number);
+	}
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}

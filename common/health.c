@@ -1,0 +1,576 @@
+#include "health.h"
+#include "config.h"
+#include "ctx.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const status_names[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
+
+const char *health_status_name(enum health_status st)
+{
+	return status_names[st];
+}
+
+double health_round1(double v)
+{
+	return (double)(long long)(v * 10 + (v < 0 ? -0.5 : 0.5)) / 10;
+}
+
+struct json_object *health_json_double(double v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%.1f", health_round1(v));
+	return json_object_new_double_s(health_round1(v), buf);
+}
+
+int health_status_score(enum health_status st)
+{
+	return st == HEALTH_OK ? 100 : st == HEALTH_WARNING ? 50 : 0;
+}
+
+/* A breaker is open when forced open, or open and not disabled. */
+#define BREAKER_OPEN_SQL(b) \
+	"coalesce(" b ".override = 'forced_open' OR (" b ".state = 'open'" \
+	" AND " b ".override IS DISTINCT FROM 'disabled'), false)"
+
+/*
+ * Every subquery reads through a partial or time index, so the whole
+ * snapshot stays in milliseconds at a million queue rows: the queue's
+ * final states are only counted over the last hour.
+ */
+static const char snapshot_sql[] =
+	"SELECT q.pending, q.due, q.oldest_due_s, p.processing, s.sent_1h,"
+	"  e.errors_1h, a.mean_ms, w.hb_age_s, w.workers, w.alive,"
+	"  b.burst_total, b.burst,"
+	"  c.total, c.active, c.available, c.disconnected, c.cooldown,"
+	"  k.chip_breakers, k.chip_open, k.chip_half, k.evo, k.zapi,"
+	"  t.transitions, o.pending_alerts, o.inhibited_alerts"
+	" FROM"
+	" (SELECT count(*) AS pending,"
+	"    count(*) FILTER (WHERE agendar_para <= now()) AS due,"
+	"    extract(epoch FROM now() - min(agendar_para)"
+	"      FILTER (WHERE agendar_para <= now()))::float8 AS oldest_due_s"
+	"  FROM fila_mensagens WHERE status = 'pendente') q,"
+	" (SELECT count(*) AS processing FROM fila_mensagens"
+	"  WHERE status = 'processando') p,"
+	" (SELECT count(*) AS sent_1h FROM fila_mensagens"
+	"  WHERE status = 'enviada' AND enviada_em > now() - interval '1 hour') s,"
+	" (SELECT count(*) AS errors_1h FROM fila_mensagens"
+	"  WHERE status = 'erro' AND updated_at > now() - interval '1 hour') e,"
+	" (SELECT avg(latency_ms)::float8 AS mean_ms FROM send_attempts"
+	"  WHERE created_at > now() - interval '1 hour' AND result = 'ok') a,"
+	" (SELECT extract(epoch FROM now() - max(last_beat_at))::float8 AS hb_age_s,"
+	"    count(*) AS workers,"
+	"    count(*) FILTER (WHERE last_beat_at > now() - make_interval(secs => $1::int)) AS alive"
+	"  FROM worker_heartbeats) w,"
+	" (SELECT coalesce(sum(n), 0) AS burst_total,"
+	"    coalesce(string_agg(result || '=' || n, ', ' ORDER BY n DESC, result), '') AS burst"
+	"  FROM (SELECT result, count(*) AS n FROM send_attempts"
+	"        WHERE created_at > now() - make_interval(secs => $2::int)"
+	"          AND result IN ('timeout', 'network', '4xx', '5xx')"
+	"        GROUP BY result) x) b,"
+	" (SELECT count(*) FILTER (WHERE c.status <> 'banned') AS total,"
+	"    count(*) FILTER (WHERE c.status = 'active') AS active,"
+	"    count(*) FILTER (WHERE c.status = 'active' AND c.evolution_connected"
+	"      AND coalesce(c.cooldown_until, '-infinity') <= now()"
+	"      AND coalesce(c.connection_cooldown_until, '-infinity') <= now()"
+	"      AND NOT " BREAKER_OPEN_SQL("cb") " AND NOT " BREAKER_OPEN_SQL("pb") ") AS available,"
+	"    count(*) FILTER (WHERE c.status = 'active' AND NOT c.evolution_connected) AS disconnected,"
+	"    count(*) FILTER (WHERE c.status = 'active' AND (c.cooldown_until > now()"
+	"      OR c.connection_cooldown_until > now())) AS cooldown"
+	"  FROM chips c"
+	"  LEFT JOIN circuit_breakers cb ON cb.name = 'chip:' || c.id"
+	"  LEFT JOIN circuit_breakers pb ON pb.name = 'provider:' || c.provider) c,"
+	" (SELECT count(*) FILTER (WHERE kind = 'chip') AS chip_breakers,"
+	"    count(*) FILTER (WHERE kind = 'chip' AND op) AS chip_open,"
+	"    count(*) FILTER (WHERE kind = 'chip' AND NOT op AND state = 'half_open') AS chip_half,"
+	"    coalesce(max(CASE WHEN op THEN 2 WHEN state = 'half_open' THEN 1 ELSE 0 END)"
+	"      FILTER (WHERE name = 'provider:evolution'), 0) AS evo,"
+	"    coalesce(max(CASE WHEN op THEN 2 WHEN state = 'half_open' THEN 1 ELSE 0 END)"
+	"      FILTER (WHERE name = 'provider:zapi'), 0) AS zapi"
+	"  FROM (SELECT kind, name, state, " BREAKER_OPEN_SQL("b") " AS op"
+	"        FROM circuit_breakers b) x) k,"
+	" (SELECT count(*) AS transitions FROM circuit_transitions"
+	"  WHERE created_at > now() - interval '24 hours') t,"
+	" (SELECT count(*) FILTER (WHERE status = 'pending') AS pending_alerts,"
+	"    count(*) FILTER (WHERE status = 'inhibited') AS inhibited_alerts"
+	"  FROM alert_outbox WHERE status IN ('pending', 'inhibited')) o";
+
+static double dbl_or(const PGresult *res, int c, double def)
+{
+	const char *v = db_val(res, 0, c);
+
+	return v ? strtod(v, NULL) : def;
+}
+
+int health_snapshot(struct chipctl_ctx *ctx, struct health_snapshot *s)
+{
+	char hb[16], win[16];
+	const char *params[2] = { hb, win };
+	PGresult *res;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(hb, sizeof(hb), "%d", ctx->cfg.watchdog_heartbeat_s);
+	snprintf(win, sizeof(win), "%d", ctx->cfg.watchdog_error_burst_window_s);
+	res = db_query(ctx->db, snapshot_sql, 2, params);
+	if (!res)
+		return -1;
+	s->pending = db_long(res, 0, 0);
+	s->due = db_long(res, 0, 1);
+	s->oldest_due_s = dbl_or(res, 2, -1);
+	s->processing = db_long(res, 0, 3);
+	s->sent_1h = db_long(res, 0, 4);
+	s->errors_1h = db_long(res, 0, 5);
+	s->mean_ms = dbl_or(res, 6, -1);
+	s->heartbeat_age_s = dbl_or(res, 7, -1);
+	s->workers = db_long(res, 0, 8);
+	s->workers_alive = db_long(res, 0, 9);
+	s->burst_total = db_long(res, 0, 10);
+	snprintf(s->burst, sizeof(s->burst), "%s", PQgetvalue(res, 0, 11));
+	s->chips_total = db_long(res, 0, 12);
+	s->chips_active = db_long(res, 0, 13);
+	s->chips_available = db_long(res, 0, 14);
+	s->chips_disconnected = db_long(res, 0, 15);
+	s->chips_cooldown = db_long(res, 0, 16);
+	s->chip_breakers = db_long(res, 0, 17);
+	s->chip_breakers_open = db_long(res, 0, 18);
+	s->chip_breakers_half_open = db_long(res, 0, 19);
+	s->evolution_breaker = (int)db_long(res, 0, 20);
+	s->zapi_breaker = (int)db_long(res, 0, 21);
+	s->transitions_24h = db_long(res, 0, 22);
+	s->alerts_pending = db_long(res, 0, 23);
+	s->alerts_inhibited = db_long(res, 0, 24);
+	PQclear(res);
+	return 0;
+}
+
+static const char jobs_sql[] =
+	"SELECT j.name, j.interval_s, l.started_at IS NOT NULL,"
+	"  extract(epoch FROM now() - l.started_at)::float8, l.status,"
+	"  coalesce(l.exit_code, -1),"
+	"  coalesce(extract(epoch FROM l.finished_at - l.started_at)::float8, -1),"
+	"  r.total, r.failed"
+	" FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS j(name, interval_s, ord)"
+	" LEFT JOIN LATERAL (SELECT started_at, finished_at, status, exit_code"
+	"   FROM job_executions e WHERE e.job_name = j.name AND e.status <> 'skipped'"
+	"   ORDER BY started_at DESC LIMIT 1) l ON true"
+	" LEFT JOIN LATERAL (SELECT count(*) AS total,"
+	"     count(*) FILTER (WHERE status IN ('failed', 'abandoned')) AS failed"
+	"   FROM (SELECT status FROM job_executions e WHERE e.job_name = j.name"
+	"         AND e.status IN ('success', 'failed', 'abandoned')"
+	"         ORDER BY started_at DESC LIMIT $3::int) z) r ON true"
+	" ORDER BY j.ord";
+
+int health_jobs(struct chipctl_ctx *ctx, struct health_job *jobs, int max)
+{
+	const struct config *cfg = &ctx->cfg;
+	const struct { const char *name; int interval; } table[] = {
+		{ "sync-evolution", cfg->jobs_sync_evolution_interval_s },
+		{ "trust-update", cfg->jobs_trust_update_interval_s },
+		{ "reset-stuck-queue", cfg->jobs_reset_stuck_queue_interval_s },
+		{ "reset-stuck-queue-expire", cfg->jobs_reset_stuck_queue_expire_interval_s },
+		{ "pool-check", cfg->jobs_pool_check_interval_s },
+		{ "watchdog", cfg->jobs_watchdog_interval_s },
+		{ "metrics-snapshot", cfg->jobs_metrics_snapshot_interval_s },
+	};
+	struct strbuf names = STRBUF_INIT, ivals = STRBUF_INIT;
+	char recent[16];
+	const char *params[3];
+	PGresult *res;
+	size_t i;
+	int n, r;
+
+	sb_addc(&names, '{');
+	sb_addc(&ivals, '{');
+	for (i = 0, n = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		if (table[i].interval <= 0)
+			continue;
+		sb_addf(&names, "%s%s", n ? "," : "", table[i].name);
+		sb_addf(&ivals, "%s%d", n ? "," : "", table[i].interval);
+		n++;
+	}
+	sb_addc(&names, '}');
+	sb_addc(&ivals, '}');
+	snprintf(recent, sizeof(recent), "%d", cfg->watchdog_recent_runs);
+	params[0] = sb_str(&names);
+	params[1] = sb_str(&ivals);
+	params[2] = recent;
+	res = db_query(ctx->db, jobs_sql, 3, params);
+	sb_free(&names);
+	sb_free(&ivals);
+	if (!res)
+		return -1;
+	for (r = 0; r < PQntuples(res) && r < max; r++) {
+		struct health_job *j = &jobs[r];
+
+		memset(j, 0, sizeof(*j));
+		snprintf(j->name, sizeof(j->name), "%s", PQgetvalue(res, r, 0));
+		j->interval_s = (int)db_long(res, r, 1);
+		j->ran = PQgetvalue(res, r, 2)[0] == 't';
+		j->age_s = j->ran ? strtod(PQgetvalue(res, r, 3), NULL) : -1;
+		snprintf(j->last_status, sizeof(j->last_status), "%s",
+			 j->ran ? PQgetvalue(res, r, 4) : "never");
+		j->last_exit = (int)db_long(res, r, 5);
+		j->last_duration_s = strtod(PQgetvalue(res, r, 6), NULL);
+		j->recent = db_long(res, r, 7);
+		j->failed = db_long(res, r, 8);
+		if (j->ran) {
+			j->late = j->age_s > j->interval_s + cfg->jobs_grace_s;
+			j->down = j->age_s > 2.0 * j->interval_s;
+		}
+		/* more than half of at least 3 recent runs failed */
+		j->failing = j->recent >= 3 && j->failed * 2 > j->recent;
+	}
+	PQclear(res);
+	return r;
+}
+
+void health_result_init(struct health_result *r, const char *name)
+{
+	memset(r, 0, sizeof(*r));
+	r->name = name;
+	r->status = HEALTH_OK;
+	r->json = json_object_new_object();
+}
+
+void health_result_free(struct health_result *r)
+{
+	sb_free(&r->text);
+	sb_free(&r->perf);
+	json_object_put(r->json);
+	r->json = NULL;
+}
+
+void health_perf(struct health_result *r, const char *label, double value,
+		 const char *uom, const char *warn, const char *crit)
+{
+	if (r->perf.len)
+		sb_addc(&r->perf, ' ');
+	if (value > -1e15 && value < 1e15 && value == (double)(long long)value)
+		sb_addf(&r->perf, "%s=%.0f%s", label, value, uom ? uom : "");
+	else
+		sb_addf(&r->perf, "%s=%.1f%s", label, value, uom ? uom : "");
+	if (warn || crit)
+		sb_addf(&r->perf, ";%s;%s", warn ? warn : "", crit ? crit : "");
+}
+
+static void worse(struct health_result *r, enum health_status st)
+{
+	if (st > r->status)
+		r->status = st;
+	r->score = health_status_score(r->status);
+}
+
+static void jint(struct health_result *r, const char *k, long v)
+{
+	json_object_object_add(r->json, k, json_object_new_int64(v));
+}
+
+static void jdbl(struct health_result *r, const char *k, double v)
+{
+	json_object_object_add(r->json, k, v < 0 ? NULL :
+			       health_json_double(v));
+}
+
+static void fmt_age(char *buf, size_t n, double s)
+{
+	if (s < 0)
+		snprintf(buf, n, "none");
+	else if (s < 120)
+		snprintf(buf, n, "%.0fs", s);
+	else if (s < 7200)
+		snprintf(buf, n, "%.0fm", s / 60);
+	else
+		snprintf(buf, n, "%.1fh", s / 3600);
+}
+
+void health_eval_queue(const struct config *cfg, const struct health_snapshot *s,
+		       struct health_result *r)
+{
+	char w[16], c[16], ew[16], ec[16], age[32];
+
+	worse(r, HEALTH_OK);
+	if (s->oldest_due_s >= cfg->health_queue_age_critical_s ||
+	    s->errors_1h >= cfg->health_queue_errors_critical)
+		worse(r, HEALTH_CRITICAL);
+	else if (s->oldest_due_s >= cfg->health_queue_age_warning_s ||
+		 s->errors_1h >= cfg->health_queue_errors_warning)
+		worse(r, HEALTH_WARNING);
+	fmt_age(age, sizeof(age), s->oldest_due_s);
+	sb_addf(&r->text, "%ld pending (%ld due, oldest due %s), %ld processing, "
+		"%ld sent and %ld errors in the last hour", s->pending, s->due, age,
+		s->processing, s->sent_1h, s->errors_1h);
+	snprintf(w, sizeof(w), "%d", cfg->health_queue_age_warning_s);
+	snprintf(c, sizeof(c), "%d", cfg->health_queue_age_critical_s);
+	snprintf(ew, sizeof(ew), "%d", cfg->health_queue_errors_warning);
+	snprintf(ec, sizeof(ec), "%d", cfg->health_queue_errors_critical);
+	health_perf(r, "pending", (double)s->pending, NULL, NULL, NULL);
+	health_perf(r, "due", (double)s->due, NULL, NULL, NULL);
+	health_perf(r, "processing", (double)s->processing, NULL, NULL, NULL);
+	health_perf(r, "sent_1h", (double)s->sent_1h, NULL, NULL, NULL);
+	health_perf(r, "errors_1h", (double)s->errors_1h, NULL, ew, ec);
+	health_perf(r, "oldest_due", s->oldest_due_s < 0 ? 0 : (double)(long)s->oldest_due_s, "s", w, c);
+	health_perf(r, "mean_processing", s->mean_ms < 0 ? 0 : (double)(long)(s->mean_ms + 0.5), "ms", NULL, NULL);
+	jint(r, "pending", s->pending);
+	jint(r, "due", s->due);
+	jint(r, "processing", s->processing);
+	jint(r, "sent_last_hour", s->sent_1h);
+	jint(r, "errors_last_hour", s->errors_1h);
+	jdbl(r, "mean_processing_ms", s->mean_ms);
+	jdbl(r, "oldest_due_age_s", s->oldest_due_s);
+}
+
+void health_eval_worker(const struct config *cfg, const struct health_snapshot *s,
+			struct health_result *r)
+{
+	char w[16], c[16], age[32];
+
+	worse(r, HEALTH_OK);
+	if (s->heartbeat_age_s < 0) {
+		worse(r, HEALTH_CRITICAL);
+		sb_addf(&r->text, "no send-worker has ever beaten");
+	} else {
+		if (s->heartbeat_age_s >= cfg->health_worker_critical_s)
+			worse(r, HEALTH_CRITICAL);
+		else if (s->heartbeat_age_s >= cfg->health_worker_warning_s)
+			worse(r, HEALTH_WARNING);
+		fmt_age(age, sizeof(age), s->heartbeat_age_s);
+		sb_addf(&r->text, "newest heartbeat %s ago, %ld of %ld workers alive",
+			age, s->workers_alive, s->workers);
+	}
+	snprintf(w, sizeof(w), "%d", cfg->health_worker_warning_s);
+	snprintf(c, sizeof(c), "%d", cfg->health_worker_critical_s);
+	health_perf(r, "heartbeat_age", s->heartbeat_age_s < 0 ? 0 :
+		    (double)(long)s->heartbeat_age_s, "s", w, c);
+	health_perf(r, "workers_alive", (double)s->workers_alive, NULL, NULL, NULL);
+	jdbl(r, "heartbeat_age_s", s->heartbeat_age_s);
+	jint(r, "workers", s->workers);
+	jint(r, "workers_alive", s->workers_alive);
+}
+
+void health_eval_chips(const struct config *cfg, const struct health_snapshot *s,
+		       struct health_result *r)
+{
+	char w[16];
+
+	worse(r, HEALTH_OK);
+	if (s->chips_available == 0)
+		worse(r, HEALTH_CRITICAL);
+	else if (s->chips_available < cfg->health_chips_min_available)
+		worse(r, HEALTH_WARNING);
+	sb_addf(&r->text, "%ld of %ld active chips available (%ld disconnected, "
+		"%ld cooling down), %ld chips in the pool", s->chips_available,
+		s->chips_active, s->chips_disconnected, s->chips_cooldown,
+		s->chips_total);
+	snprintf(w, sizeof(w), "%d:", cfg->health_chips_min_available);
+	health_perf(r, "available", (double)s->chips_available, NULL, w, "1:");
+	health_perf(r, "active", (double)s->chips_active, NULL, NULL, NULL);
+	health_perf(r, "disconnected", (double)s->chips_disconnected, NULL, NULL, NULL);
+	health_perf(r, "cooldown", (double)s->chips_cooldown, NULL, NULL, NULL);
+	health_perf(r, "pool", (double)s->chips_total, NULL, NULL, NULL);
+	jint(r, "pool", s->chips_total);
+	jint(r, "active", s->chips_active);
+	jint(r, "available", s->chips_available);
+	jint(r, "disconnected", s->chips_disconnected);
+	jint(r, "cooldown", s->chips_cooldown);
+	jint(r, "circuit_open", s->chip_breakers_open);
+}
+
+static const char *breaker_name(int st)
+{
+	return st == BREAKER_OPEN ? "open" : st == BREAKER_HALF_OPEN ? "half_open" : "closed";
+}
+
+void health_eval_circuits(const struct config *cfg, const struct health_snapshot *s,
+			  struct health_result *r)
+{
+	double pct = s->chip_breakers ? 100.0 * (double)s->chip_breakers_open /
+					(double)s->chip_breakers : 0;
+	char w[16], c[16];
+
+	worse(r, HEALTH_OK);
+	if (s->evolution_breaker == BREAKER_OPEN || s->zapi_breaker == BREAKER_OPEN ||
+	    (s->chip_breakers_open && pct >= cfg->health_circuits_critical_pct))
+		worse(r, HEALTH_CRITICAL);
+	else if (s->evolution_breaker || s->zapi_breaker ||
+		 (s->chip_breakers_open && pct >= cfg->health_circuits_warning_pct))
+		worse(r, HEALTH_WARNING);
+	sb_addf(&r->text, "evolution %s, zapi %s, %ld of %ld chip breakers open "
+		"(%ld half open), %ld transitions in 24h",
+		breaker_name(s->evolution_breaker), breaker_name(s->zapi_breaker),
+		s->chip_breakers_open, s->chip_breakers, s->chip_breakers_half_open,
+		s->transitions_24h);
+	snprintf(w, sizeof(w), "%d", cfg->health_circuits_warning_pct);
+	snprintf(c, sizeof(c), "%d", cfg->health_circuits_critical_pct);
+	health_perf(r, "evolution_open", s->evolution_breaker == BREAKER_OPEN, NULL, NULL, "1");
+	health_perf(r, "zapi_open", s->zapi_breaker == BREAKER_OPEN, NULL, NULL, "1");
+	health_perf(r, "chip_open", (double)s->chip_breakers_open, NULL, NULL, NULL);
+	health_perf(r, "chip_open_pct", health_round1(pct), "%", w, c);
+	health_perf(r, "transitions_24h", (double)s->transitions_24h, NULL, NULL, NULL);
+	json_object_object_add(r->json, "evolution",
+			       json_object_new_string(breaker_name(s->evolution_breaker)));
+	json_object_object_add(r->json, "zapi",
+			       json_object_new_string(breaker_name(s->zapi_breaker)));
+	jint(r, "chip_breakers", s->chip_breakers);
+	jint(r, "chip_open", s->chip_breakers_open);
+	jint(r, "chip_half_open", s->chip_breakers_half_open);
+	jint(r, "transitions_24h", s->transitions_24h);
+}
+
+void health_eval_jobs(const struct config *cfg, const struct health_job *jobs,
+		      int n, struct health_result *r)
+{
+	json_object *arr = json_object_new_array();
+	int i, down = 0, late = 0, failing = 0, ran = 0;
+
+	(void)cfg;
+	worse(r, HEALTH_OK);
+	for (i = 0; i < n; i++) {
+		const struct health_job *j = &jobs[i];
+		json_object *o = json_object_new_object();
+		const char *state = !j->ran ? "never_ran" : j->down ? "down" :
+				    j->late ? "late" : "ok";
+
+		ran += j->ran;
+		if (j->down) {
+			down++;
+			worse(r, HEALTH_CRITICAL);
+		} else if (j->late) {
+			late++;
+			worse(r, HEALTH_WARNING);
+		}
+		if (j->failing) {
+			failing++;
+			worse(r, HEALTH_WARNING);
+		}
+		if (j->down || j->late || j->failing) {
+			char age[32];
+			fmt_age(age, sizeof(age), j->age_s);
+			sb_addf(&r->text, "%s%s %s%s (last run %s ago, %ld of %ld recent failed)",
+				r->text.len ? "; " : "", j->name, state,
+				j->failing ? " and failing" : "", age, j->failed, j->recent);
+		}
+		json_object_object_add(o, "job", json_object_new_string(j->name));
+		json_object_object_add(o, "interval_s", json_object_new_int(j->interval_s));
+		json_object_object_add(o, "state", json_object_new_string(state));
+		json_object_object_add(o, "failing", json_object_new_boolean(j->failing));
+		json_object_object_add(o, "last_status", json_object_new_string(j->last_status));
+		json_object_object_add(o, "last_run_age_s", j->ran ?
+				       health_json_double(j->age_s) : NULL);
+		json_object_object_add(o, "last_exit_code", j->last_exit >= 0 ?
+				       json_object_new_int(j->last_exit) : NULL);
+		json_object_object_add(o, "recent_runs", json_object_new_int64(j->recent));
+		json_object_object_add(o, "recent_failed", json_object_new_int64(j->failed));
+		json_object_array_add(arr, o);
+	}
+	if (!r->text.len)
+		sb_addf(&r->text, "%d jobs watched, %d have run, none late or failing", n, ran);
+	health_perf(r, "down", down, NULL, NULL, "1");
+	health_perf(r, "late", late, NULL, "1", NULL);
+	health_perf(r, "failing", failing, NULL, "1", NULL);
+	json_object_object_add(r->json, "jobs", arr);
+}
+
+int health_probe_evolution(const struct config *cfg, char *why, size_t whysz)
+{
+	struct http_client *http;
+	struct http_response resp;
+	struct strbuf url = STRBUF_INIT, hdr = STRBUF_INIT;
+	const char *headers[2];
+	int ok;
+
+	if (!cfg->evolution_url) {
+		snprintf(why, whysz, "evolution.url is not set");
+		return -1;
+	}
+	sb_addf(&url, "%s/instance/fetchInstances", cfg->evolution_url);
+	sb_addf(&hdr, "apikey: %s", cfg->evolution_api_key ? cfg->evolution_api_key : "");
+	headers[0] = sb_str(&hdr);
+	headers[1] = NULL;
+	http = http_client_new(cfg->health_evolution_timeout_ms < cfg->evolution_connect_timeout_ms ?
+			       cfg->health_evolution_timeout_ms : cfg->evolution_connect_timeout_ms,
+			       cfg->health_evolution_timeout_ms,
+			       (size_t)cfg->http_max_response_bytes);
+	http_request(http, "GET", sb_str(&url), headers, NULL, &resp);
+	ok = resp.cls == HTTP_OK;
+	if (ok)
+		snprintf(why, whysz, "evolution answered %ld in %.0f ms", resp.status,
+			 resp.elapsed_ms);
+	else
+		snprintf(why, whysz, "evolution: %s", resp.error);
+	http_response_free(&resp);
+	http_client_free(http);
+	sb_free(&url);
+	sb_free(&hdr);
+	return ok;
+}
+
+/*
+ * The metrics: gauges, one row per series. Counting the whole queue by
+ * status would walk a million rows; the live states are counted through
+ * their partial indexes and the final ones over the last hour.
+ */
+const char health_metrics_sql[] =
+	"SELECT name, labels::text, value FROM ("
+	" SELECT 'chipctl_queue_messages' AS name,"
+	"   jsonb_build_object('status', 'pendente') AS labels, count(*)::float8 AS value"
+	"   FROM fila_mensagens WHERE status = 'pendente'"
+	" UNION ALL SELECT 'chipctl_queue_messages', jsonb_build_object('status', 'processando'),"
+	"   count(*) FROM fila_mensagens WHERE status = 'processando'"
+	" UNION ALL SELECT 'chipctl_queue_due_messages', '{}', count(*)"
+	"   FROM fila_mensagens WHERE status = 'pendente' AND agendar_para <= now()"
+	" UNION ALL SELECT 'chipctl_queue_oldest_due_seconds', '{}',"
+	"   coalesce(extract(epoch FROM now() - min(agendar_para))::float8, 0)"
+	"   FROM fila_mensagens WHERE status = 'pendente' AND agendar_para <= now()"
+	" UNION ALL SELECT 'chipctl_queue_sent_last_hour', '{}', count(*)"
+	"   FROM fila_mensagens WHERE status = 'enviada' AND enviada_em > now() - interval '1 hour'"
+	" UNION ALL SELECT 'chipctl_queue_errors_last_hour', '{}', count(*)"
+	"   FROM fila_mensagens WHERE status = 'erro' AND updated_at > now() - interval '1 hour'"
+	" UNION ALL SELECT 'chipctl_send_attempts_last_hour', jsonb_build_object('result', r.result),"
+	"   coalesce(n, 0) FROM unnest(ARRAY['ok', 'timeout', 'network', '4xx', '5xx']) AS r(result)"
+	"   LEFT JOIN (SELECT result, count(*)::float8 AS n FROM send_attempts"
+	"     WHERE created_at > now() - interval '1 hour' GROUP BY result) a USING (result)"
+	" UNION ALL SELECT 'chipctl_chips', jsonb_build_object('status', st),"
+	"   (SELECT count(*) FROM chips c WHERE c.status = st)"
+	"   FROM unnest(ARRAY['provisioned', 'pending', 'warming', 'ready', 'active',"
+	"     'degraded', 'banned']) AS st"
+	" UNION ALL SELECT 'chipctl_chips_connected', '{}', count(*)"
+	"   FROM chips WHERE status = 'active' AND evolution_connected"
+	" UNION ALL SELECT 'chipctl_chip_trust_score_avg', '{}', coalesce(avg(trust_score)::float8, 0)"
+	"   FROM chips WHERE status IN ('warming', 'ready', 'active', 'degraded')"
+	" UNION ALL SELECT 'chipctl_circuit_breakers', jsonb_build_object('kind', k, 'state', s),"
+	"   (SELECT count(*) FROM circuit_breakers b WHERE b.kind = k AND"
+	"    CASE WHEN " BREAKER_OPEN_SQL("b") " THEN 'open' WHEN b.state = 'half_open'"
+	"    THEN 'half_open' ELSE 'closed' END = s)"
+	"   FROM unnest(ARRAY['provider', 'chip']) AS k,"
+	"        unnest(ARRAY['closed', 'half_open', 'open']) AS s"
+	" UNION ALL SELECT 'chipctl_circuit_transitions_last_day', '{}', count(*)"
+	"   FROM circuit_transitions WHERE created_at > now() - interval '24 hours'"
+	" UNION ALL SELECT 'chipctl_worker_heartbeat_age_seconds', '{}',"
+	"   coalesce(extract(epoch FROM now() - max(last_beat_at))::float8, -1)"
+	"   FROM worker_heartbeats"
+	" UNION ALL SELECT 'chipctl_workers_alive', '{}', count(*) FROM worker_heartbeats"
+	"   WHERE last_beat_at > now() - make_interval(secs => $1::int)"
+	" UNION ALL SELECT 'chipctl_alerts_pending', '{}', count(*) FROM alert_outbox"
+	"   WHERE status = 'pending'"
+	" UNION ALL SELECT m.name, jsonb_build_object('job', l.job_name), m.value"
+	"   FROM unnest(ARRAY['sync-evolution', 'trust-update', 'reset-stuck-queue',"
+	"     'reset-stuck-queue-expire', 'pool-check', 'watchdog', 'metrics-snapshot',"
+	"     'send-worker']) AS jn(job_name),"
+	"   LATERAL (SELECT e.job_name, e.started_at, e.finished_at, e.exit_code, e.status"
+	"         FROM job_executions e WHERE e.job_name = jn.job_name AND e.status <> 'skipped'"
+	"         ORDER BY e.started_at DESC LIMIT 1) l,"
+	"   LATERAL (VALUES"
+	"     ('chipctl_job_last_run_timestamp_seconds', extract(epoch FROM l.started_at)::float8),"
+	"     ('chipctl_job_last_run_duration_seconds',"
+	"        coalesce(extract(epoch FROM l.finished_at - l.started_at)::float8, -1)),"
+	"     ('chipctl_job_last_exit_code', coalesce(l.exit_code, -1)::float8),"
+	"     ('chipctl_job_running', (l.status = 'running')::int::float8)) AS m(name, value)"
+	") x ORDER BY name, labels::text";

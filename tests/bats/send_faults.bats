@@ -1,0 +1,113 @@
+#!/usr/bin/env bats
+# send-worker under concurrency and faults: no double send, nothing lost.
+load ../lib/common
+load ../lib/send
+
+setup() {
+	common_setup
+	send_setup
+}
+
+@test "several workers at once never send a message twice" {
+	for n in c1 c2 c3 c4 c5; do chip $n 90 >/dev/null; done
+	open_instances c1 c2 c3 c4 c5
+	psql_q "INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, tipo)
+	        SELECT 'dr' || g, '55119' || lpad(g::text, 8, '0'), 'msg ' || g, 'resposta'
+	        FROM generate_series(1, 300) g"
+	conf 'send: { batch_size = 7; };'
+	pids=""
+	for w in 1 2 3 4; do "$CHIPCTL_BIN" -q send-worker --once --worker-id "w$w" 3>&- & pids="$pids $!"; done
+	for p in $pids; do wait "$p"; done
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 300 ]
+	[ "$(psql_q "SELECT count(DISTINCT worker_id) FROM send_attempts")" -ge 2 ]
+	# every text reached the provider exactly once
+	run python3 -c '
+import collections, json, sys
+texts = collections.Counter(r["json"]["text"] for r in json.load(sys.stdin) if r["path"].startswith("/message/sendText/"))
+dups = {t: n for t, n in texts.items() if n != 1}
+assert len(texts) == 300 and not dups, (len(texts), dups)
+' < <(fake_requests evolution)
+	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
+	[ "$(psql_q "SELECT count(*) FROM send_attempts")" -eq 300 ]
+}
+
+@test "SIGTERM: the message in hand is finished, the rest of the batch goes back at once" {
+	chip c1 90 >/dev/null
+	open_instances c1
+	fake_ctl evolution /__control/send '{"instance":"c1","mode":"ok","delay_ms":1500}' >/dev/null
+	for i in 1 2 3 4 5; do msg resposta >/dev/null; done
+	"$CHIPCTL_BIN" send-worker 3>&- 2>"$BATS_TEST_TMPDIR/w.err" &
+	pid=$!
+	fake_wait_count evolution /message/sendText 1 10
+	kill -TERM $pid
+	wait $pid
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 1 ]
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'pendente' AND worker_id IS NULL")" -eq 4 ]
+	grep -q "stopping on signal" "$BATS_TEST_TMPDIR/w.err"
+}
+
+@test "a worker killed with SIGKILL loses nothing: the rescue brings its messages back" {
+	chip c1 90 >/dev/null
+	open_instances c1
+	evo_mode c1 hang
+	for i in 1 2 3; do msg resposta >/dev/null; done
+	"$CHIPCTL_BIN" send-worker 3>&- 2>/dev/null &
+	pid=$!
+	fake_wait_count evolution /message/sendText 1 10
+	kill -KILL $pid
+	wait $pid || true
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'processando'")" -eq 3 ]
+	# an hour later the stuck-queue rescue takes them back ...
+	psql_q "UPDATE fila_mensagens SET processando_desde = now() - interval '61 minutes'"
+	run_chipctl 0 reset-stuck-queue
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'pendente'")" -eq 3 ]
+	# ... and the next worker sends them
+	evo_mode c1 ok
+	run_chipctl 0 send-worker --once
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 3 ]
+}
+
+@test "a result is written only while the message is still claimed by this worker" {
+	chip c1 90 >/dev/null
+	open_instances c1
+	fake_ctl evolution /__control/send '{"instance":"c1","mode":"ok","delay_ms":1500}' >/dev/null
+	m=$(msg resposta)
+	"$CHIPCTL_BIN" send-worker --once 3>&- 2>"$BATS_TEST_TMPDIR/w.err" &
+	pid=$!
+	fake_wait_count evolution /message/sendText 1 10
+	# the rescue takes it back while the send is in flight
+	psql_q "UPDATE fila_mensagens SET status = 'pendente', worker_id = NULL, processando_desde = NULL,
+	        agendar_para = now() + interval '1 hour' WHERE id = $m"
+	wait $pid
+	[ "$(psql_q "SELECT status FROM fila_mensagens WHERE id = $m")" = pendente ]
+	grep -q "no longer claimed by this worker" "$BATS_TEST_TMPDIR/w.err"
+	[ "$(psql_q "SELECT count(*) FROM send_attempts WHERE message_id = $m AND result = 'ok'")" -eq 1 ]
+}
+
+@test "database restart mid-loop: the worker reconnects and goes on" {
+	chip c1 90 >/dev/null
+	open_instances c1
+	conf 'send: { idle_ms = 50; };'
+	msg resposta >/dev/null
+	"$CHIPCTL_BIN" send-worker 3>&- 2>"$BATS_TEST_TMPDIR/w.err" &
+	pid=$!
+	wait_for "SELECT count(*) = 1 FROM fila_mensagens WHERE status = 'enviada'"
+	"$REPO/scripts/pg-tmp.sh" restart "$CHIPCTL_TEST_PGDIR" 3>&-
+	msg resposta >/dev/null
+	wait_for "SELECT count(*) = 2 FROM fila_mensagens WHERE status = 'enviada'" || { cat "$BATS_TEST_TMPDIR/w.err"; false; }
+	kill -TERM $pid
+	wait $pid
+	grep -q "database" "$BATS_TEST_TMPDIR/w.err"
+}
+
+@test "the database down at start: --once exits 75, the loop keeps waiting" {
+	DATABASE_URL="postgresql://chipctl@127.0.0.1:1/x" run_chipctl 75 send-worker --once
+}
+
+@test "no secret reaches the worker's log, even at debug level" {
+	chip c1 90 >/dev/null
+	open_instances c1
+	msg resposta >/dev/null
+	run_chipctl 0 -v -v send-worker --once
+	[[ "$stderr" == *"level=debug"*"message sent"* ]]
+}
