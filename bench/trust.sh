@@ -15,11 +15,11 @@ q "INSERT INTO chips (telefone, instance_name, status, created_at)
    FROM generate_series(1, $CHIPS) g"
 # Sends: one interaction, one attempt, one receipt each; 3 % failed
 # attempts, 4 % never delivered, 15 % answered, a 403 now and then.
-q "CREATE TEMP TABLE s AS SELECT 1" >/dev/null
 q "INSERT INTO chip_interactions (chip_id, cliente_id, telefone, direction, provider_message_id,
      obteve_resposta, tipo, created_at)
    SELECT c.id, 'dr' || (n % 50000), '55119' || lpad((n % 50000)::text, 8, '0'), 'out',
-          'B' || n, n % 7 = 0, 'followup', now() - make_interval(secs => (n * 7919) % 2592000)
+          'B' || n, n % 7 = 0, 'followup',
+          now() - make_interval(secs => (n % 1000) * (86400 / $PER_DAY) + c.k % 3600)
    FROM (SELECT id, row_number() OVER () AS k FROM chips) c,
         LATERAL generate_series(c.k * 1000, c.k * 1000 + 30 * $PER_DAY - 1) n"
 q "INSERT INTO chip_interactions (chip_id, cliente_id, telefone, direction, media_type, created_at)

@@ -30,7 +30,8 @@ const char usage_send_worker[] =
 	"      --json        print a summary as JSON at the end\n"
 	"\n"
 	"Exit: 0 done or stopped by a signal, 64 usage, 75 database unreachable\n"
-	"(--once; the loop waits and reconnects), 78 configuration error.\n";
+	"(--once; the loop waits and reconnects), 78 configuration error, 70 a\n"
+	"database error that is not a lost connection (--once).\n";
 
 static volatile sig_atomic_t stop_requested;
 
@@ -93,7 +94,7 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 	char worker[160], host[128] = "";
 	const char *worker_arg = NULL;
 	long max_messages = 0, handled = 0;
-	int c, rc, once = 0, db_down = 0;
+	int c, rc, once = 0, db_down = 0, failed = 0;
 	double last_flush = 0;
 
 	while ((c = cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts)) != -1) {
@@ -136,10 +137,11 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 	rc = 0;
 	while (!stop_requested) {
 		struct outbound *batch;
-		int n, i;
+		int n;
 
 		s.unauthorized_evolution = s.unauthorized_zapi = 0;
-		n = sender_heartbeat(&s) ? -1 : sender_claim(&s, &batch);
+		n = sender_heartbeat(&s) ? -1 : sender_claim(&s, &batch,
+			max_messages ? max_messages - handled : 0);
 		if (n < 0) {
 			if (once) {
 				rc = db_failure_rc(ctx->db);
@@ -151,19 +153,30 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 			continue;
 		}
 		db_down = 0;
-		for (i = 0; i < n; i++) {
-			if (stop_requested || (max_messages && handled >= max_messages))
-				break;
-			handled++;
-			if (sender_process(&s, &batch[i]) < 0) {
-				i++;	/* that one stays processando for the rescue */
-				break;
-			}
+		if (n > 0) {
+			int done = 0;
+			/* A message that hit a database error stays 'processando'
+			 * for the stuck-queue rescue; the rest go back at once. */
+			if (sender_process_batch(&s, batch, n, &done,
+						 (volatile int *)&stop_requested) < 0)
+				failed = 1;
+			handled += done;
+			if (done < n)
+				sender_release(&s, batch + done, n - done);
 		}
-		if (i < n)
-			sender_release(&s, batch + i, n - i);
 		if (n > 0)
 			sender_free_batch(batch, n);
+		if (failed) {
+			failed = 0;
+			if (once) {
+				rc = db_failure_rc(ctx->db);
+				break;
+			}
+			db_down = db_down ? (db_down * 2 > 30000 ? 30000 : db_down * 2) : 500;
+			log_warn("database error while sending, waiting", "retry_in_ms=%d", db_down);
+			pause_ms(db_down);
+			continue;
+		}
 		if (now_s() - last_flush >= 10) {
 			alert_flush(ctx);
 			last_flush = now_s();

@@ -76,15 +76,18 @@ int sender_heartbeat(struct sender *s)
 		6, p) < 0 ? -1 : 0;
 }
 
-int sender_claim(struct sender *s, struct outbound **out)
+int sender_claim(struct sender *s, struct outbound **out, long at_most)
 {
 	char limit[16];
 	const char *p[2] = { limit, s->worker_id };
 	PGresult *res;
+	long want = s->ctx->cfg.send_batch_size;
 	int i, n;
 
 	*out = NULL;
-	snprintf(limit, sizeof(limit), "%d", s->ctx->cfg.send_batch_size);
+	if (at_most > 0 && at_most < want)
+		want = at_most;
+	snprintf(limit, sizeof(limit), "%ld", want);
 	res = db_query(s->ctx->db, claim_sql, 2, p);
 	if (!res)
 		return -1;
@@ -153,22 +156,8 @@ int sender_release(struct sender *s, struct outbound *msgs, int n)
 enum guard { GUARD_OK, GUARD_BLOCKED, GUARD_OVER, GUARD_ERROR };
 
 static const char guard_sql[] =
-	"WITH today AS (SELECT (now() AT TIME ZONE $5)::date AS d),"
-	" blk AS (SELECT reason FROM guardrail_blocks WHERE cliente_id = $1),"
-	" week AS (SELECT coalesce(sum(g.used), 0) AS used FROM guardrail_counters g, today"
-	"   WHERE g.cliente_id = $1 AND g.dia > today.d - 7),"
-	" res AS ("
-	"  INSERT INTO guardrail_counters AS g (cliente_id, dia, used)"
-	"  SELECT $1, today.d, $2::int FROM today"
-	"  WHERE NOT EXISTS (SELECT 1 FROM blk) AND $2::int <= $3::int"
-	"    AND ($4::int = 0 OR (SELECT used FROM week) + $2::int <= $4::int)"
-	"  ON CONFLICT (cliente_id, dia) DO UPDATE SET used = g.used + EXCLUDED.used"
-	"  WHERE g.used + EXCLUDED.used <= $3::int"
-	"  RETURNING used)"
-	" SELECT (SELECT reason FROM blk), EXISTS (SELECT 1 FROM res),"
-	"   (((SELECT d FROM today) + 1)::timestamp AT TIME ZONE $5)"
-	"     + make_interval(secs => $6::int),"
-	"   (SELECT d FROM today)";
+	"SELECT blocked, reserved, until, dia FROM chipctl_guardrail_reserve($1, $2::int,"
+	" $3::int, $4::int, $5, $6::int)";
 
 static int weight_of(const struct sender *s, const struct outbound *m)
 {
@@ -237,56 +226,10 @@ struct choice {
 };
 
 static const char select_sql[] =
-	"WITH c AS ("
-	"  SELECT c.id, c.instance_name, c.provider, c.zapi_instance_id, c.zapi_token,"
-	"    c.trust_score, c.limite_hora, c.limite_dia,"
-	"    CASE WHEN $2 IN ('prospeccao', 'campanha') THEN c.pode_prospectar"
-	"         WHEN $2 = 'followup' THEN c.pode_followup ELSE c.pode_responder END AS perm,"
-	"    coalesce(a.respostas, 0) * 3 + coalesce(a.msgs_enviadas, 0) AS affinity,"
-	"    CASE WHEN k.hour_start = date_trunc('hour', now()) THEN k.hour_count ELSE 0 END AS hour_used,"
-	"    CASE WHEN k.day_start = date_trunc('day', now()) THEN k.day_count ELSE 0 END AS day_used,"
-	"    CASE c.recovery_phase WHEN 1 THEN 0.10 WHEN 2 THEN 0.25 WHEN 3 THEN 0.50"
-	"         ELSE 1 END AS ramp,"
-	"    coalesce(cb.override, '') AS cover, coalesce(cb.state, 'closed') AS cstate,"
-	"    coalesce(cb.state = 'open' AND cb.retry_at <= now()"
-	"      OR cb.state = 'half_open' AND cb.probe_until < now(), false) AS cdue,"
-	"    coalesce(pb.override, '') AS pover, coalesce(pb.state, 'closed') AS pstate,"
-	"    coalesce(pb.state = 'open' AND pb.retry_at <= now()"
-	"      OR pb.state = 'half_open' AND pb.probe_until < now(), false) AS pdue,"
-	"    coalesce(cb.state <> 'closed' OR cb.consecutive_failures > 0"
-	"      OR cb.consecutive_timeouts > 0, false)"
-	"    OR coalesce(pb.state <> 'closed' OR pb.consecutive_failures > 0"
-	"      OR pb.consecutive_timeouts > 0, false) AS needs_reset"
-	"  FROM chips c"
-	"  LEFT JOIN medico_chip_affinity a ON a.chip_id = c.id AND a.cliente_id = $1"
-	"  LEFT JOIN chip_send_counters k ON k.chip_id = c.id"
-	"  LEFT JOIN circuit_breakers cb ON cb.name = 'chip:' || c.id"
-	"  LEFT JOIN circuit_breakers pb ON pb.name = 'provider:' || c.provider"
-	"  WHERE c.status = 'active'"
-	"    AND (c.provider = 'zapi' OR c.evolution_connected)"
-	"    AND (c.cooldown_until IS NULL OR c.cooldown_until <= now())"
-	"    AND (c.connection_cooldown_until IS NULL OR c.connection_cooldown_until <= now())"
-	"    AND NOT (c.id = ANY ($3::uuid[]))"
-	"    AND NOT (c.provider = ANY ($9::text[]))"
-	"    AND c.trust_score >= $5::numeric"
-	"    AND ($6::boolean OR c.instance_name = coalesce($7, (SELECT instance_name FROM chips"
-	"         WHERE status = 'active' ORDER BY trust_score DESC, instance_name LIMIT 1)))"
-	"), e AS ("
-	"  SELECT *, trust_score >= $4::numeric AND perm AS normal,"
-	"    cstate <> 'closed' AND cover <> 'disabled' AS cprobe,"
-	"    pstate <> 'closed' AND pover <> 'disabled' AS pprobe"
-	"  FROM c"
-	"  WHERE (cstate = 'closed' OR cover = 'disabled' OR (cdue AND cover <> 'forced_open'))"
-	"    AND (pstate = 'closed' OR pover = 'disabled' OR (pdue AND pover <> 'forced_open'))"
-	"    AND hour_used < floor(limite_hora * ramp) AND day_used < floor(limite_dia * ramp)"
-	")"
-	" SELECT id, instance_name, provider, zapi_instance_id, zapi_token, trust_score,"
-	"   normal, cprobe, pprobe, needs_reset,"
-	"   count(*) OVER (), count(*) FILTER (WHERE normal) OVER ()"
-	" FROM e"
-	" ORDER BY (id::text = $8) DESC, normal DESC, affinity DESC, day_used, hour_used,"
-	"   trust_score DESC, instance_name"
-	" LIMIT 1";
+	"SELECT id, instance_name, provider, zapi_instance_id, zapi_token, trust_score,"
+	"  normal, cprobe, pprobe, needs_reset, candidates, normal_candidates"
+	" FROM chipctl_select_chip($1, $2, $3::uuid[], $4::numeric, $5::numeric,"
+	"  $6::boolean, $7, $8, $9::text[])";
 
 static void thresholds(const struct config *cfg, const char *tipo, int *normal,
 		       int *fallback)
@@ -453,47 +396,16 @@ static int breaker_failure(struct sender *s, const char *kind, const char *chip_
 /* ---- recording ------------------------------------------------------------ */
 
 static const char success_sql[] =
-	"WITH msg AS ("
-	"  UPDATE fila_mensagens SET status = 'enviada', enviada_em = now(), chip_id = $3::uuid,"
-	"    outcome = 'SENT', outcome_reason_code = NULL, provider_message_id = nullif($8, ''),"
-	"    tentativas = tentativas + 1, processando_desde = NULL, ultimo_erro = NULL,"
-	"    updated_at = now()"
-	"  WHERE id = $1::bigint AND status = 'processando' AND worker_id = $2"
-	"  RETURNING id"
-	"), att AS ("
-	"  INSERT INTO send_attempts (message_id, chip_id, provider, attempt, http_status,"
-	"    latency_ms, result, error, correlation_id, worker_id, run_id)"
-	"  VALUES ($1::bigint, $3::uuid, $4, $5::int, $6::int, $7::int, 'ok', nullif($15, ''),"
-	"    $9::uuid, $2, $10::uuid)"
-	"), sel AS ("
-	"  INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode, candidates,"
-	"    threshold, reason, worker_id)"
-	"  VALUES ($1::bigint, $11, $3::uuid, $12, $13::int, $14::int, 'sent', $2)"
-	"), cnt AS ("
-	"  INSERT INTO chip_send_counters AS k (chip_id, hour_start, hour_count, day_start, day_count)"
-	"  VALUES ($3::uuid, date_trunc('hour', now()), 1, date_trunc('day', now()), 1)"
-	"  ON CONFLICT (chip_id) DO UPDATE SET"
-	"    hour_count = CASE WHEN k.hour_start = EXCLUDED.hour_start THEN k.hour_count + 1 ELSE 1 END,"
-	"    hour_start = EXCLUDED.hour_start,"
-	"    day_count = CASE WHEN k.day_start = EXCLUDED.day_start THEN k.day_count + 1 ELSE 1 END,"
-	"    day_start = EXCLUDED.day_start"
-	"), inter AS ("
-	"  INSERT INTO chip_interactions (chip_id, cliente_id, telefone, direction, message_id,"
-	"    provider_message_id, tipo)"
-	"  VALUES ($3::uuid, $16, $17, 'out', $1::bigint, nullif($8, ''), $11)"
-	"), aff AS ("
-	"  INSERT INTO medico_chip_affinity AS a (cliente_id, chip_id, msgs_enviadas)"
-	"  VALUES ($16, $3::uuid, 1)"
-	"  ON CONFLICT (cliente_id, chip_id) DO UPDATE SET msgs_enviadas = a.msgs_enviadas + 1,"
-	"    ultima_interacao_em = now()"
-	"), fn AS (SELECT chip_registrar_envio_sucesso($3::uuid) AS x)"
-	" SELECT (SELECT count(*) FROM msg), (SELECT count(*) FROM fn)";
+	"SELECT chipctl_record_success($1::bigint, $2, $3::uuid, $4, $5::int, $6::int,"
+	" $7::int, $8, $9::uuid, $10::uuid, $11, $12, $13::int, $14::int, $15, $16, $17,"
+	" $18::boolean, $19::int)";
 
 static int record_success(struct sender *s, const struct outbound *m, const struct choice *ch,
 			  const struct send_result *r, int attempt)
 {
 	char id[24], att[8], status[8], lat[16], cand[8], thr[8];
-	const char *p[17];
+	char base[16];
+	const char *p[19];
 	PGresult *res;
 	int recorded;
 
@@ -521,20 +433,14 @@ static int record_success(struct sender *s, const struct outbound *m, const stru
 	p[14] = r->error;
 	p[15] = m->cliente;
 	p[16] = m->telefone;
-	res = db_query(s->ctx->db, success_sql, 17, p);
+	p[17] = ch->needs_reset ? "t" : "f";
+	snprintf(base, sizeof(base), "%d", s->ctx->cfg.breaker_backoff_s);
+	p[18] = base;
+	res = db_query(s->ctx->db, success_sql, 19, p);
 	if (!res)
 		return -1;
-	recorded = db_long(res, 0, 0) == 1;
+	recorded = PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
-	if (ch->needs_reset) {
-		char names[200], base[16];
-		const char *q[4] = { names, base, s->worker_id, s->ctx->run_id };
-		snprintf(names, sizeof(names), "{chip:%s,provider:%s}", ch->id, ch->provider);
-		snprintf(base, sizeof(base), "%d", s->ctx->cfg.breaker_backoff_s);
-		if (db_exec(s->ctx->db, "SELECT chipctl_breaker_success($1::text[], $2::int,"
-			    " $3, $4::uuid)", 4, q) < 0)
-			return -1;
-	}
 	if (!recorded) {
 		s->st.not_recorded++;
 		log_warn("message sent, but it was no longer claimed by this worker: "
@@ -598,19 +504,9 @@ static int cooldown_for(const struct config *cfg, const struct send_result *r,
 }
 
 static const char failure_sql[] =
-	"WITH att AS ("
-	"  INSERT INTO send_attempts (message_id, chip_id, provider, attempt, http_status,"
-	"    latency_ms, result, uncertain, error, correlation_id, worker_id, run_id)"
-	"  VALUES ($1::bigint, $2::uuid, $3, $4::int, nullif($5::int, 0), $6::int, $7,"
-	"    $8::boolean, $9, $10::uuid, $11, $12::uuid)"
-	"), sel AS ("
-	"  INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode, candidates,"
-	"    threshold, reason, worker_id)"
-	"  VALUES ($1::bigint, $13, $2::uuid, $14, $15::int, $16::int, 'failed: ' || $9, $11)"
-	"), fn AS ("
-	"  SELECT chip_registrar_envio_erro($2::uuid, nullif($5::int, 0), $9) AS x"
-	"  WHERE $17::boolean)"
-	" SELECT count(*) FROM fn";
+	"SELECT chipctl_record_failure($1::bigint, $2::uuid, $3, $4::int, $5::int, $6::int,"
+	" $7, $8::boolean, $9, $10::uuid, $11, $12::uuid, $13, $14, $15::int, $16::int,"
+	" $17::boolean, $18::boolean, $19::int)";
 
 /* Record one failed attempt: the attempt, the chip's counters and cooldown
  * (when the chip is at fault), the breakers. */
@@ -619,8 +515,9 @@ static int record_failure(struct sender *s, const struct outbound *m, const stru
 			  long retry_after)
 {
 	const struct config *cfg = &s->ctx->cfg;
-	char id[24], att[8], status[8], lat[16], cand[8], thr[8];
-	const char *p[17];
+	char id[24], att[8], status[8], lat[16], cand[8], thr[8], cd[16];
+	const char *p[19];
+	int secs = cooldown_for(cfg, r, retry_after);
 
 	snprintf(id, sizeof(id), "%ld", m->id);
 	snprintf(att, sizeof(att), "%d", attempt);
@@ -628,6 +525,7 @@ static int record_failure(struct sender *s, const struct outbound *m, const stru
 	snprintf(lat, sizeof(lat), "%d", (int)r->latency_ms);
 	snprintf(cand, sizeof(cand), "%d", ch->candidates);
 	snprintf(thr, sizeof(thr), "%d", ch->threshold);
+	snprintf(cd, sizeof(cd), "%d", secs);
 	p[0] = id;
 	p[1] = ch->id;
 	p[2] = ch->provider;
@@ -645,32 +543,14 @@ static int record_failure(struct sender *s, const struct outbound *m, const stru
 	p[14] = cand;
 	p[15] = thr;
 	p[16] = f == FAULT_CHIP ? "t" : "f";
-	if (db_exec(s->ctx->db, failure_sql, 17, p) < 0)
+	p[17] = r->meaning == WA_CONNECTION_CLOSED ? "t" : "f";
+	p[18] = cd;
+	if (db_exec(s->ctx->db, failure_sql, 19, p) < 0)
 		return -1;
 
 	if (f == FAULT_CHIP) {
-		char cd[16], closed[4];
-		const char *q[5] = { ch->id, cd, r->error, closed, NULL };
-		int secs = cooldown_for(cfg, r, retry_after);
 		char text[512];
 
-		snprintf(cd, sizeof(cd), "%d", secs);
-		snprintf(closed, sizeof(closed), "%s",
-			 r->meaning == WA_CONNECTION_CLOSED ? "t" : "f");
-		/* A closed session marks the chip disconnected (sync-evolution
-		 * clears it when the instance is open again); other chip
-		 * faults cool the chip off. */
-		if (db_exec(s->ctx->db,
-			    "UPDATE chips SET"
-			    "  cooldown_until = CASE WHEN $4::boolean THEN cooldown_until"
-			    "    ELSE greatest(coalesce(cooldown_until, now()), now() + make_interval(secs => $2::int)) END,"
-			    "  cooldown_reason = CASE WHEN $4::boolean THEN cooldown_reason ELSE $3 END,"
-			    "  evolution_connected = CASE WHEN $4::boolean THEN false ELSE evolution_connected END,"
-			    "  desconectado_desde = CASE WHEN $4::boolean THEN coalesce(desconectado_desde, now())"
-			    "    ELSE desconectado_desde END,"
-			    "  updated_at = now()"
-			    " WHERE id = $1::uuid", 4, q) < 0)
-			return -1;
 		log_warn(r->meaning == WA_CONNECTION_CLOSED ?
 			 "chip session closed: marked disconnected" : "chip cooled off",
 			 "chip=%s", ch->instance, "cooldown_s=%d", secs, "error=%s", r->error);
@@ -793,21 +673,39 @@ static void add_id(struct strbuf *set, const char *id)
 
 /* ---- one message ---------------------------------------------------------- */
 
-int sender_process(struct sender *s, struct outbound *m)
+/* Where a message stands on its way through the chips. */
+struct progress {
+	struct strbuf tried;	/* chips tried, as a PostgreSQL uuid[] literal */
+	struct strbuf skip;	/* providers to leave out, as a text[] literal */
+	int attempt;		/* chips actually sent through */
+	int loops;
+	int chips_failed;
+	char day[16];		/* the guardrail day reserved, to release */
+	char last_error[300];
+};
+
+static void progress_init(struct progress *pr, const char *day)
 {
-	const struct config *cfg = &s->ctx->cfg;
-	struct strbuf tried = STRBUF_INIT, skip = STRBUF_INIT;
-	char day[16], until[64], why[256], last_error[300] = "";
+	memset(pr, 0, sizeof(*pr));
+	sb_add(&pr->tried, "{}");
+	sb_add(&pr->skip, "{}");
+	snprintf(pr->day, sizeof(pr->day), "%s", day ? day : "");
+}
+
+static void progress_free(struct progress *pr)
+{
+	sb_free(&pr->tried);
+	sb_free(&pr->skip);
+}
+
+/* Apply the guardrail verdict. Returns 1 when the message is finished
+ * (cancelled or rescheduled), 0 to go on and send, -1 on a database error. */
+static int apply_guard(struct sender *s, const struct outbound *m, enum guard g,
+		       const char *why, const char *until)
+{
 	struct unsent u;
-	int attempt = 0, loops = 0, chips_failed = 0, rc = -1;
-	enum guard g;
 
 	memset(&u, 0, sizeof(u));
-	sb_add(&tried, "{}");
-	sb_add(&skip, "{}");
-	g = guardrail_reserve(s, m, day, sizeof(day), until, sizeof(until), why, sizeof(why));
-	if (g == GUARD_ERROR)
-		goto out;
 	if (g == GUARD_BLOCKED) {
 		u.status = "cancelada";
 		u.outcome = "FAILED_GUARDRAIL";
@@ -816,8 +714,7 @@ int sender_process(struct sender *s, struct outbound *m)
 		log_info("message cancelled: doctor blocked", "message=%ld", m->id,
 			 "reason=%s", why);
 		s->st.cancelled++;
-		rc = finish_unsent(s, m, &u);
-		goto out;
+		return finish_unsent(s, m, &u) ? -1 : 1;
 	}
 	if (g == GUARD_OVER) {
 		u.status = "pendente";
@@ -827,169 +724,557 @@ int sender_process(struct sender *s, struct outbound *m)
 		log_info("message rescheduled: doctor's limit reached", "message=%ld", m->id,
 			 "until=%s", until);
 		s->st.rescheduled++;
-		rc = finish_unsent(s, m, &u);
-		goto out;
+		return finish_unsent(s, m, &u) ? -1 : 1;
 	}
+	return 0;
+}
 
-	while (attempt < cfg->send_max_chips && loops++ < cfg->send_max_chips + 10) {
+/* After a failed attempt (already recorded): 1 when the message is
+ * finished (invalid number, uncertain), 0 to try the next chip. */
+static int after_failure(struct sender *s, const struct outbound *m, struct progress *pr,
+			 const struct choice *ch, const struct send_result *r, enum fault f)
+{
+	const struct config *cfg = &s->ctx->cfg;
+	struct unsent u;
+
+	memset(&u, 0, sizeof(u));
+	snprintf(pr->last_error, sizeof(pr->last_error), "%s via %s", r->error, ch->instance);
+	add_id(&pr->tried, ch->id);
+	if (f == FAULT_RECIPIENT) {
+		u.status = "erro";
+		u.outcome = "FAILED_INVALID_NUMBER";
+		u.reason_code = "NOT_ON_WHATSAPP";
+		u.error = r->error;
+		u.count_attempt = 1;
+		u.release_day = pr->day;
+		s->st.invalid++;
+		return finish_unsent(s, m, &u) ? -1 : 1;
+	}
+	if (f == FAULT_UNCERTAIN) {
+		/* It may have been delivered: never at once on another chip;
+		 * later, on the same one. */
+		u.status = "pendente";
+		u.reason_code = "UNCERTAIN_TIMEOUT";
+		u.error = pr->last_error;
+		u.next_in_s = backoff_s(cfg, m->tentativas);
+		u.count_attempt = 1;
+		u.uncertain_chip = ch->id;
+		u.release_day = pr->day;
+		s->st.uncertain++;
+		if (m->tentativas + 1 >= m->max_tentativas) {
+			u.status = "erro";
+			u.outcome = "FAILED_MAX_ATTEMPTS";
+		}
+		return finish_unsent(s, m, &u) ? -1 : 1;
+	}
+	if (f == FAULT_CONFIG) {
+		char text[400];
+		if (!strcmp(ch->provider, "zapi"))
+			s->unauthorized_zapi = 1;
+		else
+			s->unauthorized_evolution = 1;
+		snprintf(text, sizeof(text), "%s refused chipctl's credentials (401): "
+			 "sending through %s is stopped until the key is fixed; "
+			 "messages wait in the queue", ch->provider, ch->provider);
+		alert_raise(s->ctx, "provider_auth", ch->provider, ALERT_CRITICAL,
+			    cfg->alerts_cooldown_s, text);
+		pr->attempt--;	/* not the chip's failure */
+		return 0;
+	}
+	pr->chips_failed++;
+	return 0;
+}
+
+/* One send through a chosen chip, and its recording when it failed.
+ * Returns 1 sent (the caller records it), 0 failed and recorded (see
+ * *f), -1 database error. */
+static int send_via(struct sender *s, const struct outbound *m, const struct choice *ch,
+		    struct send_result *r, enum fault *f, int attempt)
+{
+	struct send_request req;
+
+	memset(&req, 0, sizeof(req));
+	req.provider = ch->provider;
+	req.instance_name = ch->instance;
+	req.zapi_instance_id = ch->zapi_id;
+	req.zapi_token = ch->zapi_token;
+	req.number = m->telefone;
+	req.text = m->conteudo;
+	provider_send(s->http, &s->ctx->cfg, &req, r);
+	*f = fault_of(r);
+	if (*f == FAULT_NONE)
+		return 1;
+	log_info("send attempt failed", "message=%ld", m->id, "chip=%s", ch->instance,
+		 "provider=%s", ch->provider, "class=%s", http_class_name(r->cls),
+		 "status=%ld", r->status, "meaning=%s", wa_meaning_name(r->meaning),
+		 "error=%s", r->error);
+	return record_failure(s, m, ch, r, attempt, *f, r->retry_after_s) ? -1 : 0;
+}
+
+/* Probe leases for a chosen chip whose breakers are half-open candidates.
+ * 1 go, 0 skip this choice (another worker probes), -1 database error. */
+static int take_probes(struct sender *s, struct progress *pr, const struct choice *ch)
+{
+	char name[64];
+	int won;
+
+	if (ch->provider_probe) {
+		snprintf(name, sizeof(name), "provider:%s", ch->provider);
+		if ((won = take_probe(s, name)) <= 0) {
+			if (won == 0)
+				add_id(&pr->skip, ch->provider);
+			return won;
+		}
+	}
+	if (ch->chip_probe) {
+		snprintf(name, sizeof(name), "chip:%s", ch->id);
+		if ((won = take_probe(s, name)) <= 0) {
+			if (won == 0)
+				add_id(&pr->tried, ch->id);
+			return won;
+		}
+	}
+	return 1;
+}
+
+/* The message could not be sent: back to the queue with backoff, or failed
+ * for good with its outcome and an alert. */
+static int give_up(struct sender *s, const struct outbound *m, struct progress *pr)
+{
+	const struct config *cfg = &s->ctx->cfg;
+	int config_only = !pr->chips_failed && (s->unauthorized_evolution ||
+						s->unauthorized_zapi);
+	const char *outcome = pr->chips_failed ? "FAILED_ALL_CHIPS" :
+			      config_only ? "FAILED_PROVIDER" :
+			      no_chip_outcome(s, sb_str(&pr->tried));
+	struct unsent u;
+	char text[512];
+
+	memset(&u, 0, sizeof(u));
+	if (!pr->chips_failed) {
+		char idbuf[24];
+		const char *p[4] = { idbuf, m->tipo, pr->last_error, s->worker_id };
+
+		snprintf(pr->last_error, sizeof(pr->last_error), "%s",
+			 config_only ? "provider refused the credentials (401)" :
+			 !strcmp(outcome, "FAILED_CIRCUIT_OPEN") ?
+			 "no chip available: circuit breakers open" :
+			 "no chip available for this message type");
+		snprintf(idbuf, sizeof(idbuf), "%ld", m->id);
+		if (db_exec(s->ctx->db,
+			    "INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode,"
+			    " candidates, threshold, reason, worker_id)"
+			    " VALUES ($1::bigint, $2, NULL, 'none', 0, 0, $3, $4)", 4, p) < 0)
+			return -1;
+	}
+	u.status = "pendente";
+	u.reason_code = pr->chips_failed ? "ALL_CHIPS_FAILED" : "NO_CHIP";
+	u.error = pr->last_error;
+	u.next_in_s = backoff_s(cfg, m->tentativas);
+	u.count_attempt = config_only ? 0 : 1;	/* a refused key is not the message's */
+	u.release_day = pr->day;
+	if (!config_only && m->tentativas + 1 >= m->max_tentativas) {
+		u.status = "erro";
+		u.outcome = outcome;
+		s->st.failed++;
+		snprintf(text, sizeof(text), "message %ld to %s failed for good with %s "
+			 "after %d attempt(s): %s", m->id, m->cliente, outcome,
+			 m->tentativas + 1, pr->last_error);
+		alert_raise(s->ctx, "message_failed", NULL, ALERT_CRITICAL,
+			    cfg->alerts_cooldown_s, text);
+		log_warn("message failed", "message=%ld", m->id, "outcome=%s", outcome,
+			 "error=%s", pr->last_error);
+	} else {
+		s->st.rescheduled++;
+		log_info("message rescheduled", "message=%ld", m->id,
+			 "in_s=%ld", u.next_in_s, "error=%s", pr->last_error);
+	}
+	return finish_unsent(s, m, &u);
+}
+
+/* Try chips one by one (select, probe, send) until one takes the message,
+ * it is finished otherwise, or the chips run out. */
+static int continue_message(struct sender *s, const struct outbound *m, struct progress *pr)
+{
+	const struct config *cfg = &s->ctx->cfg;
+
+	while (pr->attempt < cfg->send_max_chips && pr->loops++ < cfg->send_max_chips + 10) {
 		struct choice ch;
-		struct send_request req;
 		struct send_result r;
 		enum fault f;
-		int sel;
+		int sel, rc;
 
 		if (s->unauthorized_evolution)
-			add_id(&skip, "evolution");
+			add_id(&pr->skip, "evolution");
 		if (s->unauthorized_zapi)
-			add_id(&skip, "zapi");
-		sel = select_chip(s, m, sb_str(&tried), sb_str(&skip), &ch);
-		if (sel < 0)
-			goto out;
-		if (sel == 0)
+			add_id(&pr->skip, "zapi");
+		sel = select_chip(s, m, sb_str(&pr->tried), sb_str(&pr->skip), &ch);
+		if (sel <= 0) {
+			if (sel < 0)
+				return -1;
 			break;
-		if (ch.provider_probe) {
-			char name[64];
-			int won;
-			snprintf(name, sizeof(name), "provider:%s", ch.provider);
-			if ((won = take_probe(s, name)) < 0)
-				goto out;
-			if (!won) {	/* another worker probes it: skip the provider */
-				add_id(&skip, ch.provider);
-				continue;
-			}
 		}
-		if (ch.chip_probe) {
-			char name[64];
-			int won;
-			snprintf(name, sizeof(name), "chip:%s", ch.id);
-			if ((won = take_probe(s, name)) < 0)
-				goto out;
-			if (!won) {
-				add_id(&tried, ch.id);
-				continue;
-			}
-		}
-		attempt++;
-		memset(&req, 0, sizeof(req));
-		req.provider = ch.provider;
-		req.instance_name = ch.instance;
-		req.zapi_instance_id = ch.zapi_id;
-		req.zapi_token = ch.zapi_token;
-		req.number = m->telefone;
-		req.text = m->conteudo;
-		provider_send(s->http, cfg, &req, &r);
-		f = fault_of(&r);
-		if (f == FAULT_NONE) {
-			rc = record_success(s, m, &ch, &r, attempt);
-			goto out;
-		}
-		snprintf(last_error, sizeof(last_error), "%s via %s", r.error, ch.instance);
-		log_info("send attempt failed", "message=%ld", m->id, "chip=%s", ch.instance,
-			 "provider=%s", ch.provider, "class=%s", http_class_name(r.cls),
-			 "status=%ld", r.status, "meaning=%s", wa_meaning_name(r.meaning),
-			 "error=%s", r.error);
-		if (record_failure(s, m, &ch, &r, attempt, f, r.retry_after_s))
-			goto out;
-		add_id(&tried, ch.id);
-
-		if (f == FAULT_RECIPIENT) {
-			u.status = "erro";
-			u.outcome = "FAILED_INVALID_NUMBER";
-			u.reason_code = "NOT_ON_WHATSAPP";
-			u.error = r.error;
-			u.count_attempt = 1;
-			u.release_day = day;
-			s->st.invalid++;
-			rc = finish_unsent(s, m, &u);
-			goto out;
-		}
-		if (f == FAULT_UNCERTAIN) {
-			/* It may have been delivered: never at once on another
-			 * chip; later, on the same one. */
-			u.status = "pendente";
-			u.reason_code = "UNCERTAIN_TIMEOUT";
-			u.error = last_error;
-			u.next_in_s = backoff_s(cfg, m->tentativas);
-			u.count_attempt = 1;
-			u.uncertain_chip = ch.id;
-			u.release_day = day;
-			s->st.uncertain++;
-			if (m->tentativas + 1 >= m->max_tentativas) {
-				u.status = "erro";
-				u.outcome = "FAILED_MAX_ATTEMPTS";
-			}
-			rc = finish_unsent(s, m, &u);
-			goto out;
-		}
-		if (f == FAULT_CONFIG) {
-			char text[400];
-			if (!strcmp(ch.provider, "zapi"))
-				s->unauthorized_zapi = 1;
-			else
-				s->unauthorized_evolution = 1;
-			snprintf(text, sizeof(text), "%s refused chipctl's credentials (401): "
-				 "sending through %s is stopped until the key is fixed; "
-				 "messages wait in the queue", ch.provider, ch.provider);
-			alert_raise(s->ctx, "provider_auth", ch.provider, ALERT_CRITICAL,
-				    cfg->alerts_cooldown_s, text);
-			attempt--;	/* not the chip's failure */
+		if ((rc = take_probes(s, pr, &ch)) <= 0) {
+			if (rc < 0)
+				return -1;
 			continue;
 		}
-		chips_failed++;
+		pr->attempt++;
+		rc = send_via(s, m, &ch, &r, &f, pr->attempt);
+		if (rc < 0)
+			return -1;
+		if (rc == 1)
+			return record_success(s, m, &ch, &r, pr->attempt);
+		if ((rc = after_failure(s, m, pr, &ch, &r, f)) != 0)
+			return rc < 0 ? -1 : 0;
 	}
+	return give_up(s, m, pr);
+}
 
-	/* Not sent: back to the queue with backoff, or failed for good. */
-	{
-		char text[512];
-		const char *outcome = chips_failed ? "FAILED_ALL_CHIPS" :
-			(s->unauthorized_evolution || s->unauthorized_zapi) ? "FAILED_PROVIDER" :
-			no_chip_outcome(s, sb_str(&tried));
-		int config_only = !chips_failed && (s->unauthorized_evolution ||
-						    s->unauthorized_zapi);
+int sender_process(struct sender *s, struct outbound *m)
+{
+	char day[16], until[64], why[256];
+	struct progress pr;
+	enum guard g;
+	int rc;
 
-		if (!chips_failed)
-			snprintf(last_error, sizeof(last_error), "%s",
-				 config_only ? "provider refused the credentials (401)" :
-				 !strcmp(outcome, "FAILED_CIRCUIT_OPEN") ?
-				 "no chip available: circuit breakers open" :
-				 "no chip available for this message type");
-		if (!chips_failed) {
-			char idbuf[24];
-			const char *p[4] = { idbuf, m->tipo, last_error, s->worker_id };
-			snprintf(idbuf, sizeof(idbuf), "%ld", m->id);
-			if (db_exec(s->ctx->db,
-				    "INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode,"
-				    " candidates, threshold, reason, worker_id)"
-				    " VALUES ($1::bigint, $2, NULL, 'none', 0, 0, $3, $4)", 4, p) < 0)
-				goto out;
-		}
-		u.status = "pendente";
-		u.reason_code = chips_failed ? "ALL_CHIPS_FAILED" : "NO_CHIP";
-		u.error = last_error;
-		u.next_in_s = backoff_s(cfg, m->tentativas);
-		/* a refused key is not the message's attempt */
-		u.count_attempt = config_only ? 0 : 1;
-		u.release_day = day;
-		if (!config_only && m->tentativas + 1 >= m->max_tentativas) {
-			u.status = "erro";
-			u.outcome = outcome;
-			s->st.failed++;
-			snprintf(text, sizeof(text), "message %ld to %s failed for good with %s "
-				 "after %d attempt(s): %s", m->id, m->cliente, outcome,
-				 m->tentativas + 1, last_error);
-			alert_raise(s->ctx, "message_failed", NULL, ALERT_CRITICAL,
-				    cfg->alerts_cooldown_s, text);
-			log_warn("message failed", "message=%ld", m->id, "outcome=%s", outcome,
-				 "error=%s", last_error);
+	g = guardrail_reserve(s, m, day, sizeof(day), until, sizeof(until), why, sizeof(why));
+	if (g == GUARD_ERROR)
+		return -1;
+	if ((rc = apply_guard(s, m, g, why, until)) != 0)
+		return rc < 0 ? -1 : 0;
+	progress_init(&pr, day);
+	rc = continue_message(s, m, &pr);
+	progress_free(&pr);
+	return rc < 0 ? -1 : 0;
+}
+
+/* ---- a whole batch ----------------------------------------------------------- */
+
+/* Arrays for the batch functions, as PostgreSQL array literals. */
+static void arr_add(struct strbuf *a, const char *v)
+{
+	const char *p;
+
+	sb_addc(a, a->len ? ',' : '{');
+	if (!v) {
+		sb_add(a, "NULL");
+		return;
+	}
+	sb_addc(a, '"');
+	for (p = v; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			sb_addc(a, '\\');
+		sb_addc(a, *p);
+	}
+	sb_addc(a, '"');
+}
+
+static void arr_addl(struct strbuf *a, long v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%ld", v);
+	arr_add(a, buf);
+}
+
+static const char *arr_end(struct strbuf *a)
+{
+	if (!a->len)
+		sb_addc(a, '{');
+	sb_addc(a, '}');
+	return sb_str(a);
+}
+
+struct batch_item {
+	struct progress pr;
+	enum guard g;
+	char until[64];
+	char why[256];
+	int has_choice;
+	struct choice ch;
+	int done;
+};
+
+enum { S_MSG, S_CHIP, S_PROV, S_ATT, S_STATUS, S_LAT, S_PMID, S_CORR, S_TIPO, S_MODE,
+       S_CAND, S_THR, S_NOTE, S_CLI, S_TEL, S_RESET, S_N };
+
+static void success_add(struct sender *s, struct strbuf *a, const struct outbound *m,
+			const struct choice *ch, const struct send_result *r, int attempt)
+{
+	arr_addl(&a[S_MSG], m->id);
+	arr_add(&a[S_CHIP], ch->id);
+	arr_add(&a[S_PROV], ch->provider);
+	arr_addl(&a[S_ATT], attempt);
+	arr_addl(&a[S_STATUS], r->status);
+	arr_addl(&a[S_LAT], (long)r->latency_ms);
+	arr_add(&a[S_PMID], r->message_id);
+	arr_add(&a[S_CORR], m->correlation_id);
+	arr_add(&a[S_TIPO], m->tipo);
+	arr_add(&a[S_MODE], !s->ctx->cfg.send_multi_chip ? "single" :
+			    !ch->normal ? "fallback" : "normal");
+	arr_addl(&a[S_CAND], ch->candidates);
+	arr_addl(&a[S_THR], ch->threshold);
+	arr_add(&a[S_NOTE], r->error);
+	arr_add(&a[S_CLI], m->cliente);
+	arr_add(&a[S_TEL], m->telefone);
+	arr_add(&a[S_RESET], ch->needs_reset ? "t" : "f");
+	s->st.sent++;
+	if (!ch->normal && s->ctx->cfg.send_multi_chip)
+		s->st.fallback++;
+	if (r->error[0])
+		log_warn("provider accepted the message with an unreadable answer",
+			 "message=%ld", m->id, "chip=%s", ch->instance, "detail=%s", r->error);
+	log_debug("message sent", "message=%ld", m->id, "chip=%s", ch->instance,
+		  "provider=%s", ch->provider, "latency_ms=%.1f", r->latency_ms,
+		  "correlation=%s", m->correlation_id);
+}
+
+static int success_flush(struct sender *s, struct strbuf *a, int count)
+{
+	char base[16];
+	const char *p[S_N + 3];
+	PGresult *res;
+	int i;
+
+	if (count == 0)
+		return 0;
+	for (i = 0; i < S_N; i++)
+		p[i] = arr_end(&a[i]);
+	snprintf(base, sizeof(base), "%d", s->ctx->cfg.breaker_backoff_s);
+	p[S_N] = s->worker_id;
+	p[S_N + 1] = s->ctx->run_id;
+	p[S_N + 2] = base;
+	res = db_query(s->ctx->db,
+		"SELECT * FROM chipctl_record_success_batch($1::bigint[], $2::uuid[], $3::text[],"
+		" $4::int[], $5::int[], $6::int[], $7::text[], $8::uuid[], $9::text[], $10::text[],"
+		" $11::int[], $12::int[], $13::text[], $14::text[], $15::text[], $16::boolean[],"
+		" $17, $18::uuid, $19::int)", S_N + 3, p);
+	if (!res)
+		return -1;
+	for (i = 0; i < PQntuples(res); i++) {
+		s->st.not_recorded++;
+		log_warn("message sent, but it was no longer claimed by this worker: "
+			 "its state is left as the rescue set it", "message=%s",
+			 PQgetvalue(res, i, 0));
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* Guardrails for the whole batch in one round trip. */
+static int batch_guard(struct sender *s, struct outbound *msgs, int n, struct batch_item *it)
+{
+	const struct config *cfg = &s->ctx->cfg;
+	struct strbuf cli = STRBUF_INIT, w = STRBUF_INIT, ex = STRBUF_INIT, jit = STRBUF_INIT;
+	char max[8], cap[8];
+	const char *p[7];
+	PGresult *res;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		arr_add(&cli, msgs[i].cliente);
+		arr_addl(&w, weight_of(s, &msgs[i]));
+		arr_add(&ex, strcmp(msgs[i].tipo, "resposta") ? "f" : "t");
+		arr_addl(&jit, cfg->guardrail_jitter_s > 0 ?
+			 rand() % (cfg->guardrail_jitter_s + 1) : 0);
+	}
+	snprintf(max, sizeof(max), "%d", cfg->guardrail_max_per_day);
+	snprintf(cap, sizeof(cap), "%d", cfg->guardrail_contact_cap_7d);
+	p[0] = arr_end(&cli);
+	p[1] = arr_end(&w);
+	p[2] = arr_end(&ex);
+	p[3] = max;
+	p[4] = cap;
+	p[5] = cfg->guardrail_timezone;
+	p[6] = arr_end(&jit);
+	res = db_query(s->ctx->db,
+		"SELECT idx, blocked, reserved, until, dia FROM chipctl_guardrail_reserve_batch("
+		"$1::text[], $2::int[], $3::boolean[], $4::int, $5::int, $6, $7::int[])", 7, p);
+	sb_free(&cli);
+	sb_free(&w);
+	sb_free(&ex);
+	sb_free(&jit);
+	if (!res)
+		return -1;
+	for (i = 0; i < PQntuples(res); i++) {
+		int k = (int)db_long(res, i, 0) - 1;
+		struct batch_item *b;
+
+		if (k < 0 || k >= n)
+			continue;
+		b = &it[k];
+		if (db_val(res, i, 1)) {
+			b->g = GUARD_BLOCKED;
+			snprintf(b->why, sizeof(b->why), "%s", db_val(res, i, 1));
+		} else if (PQgetvalue(res, i, 2)[0] == 't') {
+			b->g = GUARD_OK;
+			snprintf(b->pr.day, sizeof(b->pr.day), "%s", PQgetvalue(res, i, 4));
 		} else {
-			s->st.rescheduled++;
-			log_info("message rescheduled", "message=%ld", m->id,
-				 "in_s=%ld", u.next_in_s, "error=%s", last_error);
+			b->g = GUARD_OVER;
+			snprintf(b->until, sizeof(b->until), "%s", PQgetvalue(res, i, 3));
 		}
-		rc = finish_unsent(s, m, &u);
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* First choices for every message the guardrails let through, in one round trip. */
+static int batch_select(struct sender *s, struct outbound *msgs, int n, struct batch_item *it)
+{
+	const struct config *cfg = &s->ctx->cfg;
+	struct strbuf cli = STRBUF_INIT, tip = STRBUF_INIT, nor = STRBUF_INIT,
+		      fb = STRBUF_INIT, pre = STRBUF_INIT, skip = STRBUF_INIT;
+	int map[1000], i, k = 0, nn, fbv;
+	const char *p[8];
+	PGresult *res;
+
+	for (i = 0; i < n && k < 1000; i++) {
+		if (it[i].g != GUARD_OK)
+			continue;
+		map[k++] = i;
+		thresholds(cfg, msgs[i].tipo, &nn, &fbv);
+		arr_add(&cli, msgs[i].cliente);
+		arr_add(&tip, msgs[i].tipo);
+		arr_addl(&nor, nn);
+		arr_addl(&fb, fbv);
+		arr_add(&pre, msgs[i].uncertain_chip);
+		it[i].ch.threshold = nn;
+	}
+	if (k == 0) {
+		sb_free(&cli); sb_free(&tip); sb_free(&nor); sb_free(&fb); sb_free(&pre);
+		return 0;
+	}
+	sb_add(&skip, "{}");
+	if (s->unauthorized_evolution)
+		add_id(&skip, "evolution");
+	if (s->unauthorized_zapi)
+		add_id(&skip, "zapi");
+	p[0] = arr_end(&cli);
+	p[1] = arr_end(&tip);
+	p[2] = arr_end(&nor);
+	p[3] = arr_end(&fb);
+	p[4] = arr_end(&pre);
+	p[5] = cfg->send_multi_chip ? "t" : "f";
+	p[6] = cfg->send_default_chip;
+	p[7] = sb_str(&skip);
+	res = db_query(s->ctx->db,
+		"SELECT idx, id, instance_name, provider, zapi_instance_id, zapi_token,"
+		"  trust_score, normal, cprobe, pprobe, needs_reset, candidates, normal_candidates"
+		" FROM chipctl_select_chips($1::text[], $2::text[], $3::numeric[], $4::numeric[],"
+		"  $5::text[], $6::boolean, $7, $8::text[])", 8, p);
+	sb_free(&cli); sb_free(&tip); sb_free(&nor); sb_free(&fb); sb_free(&pre);
+	sb_free(&skip);
+	if (!res)
+		return -1;
+	for (i = 0; i < PQntuples(res); i++) {
+		int j = (int)db_long(res, i, 0) - 1;
+		struct choice *ch;
+		int fbv2;
+
+		if (j < 0 || j >= k)
+			continue;
+		ch = &it[map[j]].ch;
+		it[map[j]].has_choice = 1;
+		snprintf(ch->id, sizeof(ch->id), "%s", PQgetvalue(res, i, 1));
+		snprintf(ch->instance, sizeof(ch->instance), "%s", PQgetvalue(res, i, 2));
+		snprintf(ch->provider, sizeof(ch->provider), "%s", PQgetvalue(res, i, 3));
+		snprintf(ch->zapi_id, sizeof(ch->zapi_id), "%s", PQgetvalue(res, i, 4));
+		snprintf(ch->zapi_token, sizeof(ch->zapi_token), "%s", PQgetvalue(res, i, 5));
+		ch->trust = atof(PQgetvalue(res, i, 6));
+		ch->normal = PQgetvalue(res, i, 7)[0] == 't';
+		ch->chip_probe = PQgetvalue(res, i, 8)[0] == 't';
+		ch->provider_probe = PQgetvalue(res, i, 9)[0] == 't';
+		ch->needs_reset = PQgetvalue(res, i, 10)[0] == 't';
+		ch->candidates = (int)db_long(res, i, 11);
+		ch->normal_candidates = (int)db_long(res, i, 12);
+		if (!ch->normal) {
+			thresholds(cfg, msgs[map[j]].tipo, &nn, &fbv2);
+			ch->threshold = fbv2;
+		}
+	}
+	PQclear(res);
+	return 0;
+}
+
+int sender_process_batch(struct sender *s, struct outbound *msgs, int n, int *processed,
+			 volatile int *stop)
+{
+	struct strbuf a[S_N], failed = STRBUF_INIT;
+	struct batch_item *it = xmalloc(sizeof(*it) * (size_t)(n > 0 ? n : 1));
+	int i, rc = 0, sent = 0;
+
+	*processed = 0;
+	for (i = 0; i < S_N; i++)
+		memset(&a[i], 0, sizeof(a[i]));
+	for (i = 0; i < n; i++) {
+		memset(&it[i], 0, sizeof(it[i]));
+		progress_init(&it[i].pr, NULL);
+		it[i].g = GUARD_ERROR;
+	}
+	if (batch_guard(s, msgs, n, it) || batch_select(s, msgs, n, it)) {
+		rc = -1;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct batch_item *b = &it[i];
+		struct send_result r;
+		enum fault f;
+		int got;
+
+		if (stop && *stop)
+			break;
+		*processed = i + 1;
+		if (b->g != GUARD_OK) {
+			if (b->g == GUARD_ERROR || apply_guard(s, &msgs[i], b->g, b->why, b->until) < 0) {
+				rc = -1;
+				break;
+			}
+			continue;
+		}
+		/* No first choice, a breaker to probe, or a choice made before
+		 * its chip or provider failed in this batch (it may be cooling
+		 * off or open now): the one-by-one path chooses afresh. */
+		if (!b->has_choice || b->ch.chip_probe || b->ch.provider_probe ||
+		    strstr(sb_str(&failed), b->ch.id) || strstr(sb_str(&failed), b->ch.provider) ||
+		    (s->unauthorized_evolution && !strcmp(b->ch.provider, "evolution")) ||
+		    (s->unauthorized_zapi && !strcmp(b->ch.provider, "zapi"))) {
+			if (continue_message(s, &msgs[i], &b->pr) < 0) {
+				rc = -1;
+				break;
+			}
+			continue;
+		}
+		b->pr.attempt = 1;
+		b->pr.loops = 1;
+		got = send_via(s, &msgs[i], &b->ch, &r, &f, 1);
+		if (got < 0) {
+			rc = -1;
+			break;
+		}
+		if (got == 1) {
+			success_add(s, a, &msgs[i], &b->ch, &r, 1);
+			sent++;
+			continue;
+		}
+		sb_addf(&failed, " %s %s", b->ch.id,
+			f == FAULT_PROVIDER || f == FAULT_UNCERTAIN ? b->ch.provider : "");
+		got = after_failure(s, &msgs[i], &b->pr, &b->ch, &r, f);
+		if (got < 0 || (got == 0 && continue_message(s, &msgs[i], &b->pr) < 0)) {
+			rc = -1;
+			break;
+		}
 	}
 out:
-	sb_free(&tried);
-	sb_free(&skip);
+	/* Record what was sent even when something else failed: a sent
+	 * message left 'processando' would be sent again after the rescue. */
+	if (success_flush(s, a, sent) < 0)
+		rc = -1;
+	for (i = 0; i < S_N; i++)
+		sb_free(&a[i]);
+	sb_free(&failed);
+	for (i = 0; i < n; i++)
+		progress_free(&it[i].pr);
+	free(it);
 	return rc;
 }

@@ -51,15 +51,24 @@ void sender_free(struct sender *s);
 /* Upsert this worker's heartbeat row. 0 or -1. */
 int sender_heartbeat(struct sender *s);
 
-/* Claim up to send.batch_size due messages. Returns how many (0..), or -1
- * on a database error. *out is an array to free with sender_free_batch. */
-int sender_claim(struct sender *s, struct outbound **out);
+/* Claim up to send.batch_size (and at most at_most, when > 0) due
+ * messages. Returns how many (0..), or -1 on a database error. *out is an
+ * array to free with sender_free_batch. */
+int sender_claim(struct sender *s, struct outbound **out, long at_most);
 void sender_free_batch(struct outbound *msgs, int n);
 
 /* Guardrails, chip choice, sends and recording for one claimed message.
  * Returns 0, or -1 on a database error (the message stays 'processando'
  * for the stuck-queue rescue). */
 int sender_process(struct sender *s, struct outbound *m);
+
+/* The same for a whole claimed batch, with the guardrails, the first chip
+ * choices and the recording of successes done in one round trip each.
+ * Stops early when *stop becomes true. *processed receives how many
+ * messages of the batch were handled (the rest can be released).
+ * Returns 0, or -1 on a database error. */
+int sender_process_batch(struct sender *s, struct outbound *msgs, int n, int *processed,
+			 volatile int *stop);
 
 /* Give claimed, unprocessed messages back (status 'pendente' at once). */
 int sender_release(struct sender *s, struct outbound *msgs, int n);

@@ -150,9 +150,10 @@ CREATE TABLE IF NOT EXISTS guardrail_bypasses (
 
 -- The chip counters after a send (T08.1, T07.2). The application may call
 -- these too; trust-update recomputes the rolling metrics from events.
-CREATE OR REPLACE FUNCTION chip_registrar_envio_sucesso(p_chip_id uuid)
+CREATE OR REPLACE FUNCTION chip_registrar_envio_sucesso(p_chip_id uuid,
+                                                        p_quantidade integer DEFAULT 1)
 RETURNS void LANGUAGE sql AS $$
-    UPDATE chips SET msgs_enviadas_total = msgs_enviadas_total + 1,
+    UPDATE chips SET msgs_enviadas_total = msgs_enviadas_total + p_quantidade,
                      ultimo_envio_em = now(), updated_at = now()
     WHERE id = p_chip_id;
 $$;
@@ -278,4 +279,356 @@ RETURNS boolean LANGUAGE sql AS $$
         RETURNING 1
     )
     SELECT EXISTS (SELECT 1 FROM up) OR (SELECT count(*) FROM tr) < 0;
+$$;
+
+-- The send path's statements, as functions: PL/pgSQL keeps their plans for
+-- the session, so a worker pays the planning of these joins once, not per
+-- message (and they stay safe behind a transaction-mode pooler: nothing but
+-- a plan cache lives in the session).
+
+-- Reserve a message's weight against its doctor's daily limit and 7-day
+-- cap (p_cap 0 = no cap). A conditional upsert: concurrent workers cannot
+-- overshoot. blocked is the block reason when the doctor is blocked;
+-- until is when a held-back message may try again (tomorrow in p_tz, plus
+-- p_jitter_s).
+CREATE OR REPLACE FUNCTION chipctl_guardrail_reserve(
+    p_cliente text, p_weight integer, p_max integer, p_cap integer, p_tz text,
+    p_jitter_s integer)
+RETURNS TABLE (blocked text, reserved boolean, until timestamptz, dia date)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_today date := (now() AT TIME ZONE p_tz)::date;
+    v_week integer;
+    v_used integer;
+BEGIN
+    dia := v_today;
+    until := ((v_today + 1)::timestamp AT TIME ZONE p_tz) + make_interval(secs => p_jitter_s);
+    SELECT b.reason INTO blocked FROM guardrail_blocks b WHERE b.cliente_id = p_cliente;
+    IF blocked IS NOT NULL THEN
+        reserved := false;
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF p_cap > 0 THEN
+        SELECT coalesce(sum(g.used), 0) INTO v_week FROM guardrail_counters g
+        WHERE g.cliente_id = p_cliente AND g.dia > v_today - 7;
+        IF v_week + p_weight > p_cap THEN
+            reserved := false;
+            RETURN NEXT;
+            RETURN;
+        END IF;
+    END IF;
+    v_used := NULL;
+    IF p_weight <= p_max THEN
+        INSERT INTO guardrail_counters AS g (cliente_id, dia, used)
+        VALUES (p_cliente, v_today, p_weight)
+        ON CONFLICT (cliente_id, dia) DO UPDATE SET used = g.used + EXCLUDED.used
+        WHERE g.used + EXCLUDED.used <= p_max
+        RETURNING g.used INTO v_used;
+    END IF;
+    reserved := v_used IS NOT NULL;
+    RETURN NEXT;
+END;
+$$;
+
+-- Choose the chip for a message, in one query (SPEC 8 step 2): active,
+-- connected (Evolution), out of cooldown, not tried yet for this message,
+-- provider not skipped, breakers closed (or open and due for their one
+-- probe), under the hourly and daily limits scaled by the recovery ramp,
+-- trust at least p_fallback. Order: the chip an uncertain send must be
+-- retried on, then chips passing the normal threshold with the permission,
+-- then the doctor's affinity (a response weighs 3 messages), then the
+-- least used. With p_multi false only the default chip (p_default, else
+-- the most trusted active chip) is considered. p_picked lists the chips
+-- already chosen for earlier messages of the same batch (not sent yet): each
+-- occurrence counts as one more use, so a batch spreads and respects limits.
+CREATE OR REPLACE FUNCTION chipctl_select_chip(
+    p_cliente text, p_tipo text, p_tried uuid[], p_normal numeric, p_fallback numeric,
+    p_multi boolean, p_default text, p_prefer text, p_skip text[],
+    p_picked uuid[] DEFAULT '{}')
+RETURNS TABLE (id uuid, instance_name text, provider text, zapi_instance_id text,
+               zapi_token text, trust_score numeric, normal boolean, cprobe boolean,
+               pprobe boolean, needs_reset boolean, candidates bigint,
+               normal_candidates bigint)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_single text;
+BEGIN
+    IF NOT p_multi THEN
+        v_single := coalesce(p_default, (SELECT c.instance_name FROM chips c
+            WHERE c.status = 'active' ORDER BY c.trust_score DESC, c.instance_name LIMIT 1));
+    END IF;
+    RETURN QUERY
+    WITH c AS (
+        SELECT c.id, c.instance_name, c.provider, c.zapi_instance_id, c.zapi_token,
+            c.trust_score, c.limite_hora, c.limite_dia,
+            CASE WHEN p_tipo IN ('prospeccao', 'campanha') THEN c.pode_prospectar
+                 WHEN p_tipo = 'followup' THEN c.pode_followup
+                 ELSE c.pode_responder END AS perm,
+            coalesce(a.respostas, 0) * 3 + coalesce(a.msgs_enviadas, 0) AS affinity,
+            CASE WHEN k.hour_start = date_trunc('hour', now()) THEN k.hour_count ELSE 0 END
+              + coalesce(array_length(array_positions(p_picked, c.id), 1), 0) AS hour_used,
+            CASE WHEN k.day_start = date_trunc('day', now()) THEN k.day_count ELSE 0 END
+              + coalesce(array_length(array_positions(p_picked, c.id), 1), 0) AS day_used,
+            CASE c.recovery_phase WHEN 1 THEN 0.10 WHEN 2 THEN 0.25 WHEN 3 THEN 0.50
+                 ELSE 1 END AS ramp,
+            coalesce(cb.override, '') AS cover, coalesce(cb.state, 'closed') AS cstate,
+            coalesce(cb.state = 'open' AND cb.retry_at <= now()
+                     OR cb.state = 'half_open' AND cb.probe_until < now(), false) AS cdue,
+            coalesce(pb.override, '') AS pover, coalesce(pb.state, 'closed') AS pstate,
+            coalesce(pb.state = 'open' AND pb.retry_at <= now()
+                     OR pb.state = 'half_open' AND pb.probe_until < now(), false) AS pdue,
+            coalesce(cb.state <> 'closed' OR cb.consecutive_failures > 0
+                     OR cb.consecutive_timeouts > 0, false)
+            OR coalesce(pb.state <> 'closed' OR pb.consecutive_failures > 0
+                     OR pb.consecutive_timeouts > 0, false) AS needs_reset
+        FROM chips c
+        LEFT JOIN medico_chip_affinity a ON a.chip_id = c.id AND a.cliente_id = p_cliente
+        LEFT JOIN chip_send_counters k ON k.chip_id = c.id
+        LEFT JOIN circuit_breakers cb ON cb.name = 'chip:' || c.id
+        LEFT JOIN circuit_breakers pb ON pb.name = 'provider:' || c.provider
+        WHERE c.status = 'active'
+          AND (c.provider = 'zapi' OR c.evolution_connected)
+          AND (c.cooldown_until IS NULL OR c.cooldown_until <= now())
+          AND (c.connection_cooldown_until IS NULL OR c.connection_cooldown_until <= now())
+          AND NOT (c.id = ANY (p_tried))
+          AND NOT (c.provider = ANY (p_skip))
+          AND c.trust_score >= p_fallback
+          AND (p_multi OR c.instance_name = v_single)
+    ), e AS (
+        SELECT c.*, c.trust_score >= p_normal AND c.perm AS normal,
+            c.cstate <> 'closed' AND c.cover <> 'disabled' AS cprobe,
+            c.pstate <> 'closed' AND c.pover <> 'disabled' AS pprobe
+        FROM c
+        WHERE (c.cstate = 'closed' OR c.cover = 'disabled' OR (c.cdue AND c.cover <> 'forced_open'))
+          AND (c.pstate = 'closed' OR c.pover = 'disabled' OR (c.pdue AND c.pover <> 'forced_open'))
+          AND c.hour_used < floor(c.limite_hora * c.ramp)
+          AND c.day_used < floor(c.limite_dia * c.ramp)
+    )
+    SELECT e.id, e.instance_name, e.provider, e.zapi_instance_id, e.zapi_token,
+        e.trust_score, e.normal, e.cprobe, e.pprobe, e.needs_reset,
+        count(*) OVER (), count(*) FILTER (WHERE e.normal) OVER ()
+    FROM e
+    ORDER BY (e.id::text = p_prefer) DESC NULLS LAST, e.normal DESC, e.affinity DESC,
+        e.day_used, e.hour_used, e.trust_score DESC, e.instance_name
+    LIMIT 1;
+END;
+$$;
+
+-- Record a successful send. The message becomes 'enviada' only while it
+-- is still 'processando' and claimed by p_worker (the stuck-queue rescue
+-- may have taken it back: then its state is left alone, but the attempt,
+-- the chip's counters, the interaction and the affinity are still real).
+-- Returns whether the message row was updated.
+CREATE OR REPLACE FUNCTION chipctl_record_success(
+    p_msg bigint, p_worker text, p_chip uuid, p_provider text, p_attempt integer,
+    p_status integer, p_latency integer, p_provider_msg text, p_correlation uuid,
+    p_run uuid, p_tipo text, p_mode text, p_candidates integer, p_threshold integer,
+    p_note text, p_cliente text, p_telefone text, p_reset_breakers boolean,
+    p_base_backoff integer)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    v_recorded boolean;
+BEGIN
+    UPDATE fila_mensagens SET status = 'enviada', enviada_em = now(), chip_id = p_chip,
+        outcome = 'SENT', outcome_reason_code = NULL,
+        provider_message_id = nullif(p_provider_msg, ''),
+        tentativas = tentativas + 1, processando_desde = NULL, ultimo_erro = NULL,
+        updated_at = now()
+    WHERE id = p_msg AND status = 'processando' AND worker_id = p_worker;
+    v_recorded := FOUND;
+    INSERT INTO send_attempts (message_id, chip_id, provider, attempt, http_status,
+        latency_ms, result, error, correlation_id, worker_id, run_id)
+    VALUES (p_msg, p_chip, p_provider, p_attempt, p_status, p_latency, 'ok',
+        nullif(p_note, ''), p_correlation, p_worker, p_run);
+    INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode, candidates,
+        threshold, reason, worker_id)
+    VALUES (p_msg, p_tipo, p_chip, p_mode, p_candidates, p_threshold, 'sent', p_worker);
+    INSERT INTO chip_send_counters AS k (chip_id, hour_start, hour_count, day_start, day_count)
+    VALUES (p_chip, date_trunc('hour', now()), 1, date_trunc('day', now()), 1)
+    ON CONFLICT (chip_id) DO UPDATE SET
+        hour_count = CASE WHEN k.hour_start = EXCLUDED.hour_start THEN k.hour_count + 1 ELSE 1 END,
+        hour_start = EXCLUDED.hour_start,
+        day_count = CASE WHEN k.day_start = EXCLUDED.day_start THEN k.day_count + 1 ELSE 1 END,
+        day_start = EXCLUDED.day_start;
+    INSERT INTO chip_interactions (chip_id, cliente_id, telefone, direction, message_id,
+        provider_message_id, tipo)
+    VALUES (p_chip, p_cliente, p_telefone, 'out', p_msg, nullif(p_provider_msg, ''), p_tipo);
+    INSERT INTO medico_chip_affinity AS a (cliente_id, chip_id, msgs_enviadas)
+    VALUES (p_cliente, p_chip, 1)
+    ON CONFLICT (cliente_id, chip_id) DO UPDATE SET msgs_enviadas = a.msgs_enviadas + 1,
+        ultima_interacao_em = now();
+    PERFORM chip_registrar_envio_sucesso(p_chip);
+    IF p_reset_breakers THEN
+        PERFORM chipctl_breaker_success(ARRAY['chip:' || p_chip, 'provider:' || p_provider],
+                                        p_base_backoff, p_worker, p_run);
+    END IF;
+    RETURN v_recorded;
+END;
+$$;
+
+-- Record a failed attempt: the attempt row, the selection, and when the
+-- chip is at fault (p_chip_fault) its error counters and either a
+-- cooldown of p_cooldown_s or, for a closed session (p_disconnected), the
+-- chip marked disconnected.
+CREATE OR REPLACE FUNCTION chipctl_record_failure(
+    p_msg bigint, p_chip uuid, p_provider text, p_attempt integer, p_status integer,
+    p_latency integer, p_result text, p_uncertain boolean, p_error text,
+    p_correlation uuid, p_worker text, p_run uuid, p_tipo text, p_mode text,
+    p_candidates integer, p_threshold integer, p_chip_fault boolean,
+    p_disconnected boolean, p_cooldown_s integer)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO send_attempts (message_id, chip_id, provider, attempt, http_status,
+        latency_ms, result, uncertain, error, correlation_id, worker_id, run_id)
+    VALUES (p_msg, p_chip, p_provider, p_attempt, nullif(p_status, 0), p_latency, p_result,
+        p_uncertain, p_error, p_correlation, p_worker, p_run);
+    INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode, candidates,
+        threshold, reason, worker_id)
+    VALUES (p_msg, p_tipo, p_chip, p_mode, p_candidates, p_threshold,
+        'failed: ' || p_error, p_worker);
+    IF p_chip_fault THEN
+        PERFORM chip_registrar_envio_erro(p_chip, nullif(p_status, 0), p_error);
+        IF p_disconnected THEN
+            UPDATE chips SET evolution_connected = false,
+                desconectado_desde = coalesce(desconectado_desde, now()), updated_at = now()
+            WHERE id = p_chip;
+        ELSE
+            UPDATE chips SET cooldown_until = greatest(coalesce(cooldown_until, now()),
+                    now() + make_interval(secs => p_cooldown_s)),
+                cooldown_reason = p_error, updated_at = now()
+            WHERE id = p_chip;
+        END IF;
+    END IF;
+END;
+$$;
+
+-- The batch forms of the three calls above: one round trip (and one
+-- commit) for a whole claimed batch instead of three per message. Element i
+-- of every array describes message i; results come back with its index.
+
+CREATE OR REPLACE FUNCTION chipctl_guardrail_reserve_batch(
+    p_clientes text[], p_weights integer[], p_exempt boolean[], p_max integer,
+    p_cap integer, p_tz text, p_jitter_s integer[])
+RETURNS TABLE (idx integer, blocked text, reserved boolean, until timestamptz, dia date)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    i integer;
+    r record;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_clientes, 1), 0) LOOP
+        idx := i;
+        IF p_exempt[i] THEN
+            blocked := NULL; reserved := true; until := NULL; dia := NULL;
+        ELSE
+            SELECT * INTO r FROM chipctl_guardrail_reserve(p_clientes[i], p_weights[i], p_max,
+                                                           p_cap, p_tz, p_jitter_s[i]);
+            blocked := r.blocked; reserved := r.reserved; until := r.until; dia := r.dia;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION chipctl_select_chips(
+    p_clientes text[], p_tipos text[], p_normals numeric[], p_fallbacks numeric[],
+    p_prefers text[], p_multi boolean, p_default text, p_skip text[])
+RETURNS TABLE (idx integer, id uuid, instance_name text, provider text,
+               zapi_instance_id text, zapi_token text, trust_score numeric,
+               normal boolean, cprobe boolean, pprobe boolean, needs_reset boolean,
+               candidates bigint, normal_candidates bigint)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    i integer;
+    r record;
+    v_picked uuid[] := '{}';
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_clientes, 1), 0) LOOP
+        SELECT * INTO r FROM chipctl_select_chip(p_clientes[i], p_tipos[i], '{}',
+            p_normals[i], p_fallbacks[i], p_multi, p_default, p_prefers[i], p_skip, v_picked);
+        IF FOUND THEN
+            v_picked := v_picked || r.id;
+            idx := i; id := r.id; instance_name := r.instance_name; provider := r.provider;
+            zapi_instance_id := r.zapi_instance_id; zapi_token := r.zapi_token;
+            trust_score := r.trust_score; normal := r.normal; cprobe := r.cprobe;
+            pprobe := r.pprobe; needs_reset := r.needs_reset; candidates := r.candidates;
+            normal_candidates := r.normal_candidates;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END;
+$$;
+
+-- Returns the ids of the messages whose row was no longer claimed by
+-- p_worker (sent, but their state was left as the rescue set it).
+CREATE OR REPLACE FUNCTION chipctl_record_success_batch(
+    p_msgs bigint[], p_chips uuid[], p_providers text[], p_attempts integer[],
+    p_status integer[], p_latency integer[], p_provider_msgs text[],
+    p_correlations uuid[], p_tipos text[], p_modes text[], p_candidates integer[],
+    p_thresholds integer[], p_notes text[], p_clientes text[], p_telefones text[],
+    p_resets boolean[], p_worker text, p_run uuid, p_base_backoff integer)
+RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+BEGIN
+    -- Each statement reads the arrays afresh (no temporary table: nothing
+    -- may outlive the transaction in the session, for the poolers).
+    RETURN QUERY
+    WITH b AS (SELECT * FROM unnest(p_msgs) AS u(msg)),
+    done AS (
+        UPDATE fila_mensagens f SET status = 'enviada', enviada_em = now(), chip_id = u.chip,
+            outcome = 'SENT', outcome_reason_code = NULL,
+            provider_message_id = nullif(u.pmid, ''), tentativas = f.tentativas + 1,
+            processando_desde = NULL, ultimo_erro = NULL, updated_at = now()
+        FROM unnest(p_msgs, p_chips, p_provider_msgs) AS u(msg, chip, pmid)
+        WHERE f.id = u.msg AND f.status = 'processando' AND f.worker_id = p_worker
+        RETURNING f.id
+    )
+    SELECT b.msg FROM b WHERE b.msg NOT IN (SELECT id FROM done);
+    INSERT INTO send_attempts (message_id, chip_id, provider, attempt, http_status,
+        latency_ms, result, error, correlation_id, worker_id, run_id)
+    SELECT u.msg, u.chip, u.provider, u.attempt, u.status, u.latency, 'ok',
+        nullif(u.note, ''), u.corr, p_worker, p_run
+    FROM unnest(p_msgs, p_chips, p_providers, p_attempts, p_status, p_latency, p_notes,
+                p_correlations) AS u(msg, chip, provider, attempt, status, latency, note, corr);
+    INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode, candidates,
+        threshold, reason, worker_id)
+    SELECT u.msg, u.tipo, u.chip, u.mode, u.cand, u.thr, 'sent', p_worker
+    FROM unnest(p_msgs, p_tipos, p_chips, p_modes, p_candidates, p_thresholds)
+        AS u(msg, tipo, chip, mode, cand, thr);
+    INSERT INTO chip_send_counters AS k (chip_id, hour_start, hour_count, day_start, day_count)
+    SELECT u.chip, date_trunc('hour', now()), count(*), date_trunc('day', now()), count(*)
+    FROM unnest(p_chips) AS u(chip) GROUP BY u.chip ORDER BY u.chip
+    ON CONFLICT (chip_id) DO UPDATE SET
+        hour_count = CASE WHEN k.hour_start = EXCLUDED.hour_start
+                          THEN k.hour_count + EXCLUDED.hour_count ELSE EXCLUDED.hour_count END,
+        hour_start = EXCLUDED.hour_start,
+        day_count = CASE WHEN k.day_start = EXCLUDED.day_start
+                         THEN k.day_count + EXCLUDED.day_count ELSE EXCLUDED.day_count END,
+        day_start = EXCLUDED.day_start;
+    INSERT INTO chip_interactions (chip_id, cliente_id, telefone, direction, message_id,
+        provider_message_id, tipo)
+    SELECT u.chip, u.cliente, u.tel, 'out', u.msg, nullif(u.pmid, ''), u.tipo
+    FROM unnest(p_chips, p_clientes, p_telefones, p_msgs, p_provider_msgs, p_tipos)
+        AS u(chip, cliente, tel, msg, pmid, tipo);
+    INSERT INTO medico_chip_affinity AS a (cliente_id, chip_id, msgs_enviadas)
+    SELECT u.cliente, u.chip, count(*) FROM unnest(p_clientes, p_chips) AS u(cliente, chip)
+    GROUP BY u.cliente, u.chip ORDER BY u.cliente, u.chip
+    ON CONFLICT (cliente_id, chip_id) DO UPDATE SET
+        msgs_enviadas = a.msgs_enviadas + EXCLUDED.msgs_enviadas, ultima_interacao_em = now();
+    -- one call per chip, in a fixed order, so concurrent batches lock the
+    -- chips the same way
+    PERFORM chip_registrar_envio_sucesso(g.chip, g.k::integer)
+    FROM (SELECT u.chip, count(*) AS k FROM unnest(p_chips) AS u(chip)
+          GROUP BY u.chip ORDER BY u.chip) g;
+    IF true = ANY (p_resets) THEN
+        PERFORM chipctl_breaker_success(
+            ARRAY(SELECT DISTINCT x FROM unnest(p_chips, p_providers, p_resets) AS u(chip, prov, r),
+                  LATERAL (VALUES ('chip:' || u.chip), ('provider:' || u.prov)) v(x)
+                  WHERE u.r),
+            p_base_backoff, p_worker, p_run);
+    END IF;
+END;
 $$;

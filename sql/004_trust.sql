@@ -22,7 +22,10 @@ CREATE TABLE IF NOT EXISTS chip_trust_history (
     trust_level    text NOT NULL,
     previous_score numeric(5,2),
     previous_level text,
-    factors        json NOT NULL,
+    -- the eight factors' points, in the order of chip explain: age,
+    -- delivery, response, bidirectional, media, errors, block, phase (the
+    -- chip's trust_factors has the inputs of the latest computation)
+    points         numeric(6,2)[] NOT NULL,
     created_at     timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS chip_trust_history_chip_idx
@@ -46,6 +49,9 @@ CREATE INDEX IF NOT EXISTS chip_trust_events_chip_idx
 CREATE INDEX IF NOT EXISTS chip_trust_events_time_idx ON chip_trust_events (created_at);
 -- trust-update reads the interactions of the window for every chip at once
 CREATE INDEX IF NOT EXISTS chip_interactions_time_idx ON chip_interactions (created_at);
+-- ... and the failed send attempts (a few percent of them)
+CREATE INDEX IF NOT EXISTS send_attempts_failed_time_idx ON send_attempts (created_at)
+    WHERE result IN ('network', '4xx', '5xx');
 
 -- Delivery receipts (messages.update) of the messages a chip sent, one row
 -- per provider message id; a repeated receipt changes nothing.
@@ -343,15 +349,16 @@ AS $$
 DECLARE
 BEGIN
     -- A conversation the chip's reply made bidirectional (the inbound came
-    -- first) is found here; one that an inbound completed was counted then.
+    -- first) is found here, from the replies of the last 6 hours (runs are
+    -- every 15 minutes); one that an inbound completed was counted then.
     INSERT INTO chip_conversas_bidirecionais (chip_id, telefone)
     SELECT DISTINCT o.chip_id, o.telefone
     FROM chip_interactions o
-    WHERE o.direction = 'out' AND o.created_at > now() - interval '25 hours'
+    WHERE o.direction = 'out' AND o.created_at > now() - interval '6 hours'
       AND (p_chip_ids IS NULL OR o.chip_id = ANY (p_chip_ids))
       AND EXISTS (SELECT 1 FROM chip_interactions i
                   WHERE i.chip_id = o.chip_id AND i.telefone = o.telefone
-                    AND i.direction = 'in' AND i.created_at > now() - interval '49 hours'
+                    AND i.direction = 'in' AND i.created_at > now() - interval '30 hours'
                     AND i.created_at BETWEEN o.created_at - interval '24 hours'
                                          AND o.created_at + interval '24 hours')
     ON CONFLICT DO NOTHING;
@@ -516,9 +523,10 @@ BEGIN
         RETURNING c.id),
     hist AS (
         INSERT INTO chip_trust_history (chip_id, run_id, motivo, trust_score, trust_level,
-                                        previous_score, previous_level, factors)
+                                        previous_score, previous_level, points)
         SELECT l.chip_id, p_run_id, p_motivo, l.score, l.level, l.old_score, l.old_level,
-               l.factors
+               ARRAY[l.p_idade, l.p_delivery, l.p_resposta, l.p_bidi, l.p_midia, l.p_erros,
+                     l.p_block, l.p_fase]
         FROM l JOIN upd ON upd.id = l.chip_id
         RETURNING 1)
     SELECT l.chip_id, l.inst, l.old_score, l.old_level, l.score, l.level

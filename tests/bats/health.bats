@@ -135,7 +135,7 @@ assert o["mean_processing_ms"] is None and 1860 <= o["oldest_due_age_s"] < 1900,
 	heartbeat 5
 	run_chipctl 0 health worker
 	assert_plugin_line
-	[[ "$output" == "OK - newest heartbeat 5s ago, 1 of 1 workers alive"* ]]
+	[[ "$output" == "OK - newest heartbeat "?"s ago, 1 of 1 workers alive"* ]]
 	heartbeat 61
 	run_chipctl 1 health worker
 	heartbeat 121
@@ -210,7 +210,7 @@ assert any(n.startswith("chip:") for n in b), b' <<< "$output"
 	run_chipctl 0 health jobs
 	conf 'jobs: { grace_s = 30; };'
 	run_chipctl 1 health jobs	# late past 90 s, not down before 120 s
-	[[ "$output" == "WARNING - pool-check late (last run 100s ago, 0 of 1 recent failed)"* ]]
+	[[ "$output" == "WARNING - pool-check late (last run 10"?"s ago, 0 of 1 recent failed)"* ]]
 	job_run trust-update 1801	# 900 s interval: down past 1800 s
 	run_chipctl 2 health jobs
 	[[ "$output" == *"trust-update down"* ]]
@@ -226,7 +226,7 @@ assert any(n.startswith("chip:") for n in b), b' <<< "$output"
 	job_run reset-stuck-queue 20 failed
 	job_run reset-stuck-queue 10 skipped
 	run_chipctl 1 health jobs
-	[[ "$output" == *"reset-stuck-queue ok and failing (last run 20s ago, 2 of 3 recent failed)"* ]]
+	[[ "$output" == *"reset-stuck-queue ok and failing (last run 2"?"s ago, 2 of 3 recent failed)"* ]]
 	job_run reset-stuck-queue 5 success	# 2 of 4: not more than half
 	run_chipctl 0 health jobs --json
 	python3 -c '

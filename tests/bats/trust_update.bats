@@ -195,7 +195,11 @@ score() { psql_q "SELECT trust_score FROM chips WHERE instance_name = '$1'"; }
 	[ "$(psql_q "SELECT count(*), count(DISTINCT run_id) FROM chip_trust_history")" = "4|2" ]
 	[ "$(psql_q "SELECT count(*) FROM chip_trust_history h JOIN job_executions j USING (run_id)
 	             WHERE j.job_name = 'trust-update' AND h.motivo = 'trust-update'")" = 4 ]
-	[ "$(psql_q "SELECT count(*) FROM chip_trust_history WHERE previous_score IS NOT NULL AND factors::jsonb ? 'factors'")" = 4 ]
+	[ "$(psql_q "SELECT count(*) FROM chip_trust_history WHERE previous_score IS NOT NULL AND cardinality(points) = 8")" = 4 ]
+	# the points of the last run add up to the stored score
+	[ "$(psql_q "SELECT count(*) FROM chips c JOIN LATERAL (SELECT points FROM chip_trust_history h
+	              WHERE h.chip_id = c.id ORDER BY id DESC LIMIT 1) h ON true
+	             WHERE c.trust_score = least(100, greatest(0, 50 + (SELECT sum(p) FROM unnest(h.points) p)))")" = 2 ]
 }
 
 @test "a chip falling to vermelho or critico raises trust_low; climbing back resolves it" {
@@ -259,8 +263,8 @@ score() { psql_q "SELECT trust_score FROM chips WHERE instance_name = '$1'"; }
 	psql_q "INSERT INTO webhook_events (event_key, event, instance, received_at)
 	        VALUES ('k1', 'messages.upsert', 'old', now() - interval '8 days'),
 	               ('k2', 'messages.upsert', 'old', now() - interval '1 day');
-	        INSERT INTO chip_trust_history (chip_id, motivo, trust_score, trust_level, factors, created_at)
-	        VALUES ('$id', 'x', 50, 'laranja', '{}', now() - interval '3 days')"
+	        INSERT INTO chip_trust_history (chip_id, motivo, trust_score, trust_level, points, created_at)
+	        VALUES ('$id', 'x', 50, 'laranja', '{0,0,0,0,0,0,0,0}', now() - interval '3 days')"
 	conf 'trust: { history_days = 2; };'
 	run_chipctl 0 trust-update
 	[ "$(psql_q "SELECT string_agg(event_key, ',') FROM webhook_events")" = k2 ]

@@ -103,7 +103,7 @@ assert o["firing"][0]["severity"] == "critical"' <<< "$output"
 	heartbeat 130
 	run_chipctl 0 watchdog
 	[ "$(outbox)" = "worker_down|unrouted|f" ]
-	[[ "$(psql_q "SELECT text FROM alert_outbox")" == "no send-worker heartbeat in the last 120 s (newest 130 s ago) while 1 messages are due" ]]
+	[[ "$(psql_q "SELECT text FROM alert_outbox")" == "no send-worker heartbeat in the last 120 s (newest 13"?" s ago) while 1 messages are due" ]]
 	psql_q "DELETE FROM fila_mensagens"
 	run_chipctl 0 watchdog	# nothing due: no longer a problem
 	[ "$(outbox | tail -1)" = "worker_down|unrouted|t" ]
@@ -125,7 +125,7 @@ assert o["firing"][0]["severity"] == "critical"' <<< "$output"
 	psql_q "UPDATE job_executions SET started_at = started_at - interval '2 seconds' WHERE job_name = 'pool-check'"
 	run_chipctl 0 watchdog
 	[ "$(outbox)" = "job_down:pool-check|unrouted|f" ]
-	[[ "$(psql_q "SELECT text FROM alert_outbox")" == "job pool-check is down: its last run started 121 s ago (status success), more than twice its interval of 60 s; newest worker heartbeat "*" s ago" ]]
+	[[ "$(psql_q "SELECT text FROM alert_outbox")" == "job pool-check is down: its last run started 12"?" s ago (status success), more than twice its interval of 60 s; newest worker heartbeat "*" s ago" ]]
 	conf 'jobs: { pool_check_interval_s = 600; };'
 	run_chipctl 0 watchdog
 	[ "$(outbox | tail -1)" = "job_down:pool-check|unrouted|t" ]
