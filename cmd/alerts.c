@@ -11,9 +11,9 @@
 
 const char usage_alerts[] =
 	"usage: chipctl alerts [list] [--all] [--json]\n"
-	"       chipctl alerts flush\n"
+	"       chipctl alerts flush [-n]\n"
 	"       chipctl alerts raise --type TYPE [--subject S] [--severity SEV]\n"
-	"                            [--cooldown SECONDS] --text TEXT\n"
+	"                            [--cooldown SECONDS] --text TEXT [-n]\n"
 	"\n"
 	"list   alerts waiting for delivery (with --all: the last 100 of any state)\n"
 	"flush  deliver waiting alerts to Slack now (every job run also does)\n"
@@ -21,7 +21,10 @@ const char usage_alerts[] =
 	"       cooldown of its key TYPE:SUBJECT (default alerts.cooldown_s).\n"
 	"       SEV: info, warning (default) or critical.\n"
 	"\n"
-	"Exit: 0 done, 64 usage, 75 database unreachable, 78 configuration error.\n";
+	"-n, --dry-run: raise and flush write and post nothing.\n"
+	"\n"
+	"Exit: 0 done, 64 usage, 75 database unreachable, 78 configuration error,\n"
+	"70 internal error.\n";
 
 static int list(struct chipctl_ctx *ctx, int all)
 {
@@ -124,7 +127,8 @@ int cmd_alerts(int argc, char **argv, struct chipctl_ctx *ctx)
 				 cooldown >= 0 ? cooldown : ctx->cfg.alerts_cooldown_s, text);
 		if (rc < 0)
 			return db_failure_rc(ctx->db);
-		printf("%s\n", rc ? "queued" : "held back by cooldown");
+		printf("%s\n", ctx->dry_run ? "would be queued unless in its cooldown" :
+		       rc ? "queued" : "held back by cooldown");
 	}
 	rc = alert_flush(ctx);
 	if (rc < 0)

@@ -26,7 +26,7 @@ const char usage_chip[] =
 	"          transitions and manual actions.\n"
 	"explain   how the stored trust score was reached, factor by factor.\n"
 	"promote   one step forward: provisioned -> pending -> warming -> ready ->\n"
-	"          active; degraded -> ready through recovery (phase 1, 10 %% of\n"
+	"          active; degraded -> ready through recovery (phase 1, 10 % of\n"
 	"          the limits, ramping up over 6 days).\n"
 	"demote    to degraded (demovido_em, demovido_motivo = TEXT).\n"
 	"ban       to banned, which is final; its Salvy number, if any, is\n"

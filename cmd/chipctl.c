@@ -18,7 +18,7 @@
 #define JOB_CMD (CMD_NEEDS_DB | CMD_JOB | CMD_DRY_RUN)
 
 static const struct cmd commands[] = {
-	{ "alerts", cmd_alerts, CMD_NEEDS_DB | CMD_JSON,
+	{ "alerts", cmd_alerts, CMD_NEEDS_DB | CMD_DRY_RUN | CMD_JSON,
 	  "list, deliver or raise alerts", usage_alerts },
 	{ "doctor", cmd_doctor, CMD_NEEDS_CONFIG | CMD_JSON,
 	  "check config, database, migrations, Evolution and Slack", usage_doctor },

@@ -26,7 +26,7 @@ const char usage_sync_evolution[] =
 	"owner_jid, profile_name and the number the server reports. An instance\n"
 	"missing on the server counts as disconnected. A pending chip whose\n"
 	"instance is open (its QR code was scanned) moves to warming. When more\n"
-	"than sync.disconnected_alert_pct (30) %% of the chips are disconnected, a\n"
+	"than sync.disconnected_alert_pct (30) % of the chips are disconnected, a\n"
 	"critical alert is raised (sync.alert_cooldown_s).\n"
 	"\n"
 	"  -n, --dry-run  ask the server and count; change nothing\n"

@@ -174,25 +174,30 @@ int alert_flush(struct chipctl_ctx *ctx)
 {
 	const struct config *cfg = &ctx->cfg;
 	struct http_client *http = NULL;
-	char limit[16];
-	const char *params[2];
+	char limit[16], claim_s[24];
+	const char *params[3];
 	PGresult *res;
 	int i, n, delivered = 0, stop = 0;
 
 	if (ctx->dry_run)
 		return 0;
+	/* The claim must outlast the slowest possible delivery run: every
+	 * post timing out, with the pause between posts. */
 	snprintf(limit, sizeof(limit), "%d", cfg->slack_max_per_run);
+	snprintf(claim_s, sizeof(claim_s), "%ld", 60 + (long)cfg->slack_max_per_run *
+		 (cfg->slack_min_interval_ms + cfg->slack_timeout_ms + 2000L) / 1000);
 	params[0] = ctx->run_id;
 	params[1] = limit;
+	params[2] = claim_s;
 	res = db_query(ctx->db,
 		"UPDATE alert_outbox SET claimed_by = $1::uuid,"
-		"  claimed_until = now() + interval '5 minutes'"
+		"  claimed_until = now() + make_interval(secs => $3::int)"
 		" WHERE id IN (SELECT id FROM alert_outbox"
 		"   WHERE status = 'pending' AND next_attempt_at <= now()"
 		"     AND (claimed_until IS NULL OR claimed_until < now())"
 		"   ORDER BY id LIMIT $2::int FOR UPDATE SKIP LOCKED)"
 		" RETURNING id, alert_key, severity, text, resolved",
-		2, params);
+		3, params);
 	if (!res)
 		return -1;
 	n = PQntuples(res);

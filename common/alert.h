@@ -7,7 +7,7 @@
  * A's), resolving one (a "resolved" notice when an active key clears), and
  * delivery: rows are claimed with a conditional update (two runs never post
  * the same row), posted to the Slack incoming webhook at most one per
- * slack.min_interval_ms, marked sent only on 200. A failed post leaves the
+ * slack.min_interval_ms, marked sent on any 2xx. A failed post leaves the
  * row pending for a later run (429 honours Retry-After), so nothing is lost.
  * With no webhook configured, alerts are written to the log and marked
  * 'unrouted'.

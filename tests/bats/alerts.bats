@@ -95,8 +95,14 @@ slack_posts() { fake_count slack POST /services/; }
 	[ "$(psql_q "SELECT status FROM alert_outbox")" = unrouted ]
 }
 
-@test "--dry-run raises nothing" {
-	run_chipctl 64 alerts raise --type x --text y --dry-run
+@test "--dry-run raises and posts nothing" {
+	use_fake_slack
+	psql_q "INSERT INTO alert_outbox (alert_key, alert_type, severity, text) VALUES ('k', 'k', 'info', 'waiting')"
+	run_chipctl 0 alerts raise --type x --text y --dry-run
+	run_chipctl 0 alerts flush -n
+	[ "$(psql_q "SELECT count(*) FROM alert_outbox")" -eq 1 ]
+	[ "$(psql_q "SELECT status FROM alert_outbox")" = pending ]
+	[ "$(fake_count slack POST /services/)" -eq 0 ]
 }
 
 @test "alerts list shows pending alerts; --json parses" {
