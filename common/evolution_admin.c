@@ -1,4 +1,5 @@
 #include "evolution_admin.h"
+#include "provider.h"
 #include "config.h"
 #include "http.h"
 #include "strbuf.h"
@@ -21,45 +22,11 @@ const char *evo_rc_name(enum evo_rc rc)
 	return "unknown";
 }
 
-static void flatten(struct json_object *m, struct strbuf *sb)
-{
-	size_t i, n;
-
-	switch (json_object_get_type(m)) {
-	case json_type_string:
-		if (sb->len)
-			sb_add(sb, "; ");
-		sb_add(sb, json_object_get_string(m));
-		break;
-	case json_type_array:
-		n = json_object_array_length(m);
-		for (i = 0; i < n; i++)
-			flatten(json_object_array_get_idx(m, i), sb);
-		break;
-	case json_type_object:
-		if (sb->len)
-			sb_add(sb, "; ");
-		sb_add(sb, json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN));
-		break;
-	default:
-		break;
-	}
-}
-
 void evo_error_text(const char *body, char *buf, size_t bufsz)
 {
-	struct json_object *root = json_tokener_parse(body ? body : ""), *r, *m;
-	struct strbuf sb = STRBUF_INIT;
-
-	buf[0] = '\0';
-	if (root && json_object_is_type(root, json_type_object) &&
-	    json_object_object_get_ex(root, "response", &r) &&
-	    json_object_is_type(r, json_type_object) &&
-	    json_object_object_get_ex(r, "message", &m))
-		flatten(m, &sb);
-	snprintf(buf, bufsz, "%s", sb_str(&sb));
-	sb_free(&sb);
-	json_object_put(root);
+	/* The same envelope as sendText's errors: one parser for both. */
+	if (evolution_message_text(body ? body : "", buf, bufsz) < 0)
+		buf[0] = '\0';
 }
 
 /* Turn a finished request into a result code and a one-line reason. */

@@ -72,37 +72,49 @@ static void flatten(json_object *m, struct strbuf *sb, int *not_on_wa)
 	}
 }
 
-enum wa_meaning evolution_error_meaning(const char *body, long status,
-					char *buf, size_t bufsz)
+int evolution_message_text(const char *body, char *buf, size_t bufsz)
 {
 	struct strbuf sb = STRBUF_INIT;
 	json_object *root = parse(body), *resp, *msg;
-	int not_on_wa = 0;
-	enum wa_meaning m = WA_NONE;
+	int not_on_wa = 0, rc;
 
 	if (root && json_object_is_type(root, json_type_object) &&
 	    json_object_object_get_ex(root, "response", &resp) &&
 	    json_object_is_type(resp, json_type_object) &&
-	    json_object_object_get_ex(resp, "message", &msg))
+	    json_object_object_get_ex(resp, "message", &msg)) {
 		flatten(msg, &sb, &not_on_wa);
-	else if (root && json_object_is_type(root, json_type_object) &&
-		 json_object_object_get_ex(root, "error", &msg) &&
-		 json_object_is_type(msg, json_type_string))
+		rc = not_on_wa;
+	} else if (root && json_object_is_type(root, json_type_object) &&
+		   json_object_object_get_ex(root, "error", &msg) &&
+		   json_object_is_type(msg, json_type_string)) {
 		sb_add(&sb, json_object_get_string(msg));	/* Z-API shape */
-	else
+		rc = 0;
+	} else {
 		sb_addf(&sb, "unreadable body (%zu bytes)", strlen(body));
+		rc = -1;
+	}
 	json_object_put(root);
+	snprintf(buf, bufsz, "%s", sb_str(&sb));
+	sb_free(&sb);
+	return rc;
+}
+
+enum wa_meaning evolution_error_meaning(const char *body, long status,
+					char *buf, size_t bufsz)
+{
+	char text[256];
+	int not_on_wa = evolution_message_text(body, text, sizeof(text)) == 1;
+	enum wa_meaning m = WA_NONE;
 
 	if (status == 401)
 		m = WA_UNAUTHORIZED;
 	else if (not_on_wa && status == 400)
 		m = WA_NOT_ON_WHATSAPP;
-	else if (strstr(sb_str(&sb), "rate-overlimit"))
+	else if (strstr(text, "rate-overlimit"))
 		m = WA_RATE_LIMIT;
-	else if (status >= 500 && strstr(sb_str(&sb), "Connection Closed"))
+	else if (status >= 500 && strstr(text, "Connection Closed"))
 		m = WA_CONNECTION_CLOSED;
-	snprintf(buf, bufsz, "HTTP %ld: %s", status, sb_str(&sb));
-	sb_free(&sb);
+	snprintf(buf, bufsz, "HTTP %ld: %s", status, text);
 	return m;
 }
 

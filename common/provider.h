@@ -54,8 +54,13 @@ struct send_result {
 enum http_class provider_send(struct http_client *http, const struct config *cfg,
 			      const struct send_request *req, struct send_result *res);
 
-/* Flatten Evolution's response.message (any of its four shapes) into buf
- * and tell what it means. Exposed for the unit tests. */
+/* Flatten Evolution's response.message (any of its four shapes; or
+ * Z-API's "error") into one line in buf. Returns 1 when it holds a
+ * recipient that is not on WhatsApp, 0 otherwise, -1 when the body is not
+ * such an envelope (then buf says how long it was, never what it held). */
+int evolution_message_text(const char *body, char *buf, size_t bufsz);
+
+/* The same as "HTTP status: text", and what it means for sending. */
 enum wa_meaning evolution_error_meaning(const char *body, long status,
 					char *buf, size_t bufsz);
 
