@@ -6,6 +6,7 @@
 #include "log.h"
 #include "provider.h"
 #include "strbuf.h"
+#include "trust.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -560,6 +561,15 @@ static int record_failure(struct sender *s, const struct outbound *m, const stru
 				 ch->instance, r->error, secs);
 			alert_raise(s->ctx, "chip_restricted", ch->instance, ALERT_WARNING,
 				    cfg->alerts_cooldown_s, text);
+		}
+		if (r->status == 403) {
+			/* A critical event (T07.4): the chip's trust now, not in
+			 * 15 minutes; an alert if it falls to vermelho or critico. */
+			struct trust_run run;
+			memset(&run, 0, sizeof(run));
+			if (trust_recalc(s->ctx, ch->id, "send: 403", &run))
+				log_warn("urgent trust recomputation failed", "chip=%s",
+					 ch->instance);
 		}
 		if (breaker_failure(s, "chip", ch->id, ch->provider, ch->instance, 1, 0,
 				    r->error, retry_after))

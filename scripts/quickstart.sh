@@ -79,6 +79,7 @@ q "INSERT INTO chips (telefone, instance_name, provider, zapi_instance_id, zapi_
           ('5511990000005', 'chip-ready', 'evolution', NULL, NULL, 'ready', 82, 'verde', true, true, true, true, now() - interval '30 days', 50, 300),
           ('5511990000006', 'chip-warm', 'evolution', NULL, NULL, 'warming', 60, 'amarelo', false, true, true, false, now() - interval '5 days', 20, 100),
           ('5511990000007', 'chip-zapi', 'zapi', 'ZDEMO1', 'ZTOKENDEMO1', 'active', 72, 'amarelo', false, true, true, true, now() - interval '40 days', 50, 300)"
+q "UPDATE chips SET created_at = warming_started_at"	# their age counts in the trust score
 i=1
 for tipo in prospeccao followup followup resposta campanha followup prospeccao resposta followup followup; do
 	"$C" -q queue enqueue --cliente "dr-$i" --telefone "55119876500$(printf %02d $i)" \
@@ -104,6 +105,22 @@ run trust-update
 run pool-check
 run send-worker --once --json
 run reset-stuck-queue
+
+step "webhook events from Evolution: a doctor answers, receipts arrive"
+pmid=$(q "SELECT provider_message_id FROM fila_mensagens WHERE cliente_id = 'dr-2'")
+phone=$(q "SELECT telefone FROM fila_mensagens WHERE cliente_id = 'dr-2'")
+chip=$(q "SELECT c.instance_name FROM fila_mensagens f JOIN chips c ON c.id = f.chip_id WHERE f.cliente_id = 'dr-2'")
+cat > "$WORK/events.jsonl" <<EVENTS
+{"event":"messages.update","instance":"$chip","data":{"keyId":"$pmid","remoteJid":"$phone@s.whatsapp.net","fromMe":true,"status":"DELIVERY_ACK"}}
+{"event":"messages.update","instance":"$chip","data":{"keyId":"$pmid","remoteJid":"$phone@s.whatsapp.net","fromMe":true,"status":"READ"}}
+{"event":"messages.upsert","instance":"$chip","data":{"key":{"remoteJid":"$phone@s.whatsapp.net","fromMe":false,"id":"REPLY1"},"pushName":"Dra. 2","message":{"conversation":"Tenho interesse no plantão"},"messageType":"conversation","messageTimestamp":$(date +%s)}}
+{"event":"connection.update","instance":"chip-warm","data":{"instance":"chip-warm","state":"open","statusReason":200}}
+EVENTS
+sed 's/^/  /' "$WORK/events.jsonl" | cut -c1-150
+run ingest "$WORK/events.jsonl" --json
+run trust-update --json
+printf '\n$ chipctl chip explain %s\n' "$chip"
+"$C" chip explain "$chip"
 run metrics-snapshot
 run watchdog
 

@@ -59,6 +59,8 @@ assert r["headers"]["apikey"] == sys.argv[1]
 	[ "$(psql_q "SELECT cooldown_until BETWEEN now() + interval '59 minutes' AND now() + interval '61 minutes', erros_ultimas_24h FROM chips WHERE id = '$top'")" = "t|1" ]
 	[ "$(psql_q "SELECT count(*) FROM alert_outbox WHERE alert_type = 'chip_restricted' AND subject = 'chip-top'")" -eq 1 ]
 	[ "$(psql_q "SELECT count(DISTINCT chip_id) FROM fila_mensagens")" -eq 3 ]
+	# the 403 is a critical event: the chip's trust is recomputed at once
+	[ "$(psql_q "SELECT count(*) FROM chip_trust_history WHERE chip_id = '$top' AND motivo = 'send: 403'")" -eq 1 ]
 }
 
 @test "prospecting with no chip at 80: the fallback threshold 60 is used, logged and counted" {
