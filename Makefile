@@ -31,7 +31,7 @@ COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations_data.o
 CMD_OBJ    := $(CMD_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all asan unit test test-valgrind bench install uninstall clean quickstart deps
+.PHONY: all asan unit test test-pgbouncer test-valgrind bench install uninstall clean quickstart deps
 
 all: chipctl
 
@@ -78,6 +78,12 @@ test: deps
 	$(MAKE) all build/unit-all
 	$(MAKE) asan
 	sh scripts/run-tests.sh
+
+# The bats suites with chipctl reaching the database through pgbouncer in
+# transaction pooling mode: nothing may rely on session state.
+test-pgbouncer: deps
+	$(MAKE) all build/unit-all
+	CHIPCTL_TEST_PGBOUNCER=1 CHIPCTL_TEST_NO_ASAN=1 CHIPCTL_TEST_NO_VALGRIND=1 sh scripts/run-tests.sh
 
 # Every command once under valgrind memcheck: no error, no leak.
 test-valgrind: deps all

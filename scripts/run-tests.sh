@@ -9,13 +9,20 @@
 #   CHIPCTL_TEST_SUITES="a b"  only these bats files (names without .bats)
 #   CHIPCTL_TEST_NO_ASAN=1     skip the sanitizer pass of the bats suites
 #   CHIPCTL_BIN=path           the binary of the first pass (default ./chipctl)
+#   CHIPCTL_TEST_PGBOUNCER=1   chipctl and the tests reach the database through
+#                              a pgbouncer in transaction pooling mode
+#   CHIPCTL_TEST_NO_VALGRIND=1 skip the memcheck pass over every command
 set -u
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 
 WORK=$(mktemp -d /tmp/chipctl-test.XXXXXX)
 chmod 755 "$WORK"
-cleanup() { scripts/pg-tmp.sh stop "$WORK/pg" 2>/dev/null; rm -rf "$WORK"; }
+cleanup() {
+	scripts/pgbouncer-tmp.sh stop "$WORK/bouncer" 2>/dev/null
+	scripts/pg-tmp.sh stop "$WORK/pg" 2>/dev/null
+	rm -rf "$WORK"
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -25,6 +32,12 @@ if ! scripts/pg-tmp.sh start "$WORK/pg" >/dev/null 3>&-; then
 	exit 1
 fi
 export CHIPCTL_TEST_PGDIR="$WORK/pg"
+if [ -n "${CHIPCTL_TEST_PGBOUNCER:-}" ]; then
+	CHIPCTL_TEST_BOUNCER_PORT=$(scripts/pgbouncer-tmp.sh start "$WORK/bouncer" "$WORK/pg" 3>&-) || {
+		echo "run-tests: cannot start pgbouncer"; echo "0 passed, 1 failed"; exit 1; }
+	export CHIPCTL_TEST_BOUNCER_PORT
+	echo "# through pgbouncer (transaction pooling) on port $CHIPCTL_TEST_BOUNCER_PORT"
+fi
 admin=$(scripts/pg-tmp.sh url "$WORK/pg")
 psql -XAtq -v ON_ERROR_STOP=1 "$admin" -c "CREATE DATABASE chipctl_tmpl" >/dev/null
 BIN=${CHIPCTL_BIN:-$REPO/chipctl}
@@ -64,6 +77,11 @@ CHIPCTL_BIN="$BIN" run_tap "bats" bats --tap $filter $suites
 if [ -z "${CHIPCTL_TEST_NO_ASAN:-}" ] && [ -x build/asan/chipctl ]; then
 	# shellcheck disable=SC2086
 	CHIPCTL_BIN="$REPO/build/asan/chipctl" run_tap "bats asan" bats --tap $filter $suites
+fi
+
+if [ -z "${CHIPCTL_TEST_NO_VALGRIND:-}" ] && [ -z "${CHIPCTL_TEST_SUITES:-}" ] &&
+   [ -z "${CHIPCTL_TEST_FILTER:-}" ] && command -v valgrind >/dev/null; then
+	run_tap "valgrind" sh scripts/valgrind-jobs.sh
 fi
 
 for f in tests/sql/*.sql; do

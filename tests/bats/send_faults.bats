@@ -93,11 +93,15 @@ assert len(texts) == 300 and not dups, (len(texts), dups)
 	pid=$!
 	wait_for "SELECT count(*) = 1 FROM fila_mensagens WHERE status = 'enviada'"
 	"$REPO/scripts/pg-tmp.sh" restart "$CHIPCTL_TEST_PGDIR" 3>&-
-	msg resposta >/dev/null
+	# (through a pooler the first connection after a restart can be refused)
+	for i in $(seq 1 50); do msg resposta >/dev/null 2>&1 && break; sleep 0.2; done
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens")" -eq 2 ]
 	wait_for "SELECT count(*) = 2 FROM fila_mensagens WHERE status = 'enviada'" || { cat "$BATS_TEST_TMPDIR/w.err"; false; }
 	kill -TERM $pid
 	wait $pid
-	grep -q "database" "$BATS_TEST_TMPDIR/w.err"
+	# directly connected, the worker saw the connection drop and made a new
+	# one (through a pooler it may never notice)
+	[ -n "${CHIPCTL_TEST_BOUNCER_PORT:-}" ] || grep -q "database connection" "$BATS_TEST_TMPDIR/w.err"
 }
 
 @test "the database down at start: --once exits 75, the loop keeps waiting" {
