@@ -74,7 +74,7 @@ static const struct cmd commands[] = {
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static const char usage_main[] =
-	"usage: chipctl [-c FILE] [--log-format logfmt|json] [-v|-q] COMMAND [ARGS]\n"
+	"usage: chipctl [-c FILE] [--log-format logfmt|json] [-v|-q] [--strict] COMMAND [ARGS]\n"
 	"       chipctl help COMMAND\n"
 	"       chipctl --version | --help | --list-commands | --list-settings\n"
 	"\n"
@@ -83,6 +83,8 @@ static const char usage_main[] =
 	"                          " CHIPCTL_DEFAULT_CONFIG ")\n"
 	"      --log-format FMT    logfmt (default) or json, on stderr\n"
 	"  -v, --verbose           more log lines; -q, --quiet fewer\n"
+	"      --strict            refuse a config file holding secrets that\n"
+	"                          group or others can read (else a warning)\n"
 	"  -V, --version           print the version and exit\n"
 	"  -h, --help              print this help and exit\n"
 	"\n"
@@ -150,6 +152,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--list-settings")) {
 			config_list_settings(stdout);
 			return 0;
+		} else if (!strcmp(a, "--strict")) {
+			ctx.strict = 1;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			ctx.verbosity++;
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {

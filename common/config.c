@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum cfg_type { T_STR, T_INT };
@@ -342,6 +343,8 @@ static int read_file(struct config *cfg, const char *file)
 				goto out;
 			}
 			store_str(cfg, s, v);
+			if ((s->flags & SECRET) && *v)
+				cfg->secrets_in_file = 1;
 		} else {
 			int t = config_setting_type(cs);
 			long long v;
@@ -419,7 +422,28 @@ static void register_secrets(struct config *cfg)
 	}
 }
 
-int config_load(struct config *cfg, const char *path)
+/* A file that holds secrets must not be readable by group or others:
+ * a warning, or with strict a configuration error. */
+static int check_mode(const struct config *cfg, const char *path, int strict)
+{
+	struct stat st;
+	char mode[8];
+
+	if (!cfg->secrets_in_file || stat(path, &st) != 0 || !(st.st_mode & 0044))
+		return 0;
+	snprintf(mode, sizeof(mode), "%04o", (unsigned)(st.st_mode & 07777));
+	if (strict) {
+		log_error("config file holds secrets and is readable by others "
+			  "(refused with --strict): chmod 600 it", "file=%s", path,
+			  "mode=%s", mode);
+		return -1;
+	}
+	log_warn("config file holds secrets and is readable by others: chmod 600 it",
+		 "file=%s", path, "mode=%s", mode);
+	return 0;
+}
+
+int config_load(struct config *cfg, const char *path, int strict)
 {
 	size_t i;
 
@@ -437,7 +461,7 @@ int config_load(struct config *cfg, const char *path)
 			CHIPCTL_DEFAULT_CONFIG : NULL;
 	if (path) {
 		cfg->path = xstrdup(path);
-		if (read_file(cfg, path))
+		if (read_file(cfg, path) || check_mode(cfg, path, strict))
 			goto fail;
 	}
 	if (apply_env(cfg))

@@ -18,6 +18,7 @@
 
 struct config {
 	char *path;		/* the file read, or NULL when none was */
+	int secrets_in_file;	/* a secret setting came from the file */
 
 	char *database_url;
 	int db_connect_timeout_s;
@@ -184,10 +185,12 @@ struct config {
 /*
  * Load defaults, then the file, then the environment, then validate.
  * path NULL means CHIPCTL_CONFIG or the default file, which may be absent;
- * an explicit path must exist. Returns 0, or -1 after logging one error
- * that names the file and line (the caller exits 78).
+ * an explicit path must exist. A file holding secrets that group or others
+ * can read gets a warning, or with strict is refused. Returns 0, or -1
+ * after logging one error that names the file and line (the caller exits
+ * 78).
  */
-int config_load(struct config *cfg, const char *path);
+int config_load(struct config *cfg, const char *path, int strict);
 void config_free(struct config *cfg);
 
 /* One line per setting: name, type, default, environment variable. */

@@ -133,7 +133,7 @@ int ctx_start(struct chipctl_ctx *ctx)
 	}
 	apply_log_settings(ctx);
 	if (flags & (CMD_NEEDS_CONFIG | CMD_NEEDS_DB)) {
-		if (config_load(&ctx->cfg, ctx->config_path))
+		if (config_load(&ctx->cfg, ctx->config_path, ctx->strict))
 			return EX_CONFIG;
 		ctx->cfg_loaded = 1;
 		apply_log_settings(ctx);

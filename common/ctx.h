@@ -45,6 +45,7 @@ struct chipctl_ctx {
 	const char *config_path;	/* from -c/--config, or NULL */
 	const char *log_format;		/* from --log-format, or NULL */
 	int verbosity;			/* -v +1, -q -1 */
+	int strict;			/* --strict: refuse a config readable by others */
 	int dry_run;
 	int json;
 	int exit_now;			/* set by cli_getopt: help or bad option */

@@ -79,3 +79,20 @@ load ../lib/common
 	sed 's/^\([[:space:]]*\)# \{0,1\}\([a-z_]* *=\)/\1\2/' "$REPO/etc/chipctl.conf.example" > "$BATS_TEST_TMPDIR/all.conf"
 	run_chipctl 0 -c "$BATS_TEST_TMPDIR/all.conf" queue stats
 }
+
+@test "a config file holding secrets readable by others: a warning; refused with --strict" {
+	printf 'evolution: { api_key = "file-secret-key-1"; };\n' > "$CONF"
+	add_secret file-secret-key-1
+	chmod 644 "$CONF"
+	run_chipctl 0 queue stats
+	[[ "$stderr" == *"readable by others"*"mode=0644"* ]]
+	run_chipctl 78 --strict queue stats
+	[[ "$stderr" == *"refused with --strict"* ]]
+	chmod 600 "$CONF"
+	run_chipctl 0 --strict queue stats
+	[[ "$stderr" != *"readable by others"* ]]
+	# a file without secrets may be world-readable
+	printf 'queue: { stuck_minutes = 30; };\n' > "$CONF"
+	chmod 644 "$CONF"
+	run_chipctl 0 --strict queue stats
+}

@@ -8,6 +8,12 @@ setup() {
 	send_setup
 }
 
+# A background worker is stopped even when its test fails half-way.
+teardown() {
+	[ -n "${pid:-}" ] && kill -KILL "$pid" 2>/dev/null
+	common_teardown
+}
+
 @test "several workers at once never send a message twice" {
 	for n in c1 c2 c3 c4 c5; do chip $n 90 >/dev/null; done
 	open_instances c1 c2 c3 c4 c5
