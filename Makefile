@@ -31,7 +31,7 @@ COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations_data.o
 CMD_OBJ    := $(CMD_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all asan unit test test-pgbouncer test-valgrind bench install uninstall clean quickstart deps
+.PHONY: all asan unit test test-pgbouncer test-valgrind fuzz bench install uninstall clean quickstart deps
 
 all: chipctl
 
@@ -84,6 +84,21 @@ test: deps
 test-pgbouncer: deps
 	$(MAKE) all build/unit-all
 	CHIPCTL_TEST_PGBOUNCER=1 CHIPCTL_TEST_NO_ASAN=1 CHIPCTL_TEST_NO_VALGRIND=1 sh scripts/run-tests.sh
+
+# libFuzzer targets for every parser of outside input (tests/fuzz/), built
+# with clang and ASan+UBSan; each runs FUZZ_SECONDS over its seed corpus.
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_SECONDS ?= 20
+
+build/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) build/migrations_data.c $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -g -O1 -D_GNU_SOURCE -Icommon $(PKG_CFLAGS) \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-o $@ $< $(COMMON_SRC) build/migrations_data.c $(PKG_LIBS)
+
+fuzz: deps $(FUZZ_BIN)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh scripts/run-fuzz.sh $(FUZZ_BIN)
 
 # Every command once under valgrind memcheck: no error, no leak.
 test-valgrind: deps all
