@@ -31,7 +31,7 @@ COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations_data.o
 CMD_OBJ    := $(CMD_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all asan unit test test-pgbouncer test-valgrind fuzz bench install uninstall clean quickstart deps
+.PHONY: all asan unit test test-pgbouncer test-valgrind fuzz lint bench install uninstall clean quickstart deps
 
 all: chipctl
 
@@ -99,6 +99,15 @@ build/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) build/migrations_data.c $(wildcard co
 
 fuzz: deps $(FUZZ_BIN)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh scripts/run-fuzz.sh $(FUZZ_BIN)
+
+# Static analysis: cppcheck and clang-tidy (.clang-tidy says which checks
+# and why the others are left out); any finding fails.
+lint: deps build/migrations_data.c
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+		--suppress=unknownMacro --suppress=uninitvar:common/log.c --std=c11 \
+		-Icommon -Icmd common cmd
+	clang-tidy --quiet $(COMMON_SRC) $(CMD_SRC) -- -std=c11 -D_GNU_SOURCE \
+		-Icommon -Icmd -Ibuild $(PKG_CFLAGS)
 
 # Every command once under valgrind memcheck: no error, no leak.
 test-valgrind: deps all

@@ -152,7 +152,7 @@ static void check_slack(struct chipctl_ctx *ctx, struct report *r)
 		report(r, "slack", "SKIP", "slack.webhook_url is not set: alerts go to the log");
 		return;
 	}
-	http = http_client_new(2000, cfg->slack_timeout_ms, 64 * 1024);
+	http = http_client_new(2000, cfg->slack_timeout_ms, (size_t)64 * 1024);
 	/* An empty payload posts nothing: a live webhook answers 400
 	 * no_text/invalid_payload, a dead one 404 no_service or 410. */
 	http_request(http, "POST", cfg->slack_webhook_url, headers, "{}", &resp);
@@ -172,9 +172,9 @@ int cmd_doctor(int argc, char **argv, struct chipctl_ctx *ctx)
 {
 	static const struct option opts[] = { CLI_COMMON_LONG, { 0, 0, 0, 0 } };
 	struct report r = { NULL, 0, 0, 0 };
-	int c, rc;
+	int rc;
 
-	while ((c = cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts)) != -1)
+	while (cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts) != -1)
 		;
 	if (ctx->exit_now < 0 && optind < argc)
 		return cli_usage_error(ctx, "unexpected argument", argv[optind]);

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LINE (1024 * 1024)
+#define MAX_LINE (1024L * 1024)
 
 const char usage_ingest[] =
 	"usage: chipctl ingest [FILE|-] [-n|--dry-run] [--json]\n"
@@ -157,7 +157,7 @@ static int ingest(struct chipctl_ctx *ctx, FILE *in, const char *name,
 		if (strspn(line, " \t") == (size_t)len)
 			continue;
 		if (len > MAX_LINE) {
-			snprintf(err, sizeof(err), "line longer than %d bytes", MAX_LINE);
+			snprintf(err, sizeof(err), "line longer than %ld bytes", MAX_LINE);
 		} else if (trust_parse_event(line, (size_t)len, &ev, err, sizeof(err)) == 0) {
 			if (ev.kind == TEV_IGNORED) {
 				n->ignored++;

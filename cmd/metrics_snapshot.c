@@ -32,9 +32,9 @@ int cmd_metrics_snapshot(int argc, char **argv, struct chipctl_ctx *ctx)
 	const char *params[3] = { hb, days, ctx->run_id };
 	PGresult *res;
 	long written, deleted;
-	int c, rc;
+	int rc;
 
-	while ((c = cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts)) != -1)
+	while (cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts) != -1)
 		;
 	if (ctx->exit_now < 0 && optind < argc)
 		return cli_usage_error(ctx, "unexpected argument", argv[optind]);

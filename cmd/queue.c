@@ -275,9 +275,9 @@ static int requeue(struct chipctl_ctx *ctx, int argc, char **argv)
 	const char *params[2];
 	json_object *arr;
 	PGresult *res;
-	int c, i, rc, n, r;
+	int i, rc, n, r;
 
-	while ((c = cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts)) != -1)
+	while (cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts) != -1)
 		;
 	if (ctx->exit_now >= 0)
 		return ctx->exit_now;
@@ -368,8 +368,8 @@ int cmd_queue(int argc, char **argv, struct chipctl_ctx *ctx)
 		return cli_usage_error(ctx, "unknown subcommand", sub);
 	{
 		static const struct option opts[] = { CLI_COMMON_LONG, { 0, 0, 0, 0 } };
-		int c;
-		while ((c = cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts)) != -1)
+
+		while (cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts) != -1)
 			;
 		if (ctx->exit_now < 0 && !sub)
 			return cli_usage_error(ctx, "missing subcommand (stats, enqueue or requeue)", NULL);

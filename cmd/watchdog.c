@@ -210,7 +210,7 @@ int cmd_watchdog(int argc, char **argv, struct chipctl_ctx *ctx)
 	long resolved = 0, released = 0, dropped = 0;
 	int c, rc, njobs;
 
-	while ((c = cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts)) != -1)
+	while (cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts) != -1)
 		;
 	if (ctx->exit_now < 0 && optind < argc)
 		return cli_usage_error(ctx, "unexpected argument", argv[optind]);

@@ -206,7 +206,7 @@ int alert_flush(struct chipctl_ctx *ctx)
 		return 0;
 	}
 	if (cfg->slack_webhook_url)
-		http = http_client_new(2000, cfg->slack_timeout_ms, 64 * 1024);
+		http = http_client_new(2000, cfg->slack_timeout_ms, (size_t)64 * 1024);
 
 	for (i = 0; i < n && !stop; i++) {
 		const char *id = PQgetvalue(res, i, 0);

@@ -69,7 +69,7 @@ void log_clear_secrets(void)
  * secret that contains another is removed whole. */
 static void scrub_secrets(struct strbuf *sb)
 {
-	int order[MAX_SECRETS], i, j;
+	int order[MAX_SECRETS] = { 0 }, i, j;
 
 	for (i = 0; i < nsecrets; i++)
 		order[i] = i;
