@@ -11,9 +11,10 @@ WORK=$(mktemp -d /tmp/chipctl-quickstart.XXXXXX)
 chmod 755 "$WORK"
 export FAKE_DIR="$WORK/fakes"
 mkdir -p "$FAKE_DIR"
+. "$REPO/scripts/fakes.sh"
 
 cleanup() {
-	for f in "$FAKE_DIR"/*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+	stop_fakes
 	scripts/pg-tmp.sh stop "$WORK/pg" 2>/dev/null || true
 	rm -rf "$WORK"
 }
@@ -23,19 +24,6 @@ trap 'exit 130' INT TERM
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 q() { psql -XAtq -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
 
-# start_fake NAME ARGS...: a fake provider on a free port; prints its URL.
-start_fake() {
-	name=$1; shift
-	python3 "tests/fakes/fake_$name.py" --port 0 --portfile "$FAKE_DIR/$name.port" \
-		--log "$FAKE_DIR/$name.log" "$@" >"$FAKE_DIR/$name.out" 2>&1 3>&- &
-	echo $! > "$FAKE_DIR/$name.pid"
-	i=0
-	while [ ! -s "$FAKE_DIR/$name.port" ]; do
-		i=$((i + 1)); [ $i -lt 200 ] || { echo "quickstart: fake $name did not start" >&2; exit 1; }
-		sleep 0.05
-	done
-	echo "http://127.0.0.1:$(cat "$FAKE_DIR/$name.port")"
-}
 ctl() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$2" "$1" >/dev/null; }
 
 step "a throwaway PostgreSQL 15 in $WORK/pg"

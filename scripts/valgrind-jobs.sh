@@ -12,22 +12,14 @@ WORK=$(mktemp -d /tmp/chipctl-valgrind.XXXXXX)
 chmod 755 "$WORK"
 export FAKE_DIR="$WORK/fakes"
 mkdir -p "$FAKE_DIR"
+. "$REPO/scripts/fakes.sh"
 cleanup() {
-	for f in "$FAKE_DIR"/*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+	stop_fakes
 	scripts/pg-tmp.sh stop "$WORK/pg" 2>/dev/null || true
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-start_fake() {
-	name=$1; shift
-	python3 "tests/fakes/fake_$name.py" --port 0 --portfile "$FAKE_DIR/$name.port" \
-		--log "$FAKE_DIR/$name.log" "$@" >"$FAKE_DIR/$name.out" 2>&1 3>&- &
-	echo $! > "$FAKE_DIR/$name.pid"
-	i=0
-	while [ ! -s "$FAKE_DIR/$name.port" ] && [ $i -lt 200 ]; do i=$((i + 1)); sleep 0.05; done
-	echo "http://127.0.0.1:$(cat "$FAKE_DIR/$name.port")"
-}
 q() { psql -XAtq -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
 
 scripts/pg-tmp.sh start "$WORK/pg" >/dev/null 3>&- || { echo "0 passed, 1 failed"; exit 1; }
