@@ -31,7 +31,7 @@ COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations_data.o
 CMD_OBJ    := $(CMD_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all asan unit test test-pgbouncer test-valgrind fuzz lint bench install uninstall clean quickstart deps
+.PHONY: all asan unit test test-pgbouncer test-valgrind test-faults fuzz lint bench install uninstall clean quickstart deps
 
 all: chipctl
 
@@ -108,6 +108,11 @@ lint: deps build/migrations_data.c
 		-Icommon -Icmd common cmd
 	clang-tidy --quiet $(COMMON_SRC) $(CMD_SRC) -- -std=c11 -D_GNU_SOURCE \
 		-Icommon -Icmd -Ibuild $(PKG_CFLAGS)
+
+# Faults injected in turn under a stream of messages and several workers;
+# the invariants of SPEC 9 checked after each (tests/faults/run.sh).
+test-faults: deps all
+	sh tests/faults/run.sh
 
 # Every command once under valgrind memcheck: no error, no leak.
 test-valgrind: deps all

@@ -178,6 +178,14 @@ enum http_class provider_send(struct http_client *http, const struct config *cfg
 	sb_free(&url);
 	sb_free(&auth);
 
+	/* A 2xx status line whose body then broke off, or ran past the size
+	 * cap, is still the provider accepting the message. */
+	if (r.cls == HTTP_NETWORK && r.status >= 200 && r.status < 300) {
+		r.cls = HTTP_OK;
+		free(r.body);
+		r.body = xstrdup("");
+		r.len = 0;
+	}
 	res->cls = r.cls;
 	res->status = r.status;
 	res->latency_ms = r.elapsed_ms;

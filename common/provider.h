@@ -48,8 +48,9 @@ struct send_result {
 
 /*
  * Send. Fills res and returns res->cls. A 2xx whose body has no message id
- * (garbage) is still a success: the provider accepted the message, and
- * sending it again could deliver it twice; res->error then says so.
+ * (garbage, cut off mid-body, larger than the cap) is still a success: the
+ * provider accepted the message, and sending it again could deliver it
+ * twice; res->error then says so.
  */
 enum http_class provider_send(struct http_client *http, const struct config *cfg,
 			      const struct send_request *req, struct send_result *res);

@@ -6,6 +6,7 @@
 #                         (database "postgres", user "chipctl", with password)
 #   pg-tmp.sh stop DIR    stop it (immediate) and remove DIR
 #   pg-tmp.sh url DIR [DB]  print the URL of database DB (default postgres)
+#   pg-tmp.sh restart DIR   a clean restart; crash DIR: an immediate one
 #
 # initdb and postgres refuse to run as root: as root the server runs as the
 # "postgres" system user (created by Debian's postgresql package). Callers
@@ -52,8 +53,12 @@ start)
 		--nosync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
 	port=$(free_port)
 	echo "$port" > "$dir/port"
+	# PG_TMP_DURABLE=1 keeps fsync on: a crash (immediate stop) then loses
+	# nothing committed, as on a real server (the fault-injection suite).
+	durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	[ -n "${PG_TMP_DURABLE:-}" ] && durability=""
 	as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-		-o "-c port=$port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB" \
+		-o "-c port=$port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir $durability -c max_connections=300 -c shared_buffers=256MB" \
 		start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
 	url postgres
 	;;
@@ -69,6 +74,11 @@ url)
 restart)
 	# fast, not immediate: with fsync=off an immediate stop may lose recent commits
 	as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w restart >/dev/null
+	;;
+crash)
+	# an immediate stop (a crash: no checkpoint, connections cut) and a
+	# start with crash recovery; use only with PG_TMP_DURABLE=1
+	as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m immediate -w restart >/dev/null
 	;;
 *)
 	echo "pg-tmp.sh: unknown command '$cmd'" >&2
