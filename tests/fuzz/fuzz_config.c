@@ -23,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fclose(f);
 	if (config_load(&cfg, path, 0) == 0)
 		config_free(&cfg);
+	unlink(path);
 	log_clear_secrets();
 	return 0;
 }
