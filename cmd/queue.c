@@ -3,8 +3,8 @@
 #include "db.h"
 #include "log.h"
 #include "strbuf.h"
+#include "validate.h"
 
-#include <ctype.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,55 +71,6 @@ static int stats(struct chipctl_ctx *ctx)
 	}
 	PQclear(res);
 	return 0;
-}
-
-/* Digits only, 10 to 15 of them; separators people type are dropped. */
-static int normalise_phone(const char *in, char *out, size_t outsz)
-{
-	size_t n = 0;
-	const char *p;
-
-	for (p = in; *p; p++) {
-		if (isdigit((unsigned char)*p)) {
-			if (n + 1 >= outsz)
-				return -1;
-			out[n++] = *p;
-		} else if (!strchr("+ .-()", *p)) {
-			return -1;
-		}
-	}
-	out[n] = '\0';
-	return n >= 10 && n <= 15 ? 0 : -1;
-}
-
-/* Well-formed UTF-8 without NUL or other control characters but \n \t \r. */
-static int valid_text(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-
-	while (p < end) {
-		int extra;
-		if (*p < 0x80) {
-			if (*p < 0x20 && *p != '\n' && *p != '\t' && *p != '\r')
-				return 0;
-			p++;
-			continue;
-		}
-		if ((*p & 0xe0) == 0xc0 && *p >= 0xc2)
-			extra = 1;
-		else if ((*p & 0xf0) == 0xe0)
-			extra = 2;
-		else if ((*p & 0xf8) == 0xf0 && *p <= 0xf4)
-			extra = 3;
-		else
-			return 0;
-		if (end - p <= extra)
-			return 0;
-		for (p++; extra > 0; extra--, p++)
-			if ((*p & 0xc0) != 0x80)
-				return 0;
-	}
-	return 1;
 }
 
 static char *read_stdin_text(void)
@@ -198,7 +149,7 @@ static int enqueue(struct chipctl_ctx *ctx, int argc, char **argv)
 	 * the database is down, and a dry run needs no database for it. */
 	if (!*cliente || strlen(cliente) > 200)
 		return bad_value("--cliente", "must be 1 to 200 characters");
-	if (normalise_phone(telefone, phone, sizeof(phone)))
+	if (validate_phone(telefone, phone, sizeof(phone)))
 		return bad_value("--telefone", "must have 10 to 15 digits");
 	if (strcmp(tipo, "prospeccao") && strcmp(tipo, "followup") &&
 	    strcmp(tipo, "resposta") && strcmp(tipo, "campanha"))
@@ -211,7 +162,7 @@ static int enqueue(struct chipctl_ctx *ctx, int argc, char **argv)
 		return bad_value("--max-tentativas", "must be 1 to 100");
 	if (!strcmp(text, "-"))
 		text = owned = read_stdin_text();
-	if (!*text || strlen(text) > MAX_TEXT || !valid_text(text, strlen(text))) {
+	if (!*text || strlen(text) > MAX_TEXT || !validate_text(text, strlen(text))) {
 		free(owned);
 		return bad_value("--text", "must be 1 to 10000 bytes of UTF-8 text");
 	}

@@ -1,0 +1,19 @@
+/*
+ * validate: checks of values that come from outside (operators' command
+ * lines, the application's rows), kept apart so they can be fuzzed.
+ */
+#ifndef CHIPCTL_VALIDATE_H
+#define CHIPCTL_VALIDATE_H
+
+#include <stddef.h>
+
+/* A phone number: digits only into out, 10 to 15 of them; the separators
+ * people type ("+", spaces, dots, dashes, parentheses) are dropped. Returns
+ * 0, or -1 for anything else (out is then not meaningful). */
+int validate_phone(const char *in, char *out, size_t outsz);
+
+/* Well-formed UTF-8 without NUL or control characters other than \n \t
+ * \r. Returns 1 when s (len bytes) is such text, 0 otherwise. */
+int validate_text(const char *s, size_t len);
+
+#endif
