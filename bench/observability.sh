@@ -26,25 +26,7 @@ q "INSERT INTO circuit_breakers (name, kind, state) VALUES
 q "INSERT INTO circuit_transitions (breaker, from_state, to_state, reason, actor, created_at)
    SELECT 'chip:' || g, 'closed', 'open', 'bench', 'bench', now() - make_interval(mins => g)
    FROM generate_series(1, 5000) g"
-q "INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, tipo, status, tentativas,
-     created_at, agendar_para, processando_desde, enviada_em, outcome, updated_at)
-   SELECT 'dr' || (g % 20000), '55119' || lpad((g % 100000000)::text, 8, '0'),
-     'mensagem de teste ' || g,
-     (ARRAY['prospeccao','followup','resposta','campanha'])[1 + g % 4],
-     s.status, CASE WHEN s.status = 'erro' THEN 3 ELSE g % 2 END,
-     now() - make_interval(secs => (g % 604800)),
-     now() - make_interval(secs => (g % 86400)),
-     CASE WHEN s.status = 'processando' THEN now() - make_interval(mins => (g % 240)) END,
-     CASE WHEN s.status = 'enviada' THEN now() - make_interval(secs => (g % 604800)) END,
-     CASE s.status WHEN 'enviada' THEN 'SENT' WHEN 'erro' THEN 'FAILED_ALL_CHIPS'
-                   WHEN 'cancelada' THEN 'FAILED_GUARDRAIL' END,
-     now() - make_interval(secs => (g % 604800))
-   FROM generate_series(1, 1000000) g,
-   LATERAL (SELECT CASE WHEN g % 100 < 70 THEN 'enviada'
-                        WHEN g % 100 < 82 THEN 'pendente'
-                        WHEN g % 100 < 90 THEN 'cancelada'
-                        WHEN g % 100 < 96 THEN 'erro'
-                        ELSE 'processando' END AS status) s"
+seed_queue_mix 1000000
 q "INSERT INTO send_attempts (message_id, chip_id, provider, attempt, http_status,
      latency_ms, result, created_at)
    SELECT g, NULL, 'evolution', 1,

@@ -10,25 +10,7 @@ echo "seeding (70% enviada, 12% pendente of which 1 in 12 older than 24 h, 8% ca
 echo "         6% erro, 4% processando of which a quarter stuck > 60 min) ..."
 q "ANALYZE" >/dev/null
 t0=$(now_ns)
-q "INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, tipo, status, tentativas,
-     created_at, agendar_para, processando_desde, enviada_em, outcome, updated_at)
-   SELECT 'dr' || (g % 20000), '55119' || lpad((g % 100000000)::text, 8, '0'),
-     'mensagem de teste ' || g,
-     (ARRAY['prospeccao','followup','resposta','campanha'])[1 + g % 4],
-     s.status, CASE WHEN s.status = 'erro' THEN 3 ELSE g % 2 END,
-     now() - make_interval(secs => (g % 604800)),
-     now() - make_interval(secs => (g % 86400)),
-     CASE WHEN s.status = 'processando' THEN now() - make_interval(mins => (g % 240)) END,
-     CASE WHEN s.status = 'enviada' THEN now() - make_interval(secs => (g % 604800)) END,
-     CASE s.status WHEN 'enviada' THEN 'SENT' WHEN 'erro' THEN 'FAILED_ALL_CHIPS'
-                   WHEN 'cancelada' THEN 'FAILED_GUARDRAIL' END,
-     now() - make_interval(secs => (g % 604800))
-   FROM generate_series(1, 1000000) g,
-   LATERAL (SELECT CASE WHEN g % 100 < 70 THEN 'enviada'
-                        WHEN g % 100 < 82 THEN 'pendente'
-                        WHEN g % 100 < 90 THEN 'cancelada'
-                        WHEN g % 100 < 96 THEN 'erro'
-                        ELSE 'processando' END AS status) s"
+seed_queue_mix 1000000
 # pendente rows are mostly young; make 2% of all pendente rows older than 24 h
 q "UPDATE fila_mensagens SET created_at = now() - CASE WHEN id % 100 = 71
    THEN interval '2 days' ELSE interval '1 hour' END WHERE status = 'pendente'" >/dev/null
