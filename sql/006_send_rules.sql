@@ -140,3 +140,97 @@ LANGUAGE sql STABLE AS $$
         OR EXISTS (SELECT 1 FROM alert_state s
                    WHERE s.alert_key = 'provider_outage:' || p AND s.active);
 $$;
+
+-- trust-update's metrics (004) count a failed attempt against a chip only when
+-- it was the chip's fault: a provider outage never lowers a chip's score,
+-- error count or status. Redefined here on purpose; the rest is as in 004.
+CREATE OR REPLACE FUNCTION chip_trust_metricas(p_chip_ids uuid[], p_dias integer)
+RETURNS TABLE (chip_id uuid, enviadas bigint, falhas bigint, entregues bigint,
+               avaliadas bigint, respondidas bigint, tipos_midia bigint, bloqueios bigint,
+               erros_24h bigint, ultimo_erro_em timestamptz, conversas_bi bigint)
+LANGUAGE sql STABLE AS $$
+    -- NULL: every chip in warming, ready, active or degraded. Each source is
+    -- read by time window and aggregated by chip, then joined to the chips
+    -- by hash: one pass each, not one index probe per chip.
+    WITH ids AS (
+        SELECT c.id AS chip_id FROM chips c
+        WHERE CASE WHEN p_chip_ids IS NULL
+                   THEN c.status IN ('warming', 'ready', 'active', 'degraded')
+                   ELSE c.id = ANY (p_chip_ids) END),
+    ci AS (
+        SELECT i.chip_id,
+               count(*) FILTER (WHERE i.direction = 'out') AS enviadas,
+               count(*) FILTER (WHERE i.direction = 'out' AND i.obteve_resposta) AS respondidas,
+               -- distinct media types in the same pass: one bit per type
+               bit_count(bit_or(CASE coalesce(i.media_type, 'text')
+                   WHEN 'text' THEN 1 WHEN 'image' THEN 2 WHEN 'audio' THEN 4
+                   WHEN 'video' THEN 8 WHEN 'document' THEN 16 WHEN 'sticker' THEN 32
+                   WHEN 'location' THEN 64 WHEN 'contact' THEN 128 ELSE 256 END)::bit(9))
+                   AS tipos_midia
+        FROM chip_interactions i
+        WHERE i.created_at > now() - make_interval(days => p_dias)
+          AND (p_chip_ids IS NULL OR i.chip_id = ANY (p_chip_ids))
+        GROUP BY i.chip_id),
+    -- Receipts by the time they arrived (never before the message was
+    -- sent). A message acknowledged by the server less than an hour ago and
+    -- not yet delivered is pending: it counts neither way.
+    rc AS (
+        SELECT r.chip_id,
+               count(*) FILTER (WHERE r.delivered_at IS NOT NULL OR r.read_at IS NOT NULL
+                                  OR r.error_at IS NOT NULL
+                                  OR coalesce(r.server_ack_at, r.updated_at)
+                                     <= now() - interval '1 hour') AS com_recibo,
+               count(*) FILTER (WHERE r.delivered_at IS NOT NULL OR r.read_at IS NOT NULL)
+                   AS entregues
+        FROM message_receipts r
+        WHERE r.updated_at > now() - make_interval(days => p_dias)
+          AND (p_chip_ids IS NULL OR r.chip_id = ANY (p_chip_ids))
+        GROUP BY r.chip_id),
+    sa AS (
+        SELECT a.chip_id,
+               count(*) AS falhas,
+               count(*) FILTER (WHERE a.created_at > now() - interval '24 hours') AS erros_24h,
+               max(a.created_at) AS ultimo,
+               count(*) FILTER (WHERE a.http_status = 403) AS f403
+        FROM send_attempts a
+        WHERE a.created_at > now() - make_interval(days => p_dias)
+          AND a.fault = 'chip'
+          AND (p_chip_ids IS NULL OR a.chip_id = ANY (p_chip_ids))
+        GROUP BY a.chip_id),
+    ev AS (
+        SELECT e.chip_id,
+               count(*) FILTER (WHERE e.kind IN ('send_error', 'forbidden')) AS falhas,
+               count(*) FILTER (WHERE e.kind IN ('send_error', 'forbidden')
+                                  AND e.created_at > now() - interval '24 hours') AS erros_24h,
+               max(e.created_at) FILTER (WHERE e.kind IN ('send_error', 'forbidden')) AS ultimo,
+               count(*) FILTER (WHERE e.kind = 'forbidden') AS f403,
+               count(*) FILTER (WHERE e.kind IN ('block', 'ban')) AS bloqueios
+        FROM chip_trust_events e
+        WHERE e.created_at > now() - make_interval(days => p_dias)
+          AND (p_chip_ids IS NULL OR e.chip_id = ANY (p_chip_ids))
+        GROUP BY e.chip_id),
+    bi AS (
+        SELECT b.chip_id, count(*) AS n
+        FROM chip_conversas_bidirecionais b
+        WHERE p_chip_ids IS NULL OR b.chip_id = ANY (p_chip_ids)
+        GROUP BY b.chip_id)
+    SELECT ids.chip_id,
+           coalesce(ci.enviadas, 0),
+           greatest(coalesce(sa.falhas, 0), coalesce(ev.falhas, 0)),
+           CASE WHEN coalesce(rc.com_recibo, 0) > 0 THEN rc.entregues
+                ELSE coalesce(ci.enviadas, 0) END,
+           CASE WHEN coalesce(rc.com_recibo, 0) > 0 THEN rc.com_recibo
+                ELSE coalesce(ci.enviadas, 0) END,
+           coalesce(ci.respondidas, 0),
+           coalesce(ci.tipos_midia, 0),
+           greatest(coalesce(sa.f403, 0), coalesce(ev.f403, 0)) + coalesce(ev.bloqueios, 0),
+           greatest(coalesce(sa.erros_24h, 0), coalesce(ev.erros_24h, 0)),
+           greatest(sa.ultimo, ev.ultimo),
+           coalesce(bi.n, 0)
+    FROM ids
+    LEFT JOIN ci ON ci.chip_id = ids.chip_id
+    LEFT JOIN rc ON rc.chip_id = ids.chip_id
+    LEFT JOIN sa ON sa.chip_id = ids.chip_id
+    LEFT JOIN ev ON ev.chip_id = ids.chip_id
+    LEFT JOIN bi ON bi.chip_id = ids.chip_id;
+$$;
