@@ -18,9 +18,12 @@ const char usage_send_worker[] =
 	"\n"
 	"Claim due messages of fila_mensagens in batches of send.batch_size (FOR\n"
 	"UPDATE SKIP LOCKED: any number of workers on any number of hosts), apply\n"
-	"the doctor's guardrails, choose a chip in one query, send through its\n"
+	"the doctor's guardrails, choose chips for the batch over one snapshot of\n"
+	"the pool (their hourly and daily room reserved), send through each chip's\n"
 	"provider (Evolution sendText or Z-API send-text), fail over to the next\n"
-	"chip up to send.max_chips_per_message, and record every attempt.\n"
+	"chip up to send.max_chips_per_message, and record every attempt. A\n"
+	"message no chip can take now (breakers open, chips cooling off or at\n"
+	"their limits, the provider down) waits without spending an attempt.\n"
 	"Without --once it loops until SIGTERM or SIGINT, finishing the message in\n"
 	"hand and giving the rest of its batch back to the queue.\n"
 	"\n"
@@ -64,6 +67,7 @@ static void summary(struct sender *s, int json)
 	log_info("send-worker summary", "worker=%s", s->worker_id, "sent=%ld", st->sent,
 		 "failed=%ld", st->failed, "rescheduled=%ld", st->rescheduled,
 		 "cancelled=%ld", st->cancelled, "invalid_number=%ld", st->invalid,
+		 "waited=%ld", st->waited,
 		 "uncertain=%ld", st->uncertain, "fallback=%ld", st->fallback,
 		 "not_recorded=%ld", st->not_recorded);
 	if (json) {
@@ -72,6 +76,7 @@ static void summary(struct sender *s, int json)
 		json_object_object_add(o, "sent", json_object_new_int64(st->sent));
 		json_object_object_add(o, "failed", json_object_new_int64(st->failed));
 		json_object_object_add(o, "rescheduled", json_object_new_int64(st->rescheduled));
+		json_object_object_add(o, "waited", json_object_new_int64(st->waited));
 		json_object_object_add(o, "cancelled", json_object_new_int64(st->cancelled));
 		json_object_object_add(o, "invalid_number", json_object_new_int64(st->invalid));
 		json_object_object_add(o, "uncertain", json_object_new_int64(st->uncertain));
@@ -140,7 +145,7 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 		int n;
 
 		s.unauthorized_evolution = s.unauthorized_zapi = 0;
-		n = sender_heartbeat(&s) ? -1 : sender_claim(&s, &batch,
+		n = claim_heartbeat(&s) ? -1 : claim_batch(&s, &batch,
 			max_messages ? max_messages - handled : 0);
 		if (n < 0) {
 			if (once) {
@@ -154,18 +159,14 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 		}
 		db_down = 0;
 		if (n > 0) {
-			int done = 0;
 			/* A message that hit a database error stays 'processando'
-			 * for the stuck-queue rescue; the rest go back at once. */
-			if (sender_process_batch(&s, batch, n, &done,
-						 (volatile int *)&stop_requested) < 0)
+			 * for the stuck-queue rescue; on a signal the rest go back
+			 * at once. */
+			if (sender_process_batch(&s, batch, n, (volatile int *)&stop_requested) < 0)
 				failed = 1;
-			handled += done;
-			if (done < n)
-				sender_release(&s, batch + done, n - done);
+			handled += n;
+			claim_free(batch, n);
 		}
-		if (n > 0)
-			sender_free_batch(batch, n);
 		if (failed) {
 			failed = 0;
 			if (once) {
@@ -191,7 +192,7 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 	}
 	if (stop_requested)
 		log_info("stopping on signal: the message in hand was finished");
-	sender_heartbeat(&s);
+	claim_heartbeat(&s);
 	alert_flush(ctx);
 	summary(&s, ctx->json);
 	sender_free(&s);

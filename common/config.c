@@ -135,9 +135,8 @@ static const struct setting settings[] = {
 	I("send.backoff_max_s", send_backoff_max_s, NULL, 3600, 1, 604800),
 	I("send.multi_chip", send_multi_chip, "CHIPCTL_MULTI_CHIP", 1, 0, 1),
 	S("send.default_chip", send_default_chip, NULL, NULL, 0),
-	I("send.min_trust_prospeccao", send_min_trust_prospeccao, NULL, 80, 0, 100),
-	I("send.min_trust_followup", send_min_trust_followup, NULL, 60, 0, 100),
-	I("send.min_trust_resposta", send_min_trust_resposta, NULL, 40, 0, 100),
+	I("send.wait_backoff_s", send_wait_backoff_s, NULL, 30, 1, 3600),
+	I("send.wait_backoff_max_s", send_wait_backoff_max_s, NULL, 300, 1, 86400),
 	I("send.fallback_trust_prospeccao", send_fallback_trust_prospeccao, NULL, 60, 0, 100),
 	I("send.fallback_trust_followup", send_fallback_trust_followup, NULL, 40, 0, 100),
 	I("send.fallback_trust_resposta", send_fallback_trust_resposta, NULL, 20, 0, 100),
@@ -267,6 +266,23 @@ static void store_str(struct config *cfg, const struct setting *s, const char *v
 			(*field)[n - 1] = '\0';
 }
 
+/* Settings that existed once: a file that still sets one keeps working
+ * (with a warning naming what took its place), not a configuration error. */
+static const char *retired(const char *path)
+{
+	static const char *const names[][2] = {
+		{ "send.min_trust_prospeccao", "trust.perm_prospect" },
+		{ "send.min_trust_followup", "trust.perm_followup" },
+		{ "send.min_trust_resposta", "trust.perm_reply" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(path, names[i][0]))
+			return names[i][1];
+	return NULL;
+}
+
 /* Every scalar in the file must be a known setting: a typo in a threshold
  * name must not silently leave the default in force. */
 static int check_known(config_setting_t *group, const char *file)
@@ -293,6 +309,12 @@ static int check_known(config_setting_t *group, const char *file)
 			strncat(path, parts[j], sizeof(path) - strlen(path) - 1);
 			if (j)
 				strncat(path, ".", sizeof(path) - strlen(path) - 1);
+		}
+		if (retired(path)) {
+			log_warn("config setting retired: ignored", "file=%s", file, "line=%d",
+				 (int)config_setting_source_line(s), "setting=%s", path,
+				 "instead=%s", retired(path));
+			continue;
 		}
 		if (!find_setting(path)) {
 			log_error("config error", "file=%s", file, "line=%d",

@@ -124,9 +124,8 @@ struct config {
 	int send_backoff_max_s;
 	int send_multi_chip;
 	char *send_default_chip;
-	int send_min_trust_prospeccao;
-	int send_min_trust_followup;
-	int send_min_trust_resposta;
+	int send_wait_backoff_s;
+	int send_wait_backoff_max_s;
 	int send_fallback_trust_prospeccao;
 	int send_fallback_trust_followup;
 	int send_fallback_trust_resposta;

@@ -15,6 +15,7 @@ const char *wa_meaning_name(enum wa_meaning m)
 	case WA_RATE_LIMIT:        return "rate_limit";
 	case WA_CONNECTION_CLOSED: return "connection_closed";
 	case WA_UNAUTHORIZED:      return "unauthorized";
+	case WA_CLIENT_NOT_STARTED: return "client_not_started";
 	}
 	return "?";
 }
@@ -106,7 +107,9 @@ enum wa_meaning evolution_error_meaning(const char *body, long status,
 	int not_on_wa = evolution_message_text(body, text, sizeof(text)) == 1;
 	enum wa_meaning m = WA_NONE;
 
-	if (status == 401)
+	/* 401, or the 403 of Evolution's auth guard (AUTHENTICATION_API_KEY
+	 * unset on the server): configuration, never a chip's restriction */
+	if (status == 401 || (status == 403 && strstr(text, "global api key")))
 		m = WA_UNAUTHORIZED;
 	else if (not_on_wa && status == 400)
 		m = WA_NOT_ON_WHATSAPP;
@@ -114,8 +117,39 @@ enum wa_meaning evolution_error_meaning(const char *body, long status,
 		m = WA_RATE_LIMIT;
 	else if (status >= 500 && strstr(text, "Connection Closed"))
 		m = WA_CONNECTION_CLOSED;
+	else if (status >= 500 && strstr(text, "Cannot read properties"))
+		m = WA_CLIENT_NOT_STARTED;
 	snprintf(buf, bufsz, "HTTP %ld: %s", status, text);
 	return m;
+}
+
+enum fault provider_fault(const struct send_result *r)
+{
+	switch (r->cls) {
+	case HTTP_OK:
+		return FAULT_NONE;
+	case HTTP_TIMEOUT:
+	case HTTP_NETWORK:
+		return FAULT_PROVIDER;
+	case HTTP_4XX:
+		if (r->meaning == WA_UNAUTHORIZED)
+			return FAULT_PROVIDER;
+		if (r->meaning == WA_NOT_ON_WHATSAPP)
+			return FAULT_RECIPIENT;
+		return FAULT_CHIP;
+	case HTTP_5XX:
+		if (r->meaning == WA_CONNECTION_CLOSED || r->meaning == WA_RATE_LIMIT ||
+		    r->meaning == WA_CLIENT_NOT_STARTED)
+			return FAULT_CHIP;
+		return FAULT_PROVIDER;
+	}
+	return FAULT_PROVIDER;
+}
+
+const char *fault_name(enum fault f)
+{
+	return f == FAULT_CHIP ? "chip" : f == FAULT_PROVIDER ? "provider" :
+	       f == FAULT_RECIPIENT ? "recipient" : NULL;
 }
 
 /* The id of the sent message: Evolution key.id, Z-API messageId. */
@@ -205,6 +239,8 @@ enum http_class provider_send(struct http_client *http, const struct config *cfg
 	} else {
 		snprintf(res->error, sizeof(res->error), "%s", r.error);
 	}
+	res->fault = provider_fault(res);
+	res->uncertain = res->cls == HTTP_TIMEOUT;
 	http_response_free(&r);
 	return res->cls;
 }

@@ -9,8 +9,11 @@
  * array of strings, nested arrays, an array of OnWhatsAppDto objects), and
  * the WhatsApp meaning of a failure: the recipient is not on WhatsApp,
  * WhatsApp throttled us (rate-overlimit, in a 400 or a 500), the chip's
- * session is closed, or the key was refused. Nothing here touches the
- * database.
+ * session is closed, its client never started, or the key was refused;
+ * and, once, whose fault a failure is (the chip's, the provider's or the
+ * recipient's), which the attempt stores and everything downstream reads.
+ * Provider error text is mapped to a meaning here and nowhere else.
+ * Nothing here touches the database.
  */
 #ifndef CHIPCTL_PROVIDER_H
 #define CHIPCTL_PROVIDER_H
@@ -25,6 +28,15 @@ enum wa_meaning {
 	WA_RATE_LIMIT,		/* counts as a 429 */
 	WA_CONNECTION_CLOSED,	/* the chip's session is down, not the server */
 	WA_UNAUTHORIZED,	/* 401: configuration, not the chip */
+	WA_CLIENT_NOT_STARTED,	/* the instance's client never started: the chip's */
+};
+
+/* Whose fault a failed send is (SPEC section 8, step 3). */
+enum fault {
+	FAULT_NONE,		/* sent */
+	FAULT_CHIP,		/* 403, 429, a 400 but not-on-WhatsApp, Connection Closed */
+	FAULT_PROVIDER,		/* timeout, refused connection, other 5xx, 401 */
+	FAULT_RECIPIENT,	/* not on WhatsApp */
 };
 
 struct send_request {
@@ -42,6 +54,8 @@ struct send_result {
 	enum wa_meaning meaning;
 	double latency_ms;
 	long retry_after_s;	/* from a Retry-After header, or -1 */
+	enum fault fault;
+	int uncertain;		/* a timeout: it may have been delivered */
 	char message_id[128];	/* provider's id of the sent message, or "" */
 	char error[300];	/* one line: status and the provider's words */
 };
@@ -66,5 +80,10 @@ enum wa_meaning evolution_error_meaning(const char *body, long status,
 					char *buf, size_t bufsz);
 
 const char *wa_meaning_name(enum wa_meaning m);
+
+/* Whose fault the answer is, from its class and meaning. */
+enum fault provider_fault(const struct send_result *res);
+/* "chip", "provider", "recipient", or NULL for FAULT_NONE. */
+const char *fault_name(enum fault f);
 
 #endif

@@ -93,15 +93,22 @@ $$;
 
 -- Every chip as the send path sees it now: connected, cooling off, its
 -- breakers and its provider's, its use and limits in the current hour and
--- day, and whether it is sendable now (a chip whose breaker is open but due
--- for its probe is sendable: the probe is taken when it is chosen).
+-- day, the first rule that blocks it (blocked_by: status, disconnected,
+-- cooldown, circuit_open, limit) and whether it is sendable now (a chip
+-- whose breaker is open but due for its probe is sendable: the probe is
+-- taken when it is chosen).
 -- Selection chooses only among sendable chips; health counts them as available.
 CREATE OR REPLACE VIEW chipctl_chip_now AS
-SELECT s.*,
-       s.status = 'active' AND s.connected AND NOT s.cooling
-       AND (s.chip_breaker = 'closed' OR s.chip_probe_due)
-       AND (s.provider_breaker = 'closed' OR s.provider_probe_due)
-       AND s.hour_used < s.hour_cap AND s.day_used < s.day_cap AS sendable
+SELECT b.*, b.blocked_by IS NULL AS sendable
+FROM (SELECT s.*,
+       -- the first rule that keeps the chip from sending now, or NULL
+       CASE WHEN s.status <> 'active' THEN 'status'
+            WHEN NOT s.connected THEN 'disconnected'
+            WHEN s.cooling THEN 'cooldown'
+            WHEN NOT (s.chip_breaker = 'closed' OR s.chip_probe_due)
+              OR NOT (s.provider_breaker = 'closed' OR s.provider_probe_due) THEN 'circuit_open'
+            WHEN s.hour_used >= s.hour_cap OR s.day_used >= s.day_cap THEN 'limit'
+       END AS blocked_by
 FROM (
     SELECT c.id, c.instance_name, c.provider, c.status, c.trust_score, c.trust_level,
            c.pode_prospectar, c.pode_followup, c.pode_responder,
@@ -130,7 +137,7 @@ FROM (
     LEFT JOIN circuit_breakers cb ON cb.name = 'chip:' || c.id
     LEFT JOIN circuit_breakers pb ON pb.name = 'provider:' || c.provider
     LEFT JOIN chip_send_counters k ON k.chip_id = c.id
-) s;
+) s) b;
 
 -- The outage predicate (005) now reads the one breaker definition.
 CREATE OR REPLACE FUNCTION chipctl_provider_outage(p text) RETURNS boolean
@@ -233,4 +240,280 @@ LANGUAGE sql STABLE AS $$
     LEFT JOIN sa ON sa.chip_id = ids.chip_id
     LEFT JOIN ev ON ev.chip_id = ids.chip_id
     LEFT JOIN bi ON bi.chip_id = ids.chip_id;
+$$;
+
+-- ---- the send path's statements (replacing 002's per-message forms) -------
+
+-- Selection is now made by the worker over one snapshot of chipctl_chip_now
+-- per batch; the chosen chips' use is then reserved here. 002's one-scan-
+-- per-message selection and its single-message recording go.
+DROP FUNCTION IF EXISTS chipctl_select_chips(text[], text[], numeric[], numeric[], text[],
+                                             boolean, text, text[]);
+DROP FUNCTION IF EXISTS chipctl_select_chip(text, text, uuid[], numeric, numeric, boolean,
+                                            text, text, text[], uuid[]);
+DROP FUNCTION IF EXISTS chipctl_select_chip(text, text, uuid[], numeric, numeric, boolean,
+                                            text, text, text[]);
+DROP FUNCTION IF EXISTS chipctl_record_success(bigint, text, uuid, text, integer, integer,
+    integer, text, uuid, uuid, text, text, integer, integer, text, text, text, boolean, integer);
+DROP FUNCTION IF EXISTS chipctl_record_success_batch(bigint[], uuid[], text[], integer[],
+    integer[], integer[], text[], uuid[], text[], text[], integer[], integer[], text[], text[],
+    text[], boolean[], text, uuid, integer);
+DROP FUNCTION IF EXISTS chipctl_record_failure(bigint, uuid, text, integer, integer, integer,
+    text, boolean, text, uuid, text, uuid, text, text, integer, integer, boolean, boolean, integer);
+
+-- Take p_wants[i] sends of chip p_chips[i]'s hourly and daily room (scaled
+-- by the recovery ramp), and the breaker probes asked for. A conditional
+-- update under the counter row's lock: however many workers on however
+-- many hosts reserve at once, no chip goes past its limits. Breakers are
+-- locked before counters, each in name order, so concurrent reservations
+-- never deadlock. Returns what each chip granted (0 when its probe went to
+-- another worker).
+CREATE OR REPLACE FUNCTION chipctl_reserve_chips(
+    p_chips uuid[], p_wants integer[], p_chip_probes boolean[], p_provider_probes boolean[],
+    p_worker text, p_run uuid, p_probe_lease_s integer)
+RETURNS TABLE (chip_id uuid, granted integer) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    r record;
+    v_lost uuid[] := '{}';
+    v_hour timestamptz := date_trunc('hour', now());
+    v_day timestamptz := date_trunc('day', now());
+    v_g integer;
+BEGIN
+    FOR r IN SELECT u.chip, c.provider, u.cp, u.pp
+             FROM unnest(p_chips, p_chip_probes, p_provider_probes) AS u(chip, cp, pp)
+             JOIN chips c ON c.id = u.chip
+             WHERE u.cp OR u.pp ORDER BY u.chip LOOP
+        IF (r.pp AND NOT chipctl_breaker_probe('provider:' || r.provider, p_worker,
+                                               p_probe_lease_s, p_run))
+           OR (r.cp AND NOT chipctl_breaker_probe('chip:' || r.chip, p_worker,
+                                                  p_probe_lease_s, p_run)) THEN
+            v_lost := v_lost || r.chip;
+        END IF;
+    END LOOP;
+    INSERT INTO chip_send_counters (chip_id, hour_start, hour_count, day_start, day_count)
+    SELECT u.chip, v_hour, 0, v_day, 0 FROM unnest(p_chips) AS u(chip) ORDER BY u.chip
+    ON CONFLICT (chip_id) DO NOTHING;
+    FOR r IN SELECT u.chip, u.want,
+                    floor(c.limite_hora * chipctl_recovery_ramp(c.recovery_phase))::integer AS hcap,
+                    floor(c.limite_dia * chipctl_recovery_ramp(c.recovery_phase))::integer AS dcap
+             FROM unnest(p_chips, p_wants) AS u(chip, want)
+             JOIN chips c ON c.id = u.chip ORDER BY u.chip LOOP
+        chip_id := r.chip;
+        granted := 0;
+        IF NOT (r.chip = ANY (v_lost)) THEN
+            -- the row lock makes the read current: no other worker's
+            -- reservation can slip in between it and the update
+            SELECT greatest(0, least(r.want,
+                       r.hcap - CASE WHEN k.hour_start = v_hour THEN k.hour_count ELSE 0 END,
+                       r.dcap - CASE WHEN k.day_start = v_day THEN k.day_count ELSE 0 END))
+            INTO v_g FROM chip_send_counters k WHERE k.chip_id = r.chip FOR UPDATE;
+            IF v_g > 0 THEN
+                UPDATE chip_send_counters k SET
+                    hour_count = CASE WHEN k.hour_start = v_hour THEN k.hour_count ELSE 0 END + v_g,
+                    day_count = CASE WHEN k.day_start = v_day THEN k.day_count ELSE 0 END + v_g,
+                    hour_start = v_hour, day_start = v_day
+                WHERE k.chip_id = r.chip;
+            END IF;
+            granted := v_g;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;
+
+-- Give back reserved room that was never used (a send that did not happen:
+-- the worker stopped, or the message went to another chip). One element per
+-- unused send. Only the current windows are given back, never below zero.
+CREATE OR REPLACE FUNCTION chipctl_release_chips(p_chips uuid[])
+RETURNS integer LANGUAGE sql AS $$
+    WITH g AS (SELECT u.chip, count(*)::integer AS n FROM unnest(p_chips) AS u(chip)
+               GROUP BY u.chip ORDER BY u.chip),
+    up AS (
+        UPDATE chip_send_counters k SET
+            hour_count = CASE WHEN k.hour_start = date_trunc('hour', now())
+                              THEN greatest(k.hour_count - g.n, 0) ELSE k.hour_count END,
+            day_count = CASE WHEN k.day_start = date_trunc('day', now())
+                             THEN greatest(k.day_count - g.n, 0) ELSE k.day_count END
+        FROM g WHERE k.chip_id = g.chip
+        RETURNING 1)
+    SELECT count(*)::integer FROM up;
+$$;
+
+-- Record a batch of successful sends (element i of every array is send i):
+-- the message 'enviada' (only while still 'processando' and claimed by
+-- p_worker: the stuck-queue rescue may have taken it back; then its state
+-- is left alone, but the attempt, interaction and affinity are still real),
+-- the attempt, the selection, the interaction, the affinity, the chips'
+-- totals, and the breakers that were not clean closed and reset. The chips'
+-- hourly and daily use was reserved at selection. Returns the ids of the
+-- messages no longer claimed by p_worker.
+CREATE OR REPLACE FUNCTION chipctl_record_success_batch(
+    p_msgs bigint[], p_chips uuid[], p_providers text[], p_attempts integer[],
+    p_status integer[], p_latency integer[], p_provider_msgs text[],
+    p_correlations uuid[], p_tipos text[], p_modes text[], p_candidates integer[],
+    p_thresholds integer[], p_notes text[], p_clientes text[], p_telefones text[],
+    p_resets boolean[], p_worker text, p_run uuid, p_base_backoff integer)
+RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY
+    WITH b AS (SELECT * FROM unnest(p_msgs) AS u(msg)),
+    done AS (
+        UPDATE fila_mensagens f SET status = 'enviada', enviada_em = now(), chip_id = u.chip,
+            outcome = 'SENT', outcome_reason_code = NULL,
+            provider_message_id = nullif(u.pmid, ''),
+            processando_desde = NULL, ultimo_erro = NULL, updated_at = now()
+        FROM unnest(p_msgs, p_chips, p_provider_msgs) AS u(msg, chip, pmid)
+        WHERE f.id = u.msg AND f.status = 'processando' AND f.worker_id = p_worker
+        RETURNING f.id
+    )
+    SELECT b.msg FROM b WHERE b.msg NOT IN (SELECT id FROM done);
+    INSERT INTO send_attempts (message_id, chip_id, provider, attempt, http_status,
+        latency_ms, result, error, correlation_id, worker_id, run_id)
+    SELECT u.msg, u.chip, u.provider, u.attempt, u.status, u.latency, 'ok',
+        nullif(u.note, ''), u.corr, p_worker, p_run
+    FROM unnest(p_msgs, p_chips, p_providers, p_attempts, p_status, p_latency, p_notes,
+                p_correlations) AS u(msg, chip, provider, attempt, status, latency, note, corr);
+    INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode, candidates,
+        threshold, reason, worker_id)
+    SELECT u.msg, u.tipo, u.chip, u.mode, u.cand, u.thr, 'sent', p_worker
+    FROM unnest(p_msgs, p_tipos, p_chips, p_modes, p_candidates, p_thresholds)
+        AS u(msg, tipo, chip, mode, cand, thr);
+    INSERT INTO chip_interactions (chip_id, cliente_id, telefone, direction, message_id,
+        provider_message_id, tipo)
+    SELECT u.chip, u.cliente, u.tel, 'out', u.msg, nullif(u.pmid, ''), u.tipo
+    FROM unnest(p_chips, p_clientes, p_telefones, p_msgs, p_provider_msgs, p_tipos)
+        AS u(chip, cliente, tel, msg, pmid, tipo);
+    INSERT INTO medico_chip_affinity AS a (cliente_id, chip_id, msgs_enviadas)
+    SELECT u.cliente, u.chip, count(*) FROM unnest(p_clientes, p_chips) AS u(cliente, chip)
+    GROUP BY u.cliente, u.chip ORDER BY u.cliente, u.chip
+    ON CONFLICT (cliente_id, chip_id) DO UPDATE SET
+        msgs_enviadas = a.msgs_enviadas + EXCLUDED.msgs_enviadas, ultima_interacao_em = now();
+    -- the chips' totals in a fixed order, so concurrent batches lock the
+    -- chips the same way
+    UPDATE chips c SET msgs_enviadas_total = c.msgs_enviadas_total + g.k,
+        ultimo_envio_em = now(), updated_at = now()
+    FROM (SELECT u.chip, count(*) AS k FROM unnest(p_chips) AS u(chip)
+          GROUP BY u.chip ORDER BY u.chip) g
+    WHERE c.id = g.chip;
+    IF true = ANY (p_resets) THEN
+        PERFORM chipctl_breaker_success(
+            ARRAY(SELECT DISTINCT x FROM unnest(p_chips, p_providers, p_resets) AS u(chip, prov, r),
+                  LATERAL (VALUES ('chip:' || u.chip), ('provider:' || u.prov)) v(x)
+                  WHERE u.r ORDER BY x),
+            p_base_backoff, p_worker, p_run);
+    END IF;
+END;
+$$;
+
+-- Record one failed attempt, with whose fault it was (p_fault: chip,
+-- provider or recipient; a timeout is the provider's, and p_uncertain: it
+-- may have been delivered). Only the chip's fault touches the chip:
+-- its error counters, and a cooldown of p_cooldown_s or, for a closed
+-- session (p_disconnected), the chip marked disconnected by its provider.
+CREATE OR REPLACE FUNCTION chipctl_record_failure(
+    p_msg bigint, p_chip uuid, p_provider text, p_attempt integer, p_status integer,
+    p_latency integer, p_result text, p_fault text, p_uncertain boolean, p_error text,
+    p_correlation uuid, p_worker text, p_run uuid, p_tipo text, p_mode text,
+    p_candidates integer, p_threshold integer, p_disconnected boolean DEFAULT false,
+    p_cooldown_s integer DEFAULT 0)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO send_attempts (message_id, chip_id, provider, attempt, http_status,
+        latency_ms, result, fault, uncertain, error, correlation_id, worker_id, run_id)
+    VALUES (p_msg, p_chip, p_provider, p_attempt, nullif(p_status, 0), p_latency, p_result,
+        p_fault, p_uncertain, p_error, p_correlation, p_worker, p_run);
+    INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode, candidates,
+        threshold, reason, worker_id)
+    VALUES (p_msg, p_tipo, p_chip, p_mode, p_candidates, p_threshold,
+        'failed (' || coalesce(p_fault, 'uncertain') || '): ' || p_error, p_worker);
+    IF p_fault = 'chip' THEN
+        PERFORM chip_registrar_envio_erro(p_chip, nullif(p_status, 0), p_error);
+        IF p_disconnected THEN
+            UPDATE chips SET
+                evolution_connected = CASE WHEN provider = 'zapi' THEN evolution_connected
+                                           ELSE false END,
+                zapi_connected = CASE WHEN provider = 'zapi' THEN false ELSE zapi_connected END,
+                desconectado_desde = coalesce(desconectado_desde, now()), updated_at = now()
+            WHERE id = p_chip;
+        ELSE
+            UPDATE chips SET cooldown_until = greatest(coalesce(cooldown_until, now()),
+                    now() + make_interval(secs => p_cooldown_s)),
+                cooldown_reason = p_error, updated_at = now()
+            WHERE id = p_chip;
+        END IF;
+    END IF;
+END;
+$$;
+
+-- A batch of messages leaving the worker without being sent (element i of
+-- every array is message i), each only while still 'processando' and
+-- claimed by p_worker. p_status 'pendente' waits until p_next_at or
+-- p_next_in_s from now, spending p_spent attempts (the chips that refused
+-- it); when that uses its attempts up it ends 'erro' with p_final_outcomes
+-- instead. A message waiting for capacity (p_waits) spends nothing and
+-- keeps its first due time; past p_expire_hours since then it ends
+-- 'cancelada' FAILED_EXPIRED. Any other p_status is final as given. Every
+-- message here was not sent: its doctor's reservation for p_release_days
+-- is given back (a message that waits reserves again when it is retried).
+-- Returns one row per message: whether it was still claimed, and the
+-- state it ended in.
+CREATE OR REPLACE FUNCTION chipctl_finish_batch(
+    p_msgs bigint[], p_status text[], p_outcomes text[], p_final_outcomes text[],
+    p_reasons text[], p_errors text[], p_next_in_s integer[], p_next_at timestamptz[],
+    p_spent integer[], p_waits boolean[], p_uncertain_chips uuid[], p_clientes text[],
+    p_release_days date[], p_weights integer[], p_worker text, p_expire_hours integer)
+RETURNS TABLE (id bigint, recorded boolean, status text, outcome text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH u AS (
+        SELECT * FROM unnest(p_msgs, p_status, p_outcomes, p_final_outcomes, p_reasons,
+                             p_errors, p_next_in_s, p_next_at, p_spent, p_waits,
+                             p_uncertain_chips)
+            AS u(msg, st, oc, foc, reason, err, next_in, next_at, spent, waits, uchip)
+    ), v AS (
+        SELECT f.id, u.*,
+            CASE WHEN u.st <> 'pendente' THEN u.st
+                 WHEN chipctl_attempts_exhausted(f.tentativas + u.spent, f.max_tentativas)
+                      AND u.spent > 0 THEN 'erro'
+                 WHEN chipctl_message_expired(f.first_due_at, f.agendar_para, p_expire_hours)
+                      THEN 'cancelada'
+                 ELSE 'pendente' END AS new_status
+        FROM u JOIN fila_mensagens f ON f.id = u.msg
+        WHERE f.status = 'processando' AND f.worker_id = p_worker
+        ORDER BY f.id FOR UPDATE OF f
+    ), up AS (
+        UPDATE fila_mensagens f SET status = v.new_status,
+            outcome = CASE v.new_status WHEN 'pendente' THEN NULL
+                           WHEN 'cancelada' THEN coalesce(v.oc, 'FAILED_EXPIRED')
+                           ELSE coalesce(v.oc, v.foc) END,
+            outcome_reason_code = CASE WHEN v.new_status = 'cancelada' AND v.oc IS NULL
+                                       THEN 'EXPIRED' ELSE v.reason END,
+            ultimo_erro = v.err,
+            tentativas = f.tentativas + v.spent,
+            esperas = f.esperas + CASE WHEN v.waits THEN 1 ELSE 0 END,
+            first_due_at = coalesce(f.first_due_at, f.agendar_para),
+            agendar_para = CASE WHEN v.new_status = 'pendente'
+                THEN coalesce(v.next_at, now() + make_interval(secs => v.next_in))
+                ELSE f.agendar_para END,
+            chip_id = coalesce(v.uchip, f.chip_id),
+            processando_desde = NULL, worker_id = NULL, updated_at = now()
+        FROM v WHERE f.id = v.id
+        RETURNING f.id, f.status, f.outcome
+    ), rel AS (
+        UPDATE guardrail_counters g SET used = greatest(g.used - r.w, 0)
+        FROM (SELECT x.cli, x.dia, sum(x.w)::integer AS w
+              FROM unnest(p_msgs, p_clientes, p_release_days, p_weights) AS x(msg, cli, dia, w)
+              JOIN up ON up.id = x.msg
+              WHERE x.dia IS NOT NULL
+              GROUP BY x.cli, x.dia ORDER BY x.cli, x.dia) r
+        WHERE g.cliente_id = r.cli AND g.dia = r.dia
+        RETURNING 1
+    )
+    SELECT u.msg, up.id IS NOT NULL, up.status, up.outcome
+    FROM u LEFT JOIN up ON up.id = u.msg
+    WHERE (SELECT count(*) FROM rel) >= 0;
+END;
 $$;

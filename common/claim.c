@@ -1,0 +1,108 @@
+#include "claim.h"
+#include "ctx.h"
+#include "db.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char claim_sql[] =
+	"WITH c AS ("
+	"  SELECT id FROM fila_mensagens"
+	"  WHERE status = 'pendente' AND agendar_para <= now()"
+	"  ORDER BY prioridade, agendar_para, id"
+	"  LIMIT $1::int FOR UPDATE SKIP LOCKED)"
+	" UPDATE fila_mensagens f SET status = 'processando', processando_desde = now(),"
+	"   worker_id = $2, updated_at = now()"
+	" WHERE f.id = ANY (ARRAY (SELECT id FROM c))"
+	" RETURNING f.id, f.cliente_id, f.telefone, f.conteudo, f.tipo, f.tentativas,"
+	"   f.max_tentativas, f.correlation_id,"
+	"   CASE WHEN f.outcome_reason_code = 'UNCERTAIN_TIMEOUT' THEN f.chip_id END,"
+	"   f.esperas,"
+	"   (SELECT string_agg(DISTINCT a.chip_id::text, ',') FROM send_attempts a"
+	"    WHERE a.message_id = f.id AND a.fault = 'chip')";
+
+int claim_heartbeat(struct sender *s)
+{
+	char host[256] = "", pid[16], sent[24], failed[24];
+	const char *p[6];
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	snprintf(sent, sizeof(sent), "%ld", s->st.sent);
+	snprintf(failed, sizeof(failed), "%ld", s->st.failed);
+	p[0] = s->worker_id;
+	p[1] = host;
+	p[2] = pid;
+	p[3] = s->ctx->run_id;
+	p[4] = sent;
+	p[5] = failed;
+	return db_exec(s->ctx->db,
+		"INSERT INTO worker_heartbeats AS h (worker_id, host, pid, run_id,"
+		"  messages_sent, messages_failed)"
+		" VALUES ($1, $2, $3::int, $4::uuid, $5::bigint, $6::bigint)"
+		" ON CONFLICT (worker_id) DO UPDATE SET last_beat_at = now(),"
+		"  host = EXCLUDED.host, pid = EXCLUDED.pid, run_id = EXCLUDED.run_id,"
+		"  messages_sent = EXCLUDED.messages_sent,"
+		"  messages_failed = EXCLUDED.messages_failed,"
+		"  started_at = CASE WHEN h.run_id IS DISTINCT FROM EXCLUDED.run_id"
+		"               THEN now() ELSE h.started_at END",
+		6, p) < 0 ? -1 : 0;
+}
+
+int claim_batch(struct sender *s, struct outbound **out, long at_most)
+{
+	char limit[16];
+	const char *p[2] = { limit, s->worker_id };
+	PGresult *res;
+	long want = s->ctx->cfg.send_batch_size;
+	int i, n;
+
+	*out = NULL;
+	if (at_most > 0 && at_most < want)
+		want = at_most;
+	snprintf(limit, sizeof(limit), "%ld", want);
+	res = db_query(s->ctx->db, claim_sql, 2, p);
+	if (!res)
+		return -1;
+	n = PQntuples(res);
+	if (n > 0)
+		*out = xmalloc(sizeof(**out) * (size_t)n);
+	for (i = 0; i < n; i++) {
+		struct outbound *m = &(*out)[i];
+
+		memset(m, 0, sizeof(*m));
+		m->id = db_long(res, i, 0);
+		m->cliente = xstrdup(PQgetvalue(res, i, 1));
+		m->telefone = xstrdup(PQgetvalue(res, i, 2));
+		m->conteudo = xstrdup(PQgetvalue(res, i, 3));
+		snprintf(m->tipo, sizeof(m->tipo), "%s", PQgetvalue(res, i, 4));
+		m->type = msgtype_of(&s->ctx->cfg, m->tipo);
+		m->tentativas = (int)db_long(res, i, 5);
+		m->max_tentativas = (int)db_long(res, i, 6);
+		snprintf(m->correlation_id, sizeof(m->correlation_id), "%s",
+			 PQgetvalue(res, i, 7));
+		snprintf(m->uncertain_chip, sizeof(m->uncertain_chip), "%s",
+			 PQgetvalue(res, i, 8));
+		m->esperas = (int)db_long(res, i, 9);
+		m->pr.chip = -1;
+		sb_add(&m->pr.tried, PQgetvalue(res, i, 10));
+	}
+	PQclear(res);
+	return n;
+}
+
+void claim_free(struct outbound *msgs, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		free(msgs[i].cliente);
+		free(msgs[i].telefone);
+		free(msgs[i].conteudo);
+		sb_free(&msgs[i].pr.tried);
+	}
+	free(msgs);
+}

@@ -1,0 +1,94 @@
+#include "guard.h"
+#include "ctx.h"
+#include "db.h"
+#include "log.h"
+#include "pgarray.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void held_back(struct sender *s, struct outbound *m, const char *until)
+{
+	struct finish *f = &m->pr.fin;
+
+	m->pr.walk = WALK_FINISH;
+	f->status = "pendente";
+	f->reason = "RATE_LIMIT_DOCTOR";
+	snprintf(f->next_at, sizeof(f->next_at), "%s", until);
+	snprintf(m->pr.last_error, sizeof(m->pr.last_error),
+		 "doctor's daily or 7-day limit reached: rescheduled");
+	log_info("message rescheduled: doctor's limit reached", "message=%ld", m->id,
+		 "until=%s", until);
+	s->st.rescheduled++;
+}
+
+static void blocked(struct sender *s, struct outbound *m, const char *why)
+{
+	struct finish *f = &m->pr.fin;
+
+	m->pr.walk = WALK_FINISH;
+	f->status = "cancelada";
+	f->outcome = "FAILED_GUARDRAIL";
+	f->reason = "DOCTOR_BLOCKED";
+	snprintf(m->pr.last_error, sizeof(m->pr.last_error), "%s", why);
+	log_info("message cancelled: doctor blocked", "message=%ld", m->id, "reason=%s", why);
+	s->st.cancelled++;
+}
+
+int guard_batch(struct sender *s, struct outbound *msgs, int n)
+{
+	const struct config *cfg = &s->ctx->cfg;
+	struct strbuf cli = STRBUF_INIT, w = STRBUF_INIT, ex = STRBUF_INIT, jit = STRBUF_INIT;
+	char max[8], cap[8];
+	const char *p[7];
+	PGresult *res;
+	int i, guarded = 0;
+
+	for (i = 0; i < n; i++) {
+		pga_add(&cli, msgs[i].cliente);
+		pga_addl(&w, msgs[i].type.weight);
+		pga_addb(&ex, msgs[i].type.guardrail_exempt);
+		pga_addl(&jit, cfg->guardrail_jitter_s > 0 ?
+			 rand() % (cfg->guardrail_jitter_s + 1) : 0);
+		guarded += !msgs[i].type.guardrail_exempt;
+	}
+	res = NULL;
+	if (guarded) {
+		snprintf(max, sizeof(max), "%d", cfg->guardrail_max_per_day);
+		snprintf(cap, sizeof(cap), "%d", cfg->guardrail_contact_cap_7d);
+		p[0] = pga_end(&cli);
+		p[1] = pga_end(&w);
+		p[2] = pga_end(&ex);
+		p[3] = max;
+		p[4] = cap;
+		p[5] = cfg->guardrail_timezone;
+		p[6] = pga_end(&jit);
+		res = db_query(s->ctx->db,
+			"SELECT idx, blocked, reserved, until, dia FROM chipctl_guardrail_reserve_batch("
+			"p_clientes => $1::text[], p_weights => $2::int[], p_exempt => $3::boolean[],"
+			" p_max => $4::int, p_cap => $5::int, p_tz => $6, p_jitter_s => $7::int[])",
+			7, p);
+	}
+	sb_free(&cli);
+	sb_free(&w);
+	sb_free(&ex);
+	sb_free(&jit);
+	if (guarded && !res)
+		return -1;
+	for (i = 0; res && i < PQntuples(res); i++) {
+		int k = (int)db_long(res, i, 0) - 1;
+
+		if (k < 0 || k >= n)
+			continue;
+		if (db_val(res, i, 1))
+			blocked(s, &msgs[k], db_val(res, i, 1));
+		else if (PQgetvalue(res, i, 2)[0] != 't')
+			held_back(s, &msgs[k], PQgetvalue(res, i, 3));
+		else
+			snprintf(msgs[k].pr.day, sizeof(msgs[k].pr.day), "%s",
+				 PQgetvalue(res, i, 4));
+	}
+	PQclear(res);
+	return 0;
+}

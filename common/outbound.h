@@ -1,0 +1,86 @@
+/*
+ * outbound: the types the steps of the send path share, so that none of
+ * them includes another: a claimed message, and the progress of its walk
+ * (claim -> guard -> select -> send -> classify -> record -> breaker), and
+ * the worker that walks them.
+ */
+#ifndef CHIPCTL_OUTBOUND_H
+#define CHIPCTL_OUTBOUND_H
+
+#include "msgtype.h"
+#include "strbuf.h"
+
+/* Where a message stands in its batch. */
+enum walk {
+	WALK_SELECT,	/* needs a chip */
+	WALK_ASSIGNED,	/* a chip and a reserved send of it are waiting for it */
+	WALK_SENT,	/* sent; recorded with the batch's successes */
+	WALK_FINISH,	/* leaves unsent: see struct finish */
+	WALK_DONE,	/* nothing more to do (written already) */
+};
+
+/* How a message leaves the worker unsent (chipctl_finish_batch). */
+struct finish {
+	const char *status;		/* pendente, erro or cancelada */
+	const char *outcome;		/* final outcome, or NULL while pendente */
+	const char *final_outcome;	/* if a pendente one used its attempts up */
+	const char *reason;		/* outcome_reason_code */
+	long next_in_s;
+	char next_at[64];		/* absolute time, or "" */
+	int spent;			/* attempts it spends: chips that refused it */
+	int waits;			/* waiting for capacity: no attempt spent */
+	char uncertain_chip[40];	/* retry an uncertain send on this chip */
+};
+
+struct progress {
+	enum walk walk;
+	int chip;		/* pool index while WALK_ASSIGNED, else -1 */
+	int probe;		/* this send tests a half-open breaker */
+	int normal;		/* chosen in normal mode (else fallback) */
+	int candidates;		/* chips it could have gone to */
+	int threshold;		/* the trust that admitted the chip */
+	int sends;		/* chips it was sent through in this pass */
+	int refusals;		/* of those, refused by the chip (probes aside) */
+	char day[16];		/* the doctor's day reserved by guard, or "" */
+	const char *wait_hint;	/* why it may have to wait (a provider fault) */
+	struct strbuf tried;	/* chips it must not go to: ids, ',' joined */
+	char last_error[300];
+	struct finish fin;
+};
+
+/* A claimed message. */
+struct outbound {
+	long id;
+	char *cliente;
+	char *telefone;
+	char *conteudo;
+	char tipo[16];
+	struct msgtype type;
+	int tentativas;
+	int max_tentativas;
+	int esperas;		/* times it waited for capacity */
+	char correlation_id[40];
+	char uncertain_chip[40];	/* an uncertain send went through this chip */
+	struct progress pr;
+};
+
+struct chipctl_ctx;
+struct http_client;
+
+struct send_stats {
+	long sent, failed, rescheduled, waited, cancelled, invalid, uncertain, fallback,
+	     not_recorded;
+};
+
+/* One worker. */
+struct sender {
+	struct chipctl_ctx *ctx;
+	struct http_client *http;
+	char worker_id[160];
+	struct send_stats st;
+	/* providers that refused our credentials this cycle: not tried again
+	 * until the next claim, so one bad key does not burn through every chip */
+	int unauthorized_evolution, unauthorized_zapi;
+};
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * record: writing down what happened to each message of a batch (SPEC
+ * section 8, step 5).
+ *
+ * Owns the successes of a batch, written in one round trip
+ * (chipctl_record_success_batch: the message, its attempt, the selection,
+ * the interaction, the affinity, the chip's totals, the breakers reset);
+ * each failed attempt, with whose fault it was, and for the chip's fault
+ * its cooldown (the policy: 429 and rate-overlimit 5 min, 400 30 min, 403
+ * 60 min, others 15 min, or longer when Retry-After says so) or its
+ * session marked down, and the restriction alert (chipctl_record_failure);
+ * and the messages that leave unsent, in one round trip
+ * (chipctl_finish_batch: waiting, backing off, or final). Results are
+ * written only while the message is still claimed by this worker. Whether
+ * attempts are used up, and whether a message has expired, is decided by
+ * the SQL definitions (006), not here.
+ */
+#ifndef CHIPCTL_RECORD_H
+#define CHIPCTL_RECORD_H
+
+#include "outbound.h"
+
+struct pool_chip;
+struct send_result;
+
+enum { REC_MSG, REC_CHIP, REC_PROV, REC_ATT, REC_STATUS, REC_LAT, REC_PMID, REC_CORR,
+       REC_TIPO, REC_MODE, REC_CAND, REC_THR, REC_NOTE, REC_CLI, REC_TEL, REC_RESET,
+       REC_N };
+
+/* The successes of a batch, waiting to be written. */
+struct record {
+	struct strbuf a[REC_N];
+	int count;
+};
+
+void record_init(struct record *rec);
+void record_free(struct record *rec);
+
+/* Add one success. */
+void record_success(struct sender *s, struct record *rec, const struct outbound *m,
+		    const struct pool_chip *c, const struct send_result *r);
+/* Write the successes (then empty). 0, or -1 on a database error. */
+int record_flush(struct sender *s, struct record *rec);
+
+/* Write one failed attempt. 0, or -1 on a database error. */
+int record_failure(struct sender *s, const struct outbound *m, const struct pool_chip *c,
+		   const struct send_result *r);
+
+/* Write every message in WALK_FINISH (they become WALK_DONE), and raise
+ * the alert of each that failed for good. 0, or -1 on a database error. */
+int record_finish(struct sender *s, struct outbound *msgs, int n);
+
+#endif

@@ -1,0 +1,359 @@
+#include "select.h"
+#include "ctx.h"
+#include "db.h"
+#include "log.h"
+#include "pgarray.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Every active chip (or only the default one with multi-chip off), as the
+ * one definition of sendable sees it, with the batch's doctors' affinity. */
+static const char pool_sql[] =
+	"SELECT n.id, n.instance_name, n.provider, coalesce(n.zapi_instance_id, ''),"
+	"  coalesce(n.zapi_token, ''), n.trust_score, n.pode_prospectar, n.pode_followup,"
+	"  n.pode_responder, n.sendable, coalesce(n.blocked_by, ''),"
+	"  n.chip_breaker <> 'closed', n.provider_breaker <> 'closed', n.breaker_dirty,"
+	"  n.hour_used, n.day_used,"
+	"  greatest(least(n.hour_cap - n.hour_used, n.day_cap - n.day_used), 0),"
+	"  (SELECT json_object_agg(a.cliente_id, a.respostas * 3 + a.msgs_enviadas)"
+	"   FROM medico_chip_affinity a"
+	"   WHERE a.chip_id = n.id AND a.cliente_id = ANY ($1::text[]))"
+	" FROM chipctl_chip_now n"
+	" WHERE n.status = 'active' AND ($2::boolean OR n.instance_name = $3)"
+	" ORDER BY n.instance_name";
+
+int select_provider_index(const char *provider)
+{
+	return !strcmp(provider, "zapi");
+}
+
+static void copy(char *dst, size_t n, const PGresult *res, int r, int c)
+{
+	snprintf(dst, n, "%s", PQgetvalue(res, r, c));
+}
+
+int select_load(struct sender *s, const struct outbound *msgs, int n, struct pool *pool)
+{
+	const struct config *cfg = &s->ctx->cfg;
+	struct strbuf cli = STRBUF_INIT;
+	const char *p[3];
+	PGresult *res;
+	int i;
+
+	memset(pool, 0, sizeof(*pool));
+	for (i = 0; i < n; i++)
+		pga_add(&cli, msgs[i].cliente);
+	p[0] = pga_end(&cli);
+	p[1] = cfg->send_multi_chip ? "t" : "f";
+	p[2] = cfg->send_default_chip ? cfg->send_default_chip : "";
+	res = db_query(s->ctx->db, pool_sql, 3, p);
+	sb_free(&cli);
+	if (!res)
+		return -1;
+	pool->n = PQntuples(res);
+	pool->c = xmalloc(sizeof(*pool->c) * (size_t)(pool->n ? pool->n : 1));
+	memset(pool->c, 0, sizeof(*pool->c) * (size_t)(pool->n ? pool->n : 1));
+	for (i = 0; i < pool->n; i++) {
+		struct pool_chip *c = &pool->c[i];
+
+		copy(c->id, sizeof(c->id), res, i, 0);
+		copy(c->instance, sizeof(c->instance), res, i, 1);
+		copy(c->provider, sizeof(c->provider), res, i, 2);
+		copy(c->zapi_id, sizeof(c->zapi_id), res, i, 3);
+		copy(c->zapi_token, sizeof(c->zapi_token), res, i, 4);
+		c->trust = strtod(PQgetvalue(res, i, 5), NULL);
+		c->perm[PERM_PROSPECT] = PQgetvalue(res, i, 6)[0] == 't';
+		c->perm[PERM_FOLLOWUP] = PQgetvalue(res, i, 7)[0] == 't';
+		c->perm[PERM_REPLY] = PQgetvalue(res, i, 8)[0] == 't';
+		c->sendable = PQgetvalue(res, i, 9)[0] == 't';
+		copy(c->blocked_by, sizeof(c->blocked_by), res, i, 10);
+		c->chip_probe = PQgetvalue(res, i, 11)[0] == 't';
+		c->provider_probe = PQgetvalue(res, i, 12)[0] == 't';
+		c->dirty = PQgetvalue(res, i, 13)[0] == 't';
+		c->hour_used = (int)db_long(res, i, 14);
+		c->day_used = (int)db_long(res, i, 15);
+		c->room = (int)db_long(res, i, 16);
+		if (db_val(res, i, 17))
+			c->affinity = json_tokener_parse(PQgetvalue(res, i, 17));
+	}
+	PQclear(res);
+	return 0;
+}
+
+void select_free(struct pool *pool)
+{
+	int i;
+
+	for (i = 0; i < pool->n; i++)
+		json_object_put(pool->c[i].affinity);
+	free(pool->c);
+	memset(pool, 0, sizeof(*pool));
+}
+
+static int affinity(const struct pool_chip *c, const char *cliente)
+{
+	json_object *v;
+
+	return c->affinity && json_object_object_get_ex(c->affinity, cliente, &v) ?
+	       json_object_get_int(v) : 0;
+}
+
+static int provider_usable(const struct sender *s, const struct pool *pool,
+			   const struct pool_chip *c)
+{
+	int k = select_provider_index(c->provider);
+
+	if (pool->down[k] || (k ? s->unauthorized_zapi : s->unauthorized_evolution))
+		return 0;
+	return !(c->provider_probe && pool->probe_taken[k]);
+}
+
+int select_usable(const struct sender *s, const struct pool *pool, const struct pool_chip *c)
+{
+	int k = select_provider_index(c->provider);
+
+	return !c->bad && !pool->down[k] &&
+	       !(k ? s->unauthorized_zapi : s->unauthorized_evolution);
+}
+
+/* May message m go to chip c now? *normal: by permission, not fallback. */
+static int eligible(const struct sender *s, const struct pool *pool, const struct pool_chip *c,
+		    const struct outbound *m, int *normal)
+{
+	if (!c->sendable || c->bad || c->room <= 0 || !provider_usable(s, pool, c) ||
+	    (c->chip_probe && c->probe_taken) || strstr(sb_str(&m->pr.tried), c->id))
+		return 0;
+	*normal = c->perm[m->type.permission];
+	return *normal || c->trust >= m->type.fallback_trust;
+}
+
+/* Is a better than b for m? */
+static int better(const struct pool_chip *a, int an, const struct pool_chip *b, int bn,
+		  const struct outbound *m)
+{
+	int ap = !strcmp(a->id, m->uncertain_chip), bp = !strcmp(b->id, m->uncertain_chip);
+	int aa, ba;
+
+	if (ap != bp)
+		return ap;
+	if (an != bn)
+		return an;
+	aa = affinity(a, m->cliente);
+	ba = affinity(b, m->cliente);
+	if (aa != ba)
+		return aa > ba;
+	if (a->day_used != b->day_used)
+		return a->day_used < b->day_used;
+	if (a->hour_used != b->hour_used)
+		return a->hour_used < b->hour_used;
+	if (a->trust != b->trust)
+		return a->trust > b->trust;
+	return strcmp(a->instance, b->instance) < 0;
+}
+
+int select_assign(struct sender *s, struct pool *pool, struct outbound *msgs, int n)
+{
+	int i, j, assigned = 0;
+
+	for (i = 0; i < n; i++) {
+		struct outbound *m = &msgs[i];
+		struct pool_chip *c;
+		int best = -1, best_normal = 0, cands = 0, normal;
+
+		if (m->pr.walk != WALK_SELECT)
+			continue;
+		for (j = 0; j < pool->n; j++) {
+			if (!eligible(s, pool, &pool->c[j], m, &normal))
+				continue;
+			cands++;
+			if (best < 0 || better(&pool->c[j], normal, &pool->c[best], best_normal, m)) {
+				best = j;
+				best_normal = normal;
+			}
+		}
+		if (best < 0)
+			continue;
+		c = &pool->c[best];
+		c->room--;
+		c->hour_used++;
+		c->day_used++;
+		c->assigned++;
+		m->pr.probe = c->chip_probe || c->provider_probe;
+		if (c->chip_probe)
+			c->probe_taken = 1;
+		if (c->provider_probe)
+			pool->probe_taken[select_provider_index(c->provider)] = 1;
+		m->pr.walk = WALK_ASSIGNED;
+		m->pr.chip = best;
+		m->pr.normal = best_normal;
+		m->pr.candidates = cands;
+		m->pr.threshold = best_normal ? m->type.normal_trust : m->type.fallback_trust;
+		assigned++;
+	}
+	return assigned;
+}
+
+/* Take back the last `count` messages assigned to chip k in this round. */
+static void take_back(struct pool *pool, struct outbound *msgs, int n, int k, int count)
+{
+	int i;
+
+	for (i = n - 1; i >= 0 && count > 0; i--) {
+		if (msgs[i].pr.walk == WALK_ASSIGNED && msgs[i].pr.chip == k &&
+		    pool->c[k].assigned > 0) {
+			msgs[i].pr.walk = WALK_SELECT;
+			msgs[i].pr.chip = -1;
+			msgs[i].pr.probe = 0;
+			count--;
+		}
+	}
+}
+
+int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, int n)
+{
+	struct strbuf chips = STRBUF_INIT, wants = STRBUF_INIT, cp = STRBUF_INIT,
+		      pp = STRBUF_INIT;
+	char lease[16];
+	const char *p[7];
+	PGresult *res;
+	int i, k, any = 0;
+
+	for (k = 0; k < pool->n; k++) {
+		struct pool_chip *c = &pool->c[k];
+
+		if (!c->assigned)
+			continue;
+		any = 1;
+		pga_add(&chips, c->id);
+		pga_addl(&wants, c->assigned);
+		pga_addb(&cp, c->chip_probe);
+		pga_addb(&pp, c->provider_probe);
+	}
+	if (!any)
+		return 0;
+	snprintf(lease, sizeof(lease), "%d", s->ctx->cfg.breaker_probe_lease_s);
+	p[0] = pga_end(&chips);
+	p[1] = pga_end(&wants);
+	p[2] = pga_end(&cp);
+	p[3] = pga_end(&pp);
+	p[4] = s->worker_id;
+	p[5] = s->ctx->run_id;
+	p[6] = lease;
+	res = db_query(s->ctx->db,
+		"SELECT chip_id, granted FROM chipctl_reserve_chips(p_chips => $1::uuid[],"
+		" p_wants => $2::int[], p_chip_probes => $3::boolean[],"
+		" p_provider_probes => $4::boolean[], p_worker => $5, p_run => $6::uuid,"
+		" p_probe_lease_s => $7::int)", 7, p);
+	sb_free(&chips);
+	sb_free(&wants);
+	sb_free(&cp);
+	sb_free(&pp);
+	if (!res)
+		return -1;
+	for (i = 0; i < PQntuples(res); i++) {
+		int granted = (int)db_long(res, i, 1);
+
+		for (k = 0; k < pool->n; k++) {
+			struct pool_chip *c = &pool->c[k];
+
+			if (!c->assigned || strcmp(c->id, PQgetvalue(res, i, 0)))
+				continue;
+			if (granted < c->assigned) {
+				if (c->chip_probe || c->provider_probe)
+					log_info("breaker probe taken by another worker",
+						 "chip=%s", c->instance);
+				else
+					log_debug("chip's room taken by other workers", "chip=%s",
+						  c->instance, "wanted=%d", c->assigned,
+						  "granted=%d", granted);
+				take_back(pool, msgs, n, k, c->assigned - granted);
+				c->room = 0;
+				if (c->chip_probe || c->provider_probe)
+					c->bad = 1;
+			}
+			c->unused += granted;
+			c->assigned = 0;
+		}
+	}
+	PQclear(res);
+	return 0;
+}
+
+void select_unassign(struct pool *pool, struct outbound *m)
+{
+	(void)pool;	/* the chip's reserved send stays in ->unused */
+	m->pr.walk = WALK_SELECT;
+	m->pr.chip = -1;
+	m->pr.probe = 0;
+}
+
+int select_release(struct sender *s, struct pool *pool)
+{
+	struct strbuf chips = STRBUF_INIT;
+	const char *p[1];
+	int k, j, any = 0;
+	long rc;
+
+	for (k = 0; k < pool->n; k++)
+		for (j = 0; j < pool->c[k].unused; j++, any++)
+			pga_add(&chips, pool->c[k].id);
+	if (!any) {
+		sb_free(&chips);
+		return 0;
+	}
+	p[0] = pga_end(&chips);
+	rc = db_exec(s->ctx->db, "SELECT chipctl_release_chips(p_chips => $1::uuid[])", 1, p);
+	sb_free(&chips);
+	for (k = 0; k < pool->n; k++)
+		pool->c[k].unused = 0;
+	return rc < 0 ? -1 : 0;
+}
+
+/* How far a chip got towards taking m: the further, the truer the reason. */
+enum stage { ST_NONE, ST_DISCONNECTED, ST_COOLDOWN, ST_CIRCUIT, ST_LIMIT, ST_PERMISSION };
+
+static enum stage stage_of(const struct sender *s, const struct pool *pool,
+			   const struct pool_chip *c, const struct outbound *m)
+{
+	int normal;
+
+	if (!c->sendable)
+		return !strcmp(c->blocked_by, "disconnected") ? ST_DISCONNECTED :
+		       !strcmp(c->blocked_by, "cooldown") ? ST_COOLDOWN :
+		       !strcmp(c->blocked_by, "circuit_open") ? ST_CIRCUIT :
+		       !strcmp(c->blocked_by, "limit") ? ST_LIMIT : ST_NONE;
+	if (c->bad)
+		return ST_COOLDOWN;
+	if (!provider_usable(s, pool, c) || (c->chip_probe && c->probe_taken))
+		return ST_CIRCUIT;
+	if (c->room <= 0)
+		return ST_LIMIT;
+	return eligible(s, pool, c, m, &normal) ? ST_LIMIT : ST_PERMISSION;
+}
+
+const char *select_wait_reason(const struct sender *s, const struct pool *pool,
+			       const struct outbound *m)
+{
+	static const char *const reason[] = { "WAIT_NO_CHIP", "WAIT_DISCONNECTED",
+		"WAIT_COOLDOWN", "WAIT_CIRCUIT_OPEN", "WAIT_LIMIT", "WAIT_NO_PERMISSION" };
+	enum stage best = ST_NONE;
+	int k;
+
+	if (m->pr.refusals)
+		return "ALL_CHIPS_FAILED";
+	if (m->pr.wait_hint)
+		return m->pr.wait_hint;
+	for (k = 0; k < pool->n; k++) {
+		enum stage st;
+
+		if (strstr(sb_str(&m->pr.tried), pool->c[k].id))
+			continue;
+		st = stage_of(s, pool, &pool->c[k], m);
+		if (st > best)
+			best = st;
+	}
+	return reason[best];
+}

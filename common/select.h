@@ -1,0 +1,83 @@
+/*
+ * select: choosing a chip for each message of a batch (SPEC section 8,
+ * step 2; T11.6, T09.2, T05.7, T11.5, T10.1).
+ *
+ * Owns the choice, made in the worker over one snapshot of the pool per
+ * batch (the chipctl_chip_now view: the one definition of a sendable chip),
+ * and the reservation of the chosen chips' hourly and daily room and of any
+ * breaker probe, in one round trip (chipctl_reserve_chips): the database
+ * grants what is still free, so no number of workers can take a chip past
+ * its limits. The order of preference: the chip an uncertain send went
+ * through, then normal mode (the chip's permission for the message type)
+ * before fallback mode (trust at the type's fallback threshold), the
+ * doctor's chip by affinity (responses weigh three times a message), the
+ * least used today and this hour, the highest trust. Reserved sends that do
+ * not happen are given back. When no chip can take a message, it says why.
+ */
+#ifndef CHIPCTL_SELECT_H
+#define CHIPCTL_SELECT_H
+
+#include "outbound.h"
+
+struct json_object;
+
+struct pool_chip {
+	char id[40];
+	char instance[160];
+	char provider[16];
+	char zapi_id[160];
+	char zapi_token[256];
+	double trust;
+	int perm[3];		/* by enum chip_permission */
+	int sendable;
+	char blocked_by[16];	/* why not, when not sendable */
+	int chip_probe;		/* its breaker is due a probe: one send only */
+	int provider_probe;	/* its provider's breaker is due a probe */
+	int dirty;		/* a success must close and reset its breakers */
+	int hour_used, day_used;
+	int room;		/* sends it may still take */
+	int bad;		/* failed in this batch: no more sends through it */
+	int probe_taken;
+	int assigned;		/* in the round being reserved */
+	int unused;		/* reserved and not sent: given back at the end */
+	struct json_object *affinity;	/* cliente_id -> score, for this batch */
+};
+
+struct pool {
+	struct pool_chip *c;
+	int n;
+	int probe_taken[2];	/* a provider probe went out (evolution, zapi) */
+	int down[2];		/* a provider failed in this batch */
+};
+
+/* The provider's index in pool->probe_taken and pool->down. */
+int select_provider_index(const char *provider);
+
+/* Read the active chips once for the batch. 0, or -1 on a database error. */
+int select_load(struct sender *s, const struct outbound *msgs, int n, struct pool *pool);
+void select_free(struct pool *pool);
+
+/* May chip c still send in this batch (it has not failed, nor has its
+ * provider, and the provider's credentials were not refused)? */
+int select_usable(const struct sender *s, const struct pool *pool, const struct pool_chip *c);
+
+/* Choose a chip for every message in WALK_SELECT that can have one (they
+ * become WALK_ASSIGNED). Returns how many were assigned. */
+int select_assign(struct sender *s, struct pool *pool, struct outbound *msgs, int n);
+
+/* Reserve the assigned sends (and probes); a message whose chip granted
+ * less goes back to WALK_SELECT. 0, or -1 on a database error. */
+int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, int n);
+
+/* The message's reserved send will not happen (its chip or provider failed
+ * since): back to WALK_SELECT; the send is given back at the end. */
+void select_unassign(struct pool *pool, struct outbound *m);
+
+/* Give back every reserved send that did not happen. 0 or -1. */
+int select_release(struct sender *s, struct pool *pool);
+
+/* The outcome_reason_code of a message that no chip can take now. */
+const char *select_wait_reason(const struct sender *s, const struct pool *pool,
+			       const struct outbound *m);
+
+#endif
