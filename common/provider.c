@@ -15,6 +15,8 @@ const char *wa_meaning_name(enum wa_meaning m)
 	case WA_RATE_LIMIT:        return "rate_limit";
 	case WA_CONNECTION_CLOSED: return "connection_closed";
 	case WA_UNAUTHORIZED:      return "unauthorized";
+	case WA_AUTH_GUARD:        return "auth_guard";
+	case WA_RESTRICTED:        return "restricted";
 	}
 	return "?";
 }
@@ -108,6 +110,10 @@ enum wa_meaning evolution_error_meaning(const char *body, long status,
 
 	if (status == 401)
 		m = WA_UNAUTHORIZED;
+	else if (status == 403 && strcasestr(text, "global api key"))
+		m = WA_AUTH_GUARD;	/* auth.guard.ts: the server has no key set */
+	else if (status == 403)
+		m = WA_RESTRICTED;
 	else if (not_on_wa && status == 400)
 		m = WA_NOT_ON_WHATSAPP;
 	else if (strstr(text, "rate-overlimit"))

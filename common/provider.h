@@ -9,8 +9,10 @@
  * array of strings, nested arrays, an array of OnWhatsAppDto objects), and
  * the WhatsApp meaning of a failure: the recipient is not on WhatsApp,
  * WhatsApp throttled us (rate-overlimit, in a 400 or a 500), the chip's
- * session is closed, or the key was refused. Nothing here touches the
- * database.
+ * session is closed, WhatsApp restricted the chip (a 403), or the key was
+ * refused (a 401, or the 403 of Evolution's auth guard, "Missing global api
+ * key", which is the server's set-up and never the chip's). Nothing here
+ * touches the database.
  */
 #ifndef CHIPCTL_PROVIDER_H
 #define CHIPCTL_PROVIDER_H
@@ -25,6 +27,8 @@ enum wa_meaning {
 	WA_RATE_LIMIT,		/* counts as a 429 */
 	WA_CONNECTION_CLOSED,	/* the chip's session is down, not the server */
 	WA_UNAUTHORIZED,	/* 401: configuration, not the chip */
+	WA_AUTH_GUARD,		/* 403 from the auth guard: configuration too */
+	WA_RESTRICTED,		/* any other 403: WhatsApp restricted the chip */
 };
 
 struct send_request {

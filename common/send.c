@@ -474,7 +474,7 @@ static enum fault fault_of(const struct send_result *r)
 	case HTTP_NETWORK:
 		return FAULT_PROVIDER;
 	case HTTP_4XX:
-		if (r->meaning == WA_UNAUTHORIZED)
+		if (r->meaning == WA_UNAUTHORIZED || r->meaning == WA_AUTH_GUARD)
 			return FAULT_CONFIG;
 		if (r->meaning == WA_NOT_ON_WHATSAPP)
 			return FAULT_RECIPIENT;
@@ -497,7 +497,7 @@ static int cooldown_for(const struct config *cfg, const struct send_result *r,
 		cd = cfg->cooldown_429_s;
 	else if (r->status == 400)
 		cd = cfg->cooldown_400_s;
-	else if (r->status == 403)
+	else if (r->meaning == WA_RESTRICTED)
 		cd = cfg->cooldown_403_s;
 	else
 		cd = cfg->cooldown_other_s;
@@ -555,14 +555,14 @@ static int record_failure(struct sender *s, const struct outbound *m, const stru
 		log_warn(r->meaning == WA_CONNECTION_CLOSED ?
 			 "chip session closed: marked disconnected" : "chip cooled off",
 			 "chip=%s", ch->instance, "cooldown_s=%d", secs, "error=%s", r->error);
-		if (r->status == 403 || r->meaning == WA_RATE_LIMIT) {
+		if (r->meaning == WA_RESTRICTED || r->meaning == WA_RATE_LIMIT) {
 			snprintf(text, sizeof(text), "chip %s restricted by WhatsApp (%s): "
 				 "cooled off for %d s, traffic moves to other chips",
 				 ch->instance, r->error, secs);
 			alert_raise(s->ctx, "chip_restricted", ch->instance, ALERT_WARNING,
 				    cfg->alerts_cooldown_s, text);
 		}
-		if (r->status == 403) {
+		if (r->meaning == WA_RESTRICTED) {
 			/* A critical event (T07.4): the chip's trust now, not in
 			 * 15 minutes; an alert if it falls to vermelho or critico. */
 			struct trust_run run;
@@ -783,9 +783,9 @@ static int after_failure(struct sender *s, const struct outbound *m, struct prog
 			s->unauthorized_zapi = 1;
 		else
 			s->unauthorized_evolution = 1;
-		snprintf(text, sizeof(text), "%s refused chipctl's credentials (401): "
+		snprintf(text, sizeof(text), "%s refused chipctl's credentials (%s): "
 			 "sending through %s is stopped until the key is fixed; "
-			 "messages wait in the queue", ch->provider, ch->provider);
+			 "messages wait in the queue", ch->provider, r->error, ch->provider);
 		alert_raise(s->ctx, "provider_auth", ch->provider, ALERT_CRITICAL,
 			    cfg->alerts_cooldown_s, text);
 		pr->attempt--;	/* not the chip's failure */
@@ -866,7 +866,7 @@ static int give_up(struct sender *s, const struct outbound *m, struct progress *
 		const char *p[4] = { idbuf, m->tipo, pr->last_error, s->worker_id };
 
 		snprintf(pr->last_error, sizeof(pr->last_error), "%s",
-			 config_only ? "provider refused the credentials (401)" :
+			 config_only ? "provider refused the credentials (401, or its auth guard's 403)" :
 			 !strcmp(outcome, "FAILED_CIRCUIT_OPEN") ?
 			 "no chip available: circuit breakers open" :
 			 "no chip available for this message type");

@@ -53,7 +53,7 @@ ctl "$EVO/__control/instances" '[
   {"name":"chip-warm","connectionStatus":"close"}]'
 ctl "$ZAPI/__control/instances" '[{"id":"ZDEMO1","token":"ZTOKENDEMO1","connected":true}]'
 # The incident of 2026-01-23: WhatsApp restricts the one chip with trust >= 80.
-ctl "$EVO/__control/send" '{"instance":"chip-top","mode":"forbidden"}'
+ctl "$EVO/__control/send" '{"instance":"chip-top","mode":"restricted"}'
 echo "  chip-top answers 403 (restricted by WhatsApp), as in the incident"
 
 step "a demo pool and queue"

@@ -34,7 +34,7 @@ printf 'slack: { min_interval_ms = 0; };\n' > "$WORK/chipctl.conf"
 export CHIPCTL_CONFIG="$WORK/chipctl.conf"
 curl -fsS -X POST -d '[{"name":"c1","connectionStatus":"open"},{"name":"c2","connectionStatus":"open"},{"name":"c3","connectionStatus":"close"}]' \
 	"$EVO/__control/instances" >/dev/null
-curl -fsS -X POST -d '{"instance":"c2","mode":"forbidden"}' "$EVO/__control/send" >/dev/null
+curl -fsS -X POST -d '{"instance":"c2","mode":"restricted"}' "$EVO/__control/send" >/dev/null
 
 passed=0
 failed=0
