@@ -9,6 +9,8 @@ cd "$REPO"
 C="$REPO/chipctl"
 WORK=$(mktemp -d /tmp/chipctl-quickstart.XXXXXX)
 chmod 755 "$WORK"
+# The report outlives the run (everything else is removed): one file.
+REPORT=${CHIPCTL_QUICKSTART_REPORT:-/tmp/chipctl-quickstart-report.html}
 export FAKE_DIR="$WORK/fakes"
 mkdir -p "$FAKE_DIR"
 . "$REPO/scripts/fakes.sh"
@@ -127,4 +129,8 @@ set +e
 "$C" health deep
 echo "  (exit $? — 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)"
 set -e
-printf '\nDone: everything above ran against a throwaway database and fake providers, now removed.\n'
+step "the report"
+"$C" -q report --html "$REPORT"
+echo "  the pool's week on one page (open it in a browser): $REPORT"
+printf '\nDone: everything above ran against a throwaway database and fake providers, now removed\n'
+printf '(the report stays: %s).\n' "$REPORT"

@@ -97,6 +97,8 @@ vg 0 guardrail block dr5 --reason valgrind --by ci
 vg 0 guardrail list --json
 vg 0 alerts list --all --json
 vg 0 alerts raise --type valgrind --text "a test alert"
+vg 0 report --html "$WORK/report.html"
+vg 64 report --days 99
 vg 78 -c /nonexistent.conf queue stats
 vg 64 frobnicate
 echo "$passed passed, $failed failed"
