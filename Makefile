@@ -11,8 +11,16 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-format-truncation
 PKGS     = libpq libcurl json-c libconfig
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+# Asked of pkg-config only when a compile or link line first needs them
+# (then kept), never when make starts: on a fresh machine the -dev packages
+# are not installed yet at that point. A target that runs `deps` builds in a
+# sub-make started after it (see quickstart, test, bench, ...), so no
+# compile line of the same make can race the install. If pkg-config still
+# fails, make stops and says why instead of compiling without include paths.
+pkgconf = $(filter-out __ok__,$(or $(shell pkg-config $1 $(PKGS) && echo __ok__),\
+	$(error pkg-config cannot find $(PKGS): run 'make deps' (scripts/install-deps.sh))))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(call pkgconf,--cflags))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(call pkgconf,--libs) -lm)$(PKG_LIBS)
 
 # BUILD is the output tree; `make asan` builds the same sources into
 # build/asan with AddressSanitizer and UndefinedBehaviorSanitizer.
@@ -97,12 +105,14 @@ build/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) build/migrations_data.c $(wildcard co
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-o $@ $< $(COMMON_SRC) build/migrations_data.c $(PKG_LIBS)
 
-fuzz: deps $(FUZZ_BIN)
+fuzz: deps
+	$(MAKE) $(FUZZ_BIN)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh scripts/run-fuzz.sh $(FUZZ_BIN)
 
 # Static analysis: cppcheck and clang-tidy (.clang-tidy says which checks
 # and why the others are left out); any finding fails.
-lint: deps build/migrations_data.c
+lint: deps
+	$(MAKE) build/migrations_data.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=unknownMacro --suppress=uninitvar:common/log.c --std=c11 \
 		-Icommon -Icmd common cmd
@@ -111,17 +121,23 @@ lint: deps build/migrations_data.c
 
 # Faults injected in turn under a stream of messages and several workers;
 # the invariants of SPEC 9 checked after each (tests/faults/run.sh).
-test-faults: deps all
+test-faults: deps
+	$(MAKE) all
 	sh tests/faults/run.sh
 
 # Every command once under valgrind memcheck: no error, no leak.
-test-valgrind: deps all
+test-valgrind: deps
+	$(MAKE) all
 	sh scripts/valgrind-jobs.sh
 
-bench: deps all
+bench: deps
+	$(MAKE) all
 	sh bench/run.sh
 
-quickstart: deps all
+# The README's first command: deps, then the build in a sub-make (it must
+# not start before the -dev packages are in), then the quick start itself.
+quickstart: deps
+	$(MAKE) all
 	sh scripts/quickstart.sh
 
 install: all

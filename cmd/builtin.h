@@ -42,5 +42,7 @@ DECLARE_CMD(chip);
 /* issue 5: trust */
 DECLARE_CMD(trust_update);
 DECLARE_CMD(ingest);
+/* issue 12: the report */
+DECLARE_CMD(report);
 
 #endif

@@ -69,6 +69,10 @@ static const struct cmd commands[] = {
 	{ "ingest", cmd_ingest, CMD_NEEDS_DB | CMD_DRY_RUN | CMD_JSON,
 	  "apply Evolution webhook events (responses, receipts, connection)",
 	  usage_ingest },
+	/* issue 12: the report */
+	{ "report", cmd_report, CMD_NEEDS_DB,
+	  "the pool's week on one HTML page: pool, trust, queue, breakers, alerts",
+	  usage_report },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

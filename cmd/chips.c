@@ -3,6 +3,7 @@
 #include "db.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "pool.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -26,28 +27,6 @@ const char usage_chips[] =
 	"unreachable, 78 configuration error or refused credentials, 70 internal\n"
 	"error.\n";
 
-static const char list_sql[] =
-	"SELECT c.id, c.instance_name, c.telefone, c.status, c.trust_score,"
-	"  c.trust_level, c.provider, c.evolution_connected,"
-	"  (extract(epoch FROM now() - c.desconectado_desde) / 60)::bigint,"
-	"  coalesce(b.state, 'closed'), b.override,"
-	"  greatest(0, ceil(extract(epoch FROM greatest(c.cooldown_until,"
-	"    c.connection_cooldown_until) - now()) / 60))::bigint,"
-	"  c.cooldown_reason, c.recovery_phase,"
-	"  (SELECT count(*) FROM fila_mensagens f WHERE f.chip_id = c.id"
-	"     AND f.enviada_em > now() - interval '24 hours'),"
-	"  c.erros_ultimas_24h, c.pode_prospectar, c.pode_followup, c.pode_responder,"
-	"  c.limite_hora, c.limite_dia"
-	" FROM chips c LEFT JOIN circuit_breakers b ON b.name = 'chip:' || c.id"
-	" WHERE $1::text IS NULL OR c.status = $1"
-	" ORDER BY array_position(ARRAY['active','ready','warming','pending',"
-	"   'provisioned','degraded','banned'], c.status), c.trust_score DESC,"
-	"   c.instance_name";
-
-enum { C_ID, C_NAME, C_PHONE, C_STATUS, C_TRUST, C_LEVEL, C_PROVIDER, C_CONN,
-       C_DOWN_MIN, C_BREAKER, C_OVERRIDE, C_COOL_MIN, C_COOL_REASON, C_PHASE,
-       C_SENT, C_ERRORS, C_PROSP, C_FOLLOW, C_RESP, C_LHORA, C_LDIA };
-
 static json_object *jstr(const char *v)
 {
 	return v ? json_object_new_string(v) : NULL;
@@ -70,28 +49,28 @@ static void print_json(const PGresult *res)
 
 	for (i = 0; i < PQntuples(res); i++) {
 		json_object *o = json_object_new_object();
-		json_object_object_add(o, "id", jstr(db_val(res, i, C_ID)));
-		json_object_object_add(o, "instance_name", jstr(db_val(res, i, C_NAME)));
-		json_object_object_add(o, "telefone", jstr(db_val(res, i, C_PHONE)));
-		json_object_object_add(o, "status", jstr(db_val(res, i, C_STATUS)));
+		json_object_object_add(o, "id", jstr(db_val(res, i, POOL_ID)));
+		json_object_object_add(o, "instance_name", jstr(db_val(res, i, POOL_NAME)));
+		json_object_object_add(o, "telefone", jstr(db_val(res, i, POOL_PHONE)));
+		json_object_object_add(o, "status", jstr(db_val(res, i, POOL_STATUS)));
 		json_object_object_add(o, "trust_score",
-				       json_object_new_double(atof(PQgetvalue(res, i, C_TRUST))));
-		json_object_object_add(o, "trust_level", jstr(db_val(res, i, C_LEVEL)));
-		json_object_object_add(o, "provider", jstr(db_val(res, i, C_PROVIDER)));
-		json_object_object_add(o, "evolution_connected", jbool(res, i, C_CONN));
-		json_object_object_add(o, "disconnected_min", jlong(res, i, C_DOWN_MIN));
-		json_object_object_add(o, "breaker", jstr(db_val(res, i, C_BREAKER)));
-		json_object_object_add(o, "breaker_override", jstr(db_val(res, i, C_OVERRIDE)));
-		json_object_object_add(o, "cooldown_min", jlong(res, i, C_COOL_MIN));
-		json_object_object_add(o, "cooldown_reason", jstr(db_val(res, i, C_COOL_REASON)));
-		json_object_object_add(o, "recovery_phase", jlong(res, i, C_PHASE));
-		json_object_object_add(o, "sent_24h", jlong(res, i, C_SENT));
-		json_object_object_add(o, "errors_24h", jlong(res, i, C_ERRORS));
-		json_object_object_add(o, "pode_prospectar", jbool(res, i, C_PROSP));
-		json_object_object_add(o, "pode_followup", jbool(res, i, C_FOLLOW));
-		json_object_object_add(o, "pode_responder", jbool(res, i, C_RESP));
-		json_object_object_add(o, "limite_hora", jlong(res, i, C_LHORA));
-		json_object_object_add(o, "limite_dia", jlong(res, i, C_LDIA));
+				       json_object_new_double(atof(PQgetvalue(res, i, POOL_TRUST))));
+		json_object_object_add(o, "trust_level", jstr(db_val(res, i, POOL_LEVEL)));
+		json_object_object_add(o, "provider", jstr(db_val(res, i, POOL_PROVIDER)));
+		json_object_object_add(o, "evolution_connected", jbool(res, i, POOL_CONN));
+		json_object_object_add(o, "disconnected_min", jlong(res, i, POOL_DOWN_MIN));
+		json_object_object_add(o, "breaker", jstr(db_val(res, i, POOL_BREAKER)));
+		json_object_object_add(o, "breaker_override", jstr(db_val(res, i, POOL_OVERRIDE)));
+		json_object_object_add(o, "cooldown_min", jlong(res, i, POOL_COOL_MIN));
+		json_object_object_add(o, "cooldown_reason", jstr(db_val(res, i, POOL_COOL_REASON)));
+		json_object_object_add(o, "recovery_phase", jlong(res, i, POOL_PHASE));
+		json_object_object_add(o, "sent_24h", jlong(res, i, POOL_SENT));
+		json_object_object_add(o, "errors_24h", jlong(res, i, POOL_ERRORS));
+		json_object_object_add(o, "pode_prospectar", jbool(res, i, POOL_PROSP));
+		json_object_object_add(o, "pode_followup", jbool(res, i, POOL_FOLLOW));
+		json_object_object_add(o, "pode_responder", jbool(res, i, POOL_RESP));
+		json_object_object_add(o, "limite_hora", jlong(res, i, POOL_LHORA));
+		json_object_object_add(o, "limite_dia", jlong(res, i, POOL_LDIA));
 		json_object_array_add(arr, o);
 	}
 	puts(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
@@ -111,31 +90,22 @@ static void print_table(const PGresult *res)
 	for (i = 0; i < PQntuples(res); i++) {
 		char trust[32], conn[32], brk[48], cool[24], phase[8];
 
-		snprintf(trust, sizeof(trust), "%.0f %s", atof(PQgetvalue(res, i, C_TRUST)),
-			 PQgetvalue(res, i, C_LEVEL));
-		if (strcmp(PQgetvalue(res, i, C_PROVIDER), "evolution"))
-			snprintf(conn, sizeof(conn), "%s", PQgetvalue(res, i, C_PROVIDER));
-		else if (!strcmp(PQgetvalue(res, i, C_CONN), "t"))
-			snprintf(conn, sizeof(conn), "connected");
-		else if (db_val(res, i, C_DOWN_MIN))
-			snprintf(conn, sizeof(conn), "down %ldm", db_long(res, i, C_DOWN_MIN));
-		else
-			snprintf(conn, sizeof(conn), "disconnected");
-		snprintf(brk, sizeof(brk), "%s%s%s", PQgetvalue(res, i, C_BREAKER),
-			 db_val(res, i, C_OVERRIDE) ? "/" : "",
-			 db_val(res, i, C_OVERRIDE) ? PQgetvalue(res, i, C_OVERRIDE) : "");
-		if (db_long(res, i, C_COOL_MIN) > 0)
-			snprintf(cool, sizeof(cool), "%ldm", db_long(res, i, C_COOL_MIN));
+		snprintf(trust, sizeof(trust), "%.0f %s", atof(PQgetvalue(res, i, POOL_TRUST)),
+			 PQgetvalue(res, i, POOL_LEVEL));
+		pool_connection_text(res, i, conn, sizeof(conn));
+		pool_breaker_text(res, i, brk, sizeof(brk));
+		if (db_long(res, i, POOL_COOL_MIN) > 0)
+			snprintf(cool, sizeof(cool), "%ldm", db_long(res, i, POOL_COOL_MIN));
 		else
 			snprintf(cool, sizeof(cool), "-");
-		snprintf(phase, sizeof(phase), "%s", db_val(res, i, C_PHASE) ?
-			 PQgetvalue(res, i, C_PHASE) : "-");
+		snprintf(phase, sizeof(phase), "%s", db_val(res, i, POOL_PHASE) ?
+			 PQgetvalue(res, i, POOL_PHASE) : "-");
 		printf("%-22s %-14s %-11s %-14s %-16s %-16s %-9s %-5s %7ld %6ld\n",
-		       PQgetvalue(res, i, C_NAME), PQgetvalue(res, i, C_PHONE),
-		       PQgetvalue(res, i, C_STATUS), trust, conn, brk, cool, phase,
-		       db_long(res, i, C_SENT), db_long(res, i, C_ERRORS));
+		       PQgetvalue(res, i, POOL_NAME), PQgetvalue(res, i, POOL_PHONE),
+		       PQgetvalue(res, i, POOL_STATUS), trust, conn, brk, cool, phase,
+		       db_long(res, i, POOL_SENT), db_long(res, i, POOL_ERRORS));
 		for (k = 0; k < 7; k++)
-			if (!strcmp(PQgetvalue(res, i, C_STATUS), st[k]))
+			if (!strcmp(PQgetvalue(res, i, POOL_STATUS), st[k]))
 				by[k]++;
 	}
 	printf("%d chips:", PQntuples(res));
@@ -162,7 +132,7 @@ int cmd_chips(int argc, char **argv, struct chipctl_ctx *ctx)
 	if ((rc = ctx_start(ctx)) >= 0)
 		return rc;
 	params[0] = status;
-	if (!(res = db_query(ctx->db, list_sql, 1, params)))
+	if (!(res = db_query(ctx->db, pool_list_sql, 1, params)))
 		return db_failure_rc(ctx->db);
 	if (ctx->json)
 		print_json(res);

@@ -91,7 +91,7 @@ static int failure(struct sender *s, int chip, const char *chip_id, const char *
 int breaker_after_failure(struct sender *s, const char *chip_id, const char *provider,
 			  const char *instance, const struct send_result *r)
 {
-	if (r->meaning == WA_UNAUTHORIZED)
+	if (provider_refused_key(r))
 		return 0;	/* our credentials, not the provider's health */
 	if (r->uncertain)
 		return failure(s, 1, chip_id, provider, instance, 0, 1, r->error, 0) ||

@@ -35,11 +35,6 @@ int health_status_score(enum health_status st)
 	return st == HEALTH_OK ? 100 : st == HEALTH_WARNING ? 50 : 0;
 }
 
-/* A breaker is open when forced open, or open and not disabled. */
-#define BREAKER_OPEN_SQL(b) \
-	"coalesce(" b ".override = 'forced_open' OR (" b ".state = 'open'" \
-	" AND " b ".override IS DISTINCT FROM 'disabled'), false)"
-
 /*
  * Every subquery reads through a partial or time index, so the whole
  * snapshot stays in milliseconds at a million queue rows: the queue's

@@ -62,6 +62,13 @@ struct health_job {
 
 #define HEALTH_MAX_JOBS 16
 
+/* SQL: a breaker (the circuit_breakers row aliased b) is open when forced
+ * open, or open and not disabled. The health checks, the metrics and the
+ * report read this one definition. */
+#define BREAKER_OPEN_SQL(b) \
+	"coalesce(" b ".override = 'forced_open' OR (" b ".state = 'open'" \
+	" AND " b ".override IS DISTINCT FROM 'disabled'), false)"
+
 /* The cron jobs with their intervals from the config (interval 0: not
  * watched), one round trip. Returns the number filled, or -1. */
 int health_jobs(struct chipctl_ctx *ctx, struct health_job *jobs, int max);

@@ -15,6 +15,8 @@ const char *wa_meaning_name(enum wa_meaning m)
 	case WA_RATE_LIMIT:        return "rate_limit";
 	case WA_CONNECTION_CLOSED: return "connection_closed";
 	case WA_UNAUTHORIZED:      return "unauthorized";
+	case WA_AUTH_GUARD:        return "auth_guard";
+	case WA_RESTRICTED:        return "restricted";
 	case WA_CLIENT_NOT_STARTED: return "client_not_started";
 	}
 	return "?";
@@ -107,10 +109,12 @@ enum wa_meaning evolution_error_meaning(const char *body, long status,
 	int not_on_wa = evolution_message_text(body, text, sizeof(text)) == 1;
 	enum wa_meaning m = WA_NONE;
 
-	/* 401, or the 403 of Evolution's auth guard (AUTHENTICATION_API_KEY
-	 * unset on the server): configuration, never a chip's restriction */
-	if (status == 401 || (status == 403 && strstr(text, "global api key")))
+	if (status == 401)
 		m = WA_UNAUTHORIZED;
+	else if (status == 403 && strcasestr(text, "global api key"))
+		m = WA_AUTH_GUARD;	/* auth.guard.ts: the server has no key set */
+	else if (status == 403)
+		m = WA_RESTRICTED;
 	else if (not_on_wa && status == 400)
 		m = WA_NOT_ON_WHATSAPP;
 	else if (strstr(text, "rate-overlimit"))
@@ -123,6 +127,11 @@ enum wa_meaning evolution_error_meaning(const char *body, long status,
 	return m;
 }
 
+int provider_refused_key(const struct send_result *r)
+{
+	return r->meaning == WA_UNAUTHORIZED || r->meaning == WA_AUTH_GUARD;
+}
+
 enum fault provider_fault(const struct send_result *r)
 {
 	switch (r->cls) {
@@ -132,7 +141,7 @@ enum fault provider_fault(const struct send_result *r)
 	case HTTP_NETWORK:
 		return FAULT_PROVIDER;
 	case HTTP_4XX:
-		if (r->meaning == WA_UNAUTHORIZED)
+		if (provider_refused_key(r))
 			return FAULT_PROVIDER;
 		if (r->meaning == WA_NOT_ON_WHATSAPP)
 			return FAULT_RECIPIENT;

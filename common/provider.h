@@ -9,11 +9,13 @@
  * array of strings, nested arrays, an array of OnWhatsAppDto objects), and
  * the WhatsApp meaning of a failure: the recipient is not on WhatsApp,
  * WhatsApp throttled us (rate-overlimit, in a 400 or a 500), the chip's
- * session is closed, its client never started, or the key was refused;
- * and, once, whose fault a failure is (the chip's, the provider's or the
- * recipient's), which the attempt stores and everything downstream reads.
- * Provider error text is mapped to a meaning here and nowhere else.
- * Nothing here touches the database.
+ * session is closed or its client never started, WhatsApp restricted the
+ * chip (a 403), or the key was refused (a 401, or the 403 of Evolution's
+ * auth guard, "Missing global api key", which is the server's set-up and
+ * never the chip's); and, once, whose fault a failure is (the chip's, the
+ * provider's or the recipient's), which the attempt stores and everything
+ * downstream reads. Provider error text is mapped to a meaning here and
+ * nowhere else. Nothing here touches the database.
  */
 #ifndef CHIPCTL_PROVIDER_H
 #define CHIPCTL_PROVIDER_H
@@ -28,6 +30,8 @@ enum wa_meaning {
 	WA_RATE_LIMIT,		/* counts as a 429 */
 	WA_CONNECTION_CLOSED,	/* the chip's session is down, not the server */
 	WA_UNAUTHORIZED,	/* 401: configuration, not the chip */
+	WA_AUTH_GUARD,		/* 403 from the auth guard: configuration too */
+	WA_RESTRICTED,		/* any other 403: WhatsApp restricted the chip */
 	WA_CLIENT_NOT_STARTED,	/* the instance's client never started: the chip's */
 };
 
@@ -80,6 +84,10 @@ enum wa_meaning evolution_error_meaning(const char *body, long status,
 					char *buf, size_t bufsz);
 
 const char *wa_meaning_name(enum wa_meaning m);
+
+/* Did the provider refuse our credentials (a 401, or the auth guard's 403)?
+ * That is configuration: it counts against no breaker and no chip. */
+int provider_refused_key(const struct send_result *res);
 
 /* Whose fault the answer is, from its class and meaning. */
 enum fault provider_fault(const struct send_result *res);

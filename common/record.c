@@ -108,7 +108,7 @@ static int cooldown_for(const struct config *cfg, const struct send_result *r)
 		cd = cfg->cooldown_429_s;
 	else if (r->status == 400)
 		cd = cfg->cooldown_400_s;
-	else if (r->status == 403)
+	else if (r->meaning == WA_RESTRICTED)
 		cd = cfg->cooldown_403_s;
 	else
 		cd = cfg->cooldown_other_s;
@@ -163,7 +163,7 @@ int record_failure(struct sender *s, const struct outbound *m, const struct pool
 		return 0;
 	log_warn(closed ? "chip session closed: marked disconnected" : "chip cooled off",
 		 "chip=%s", c->instance, "cooldown_s=%d", closed ? 0 : secs, "error=%s", r->error);
-	if (r->status == 403 || r->meaning == WA_RATE_LIMIT) {
+	if (r->meaning == WA_RESTRICTED || r->meaning == WA_RATE_LIMIT) {
 		char text[512];
 
 		snprintf(text, sizeof(text), "chip %s restricted by WhatsApp (%s): cooled off for "

@@ -136,13 +136,13 @@ static void after_failure(struct sender *s, struct pool *pool, struct outbound *
 		sb_add(&m->pr.tried, c->id);
 		if (!m->pr.probe)
 			m->pr.refusals++;
-		if (r->status == 403 && !strstr(sb_str(urgent), c->id))
+		if (r->meaning == WA_RESTRICTED && !strstr(sb_str(urgent), c->id))
 			sb_addf(urgent, "%s%s", urgent->len ? "," : "", c->id);
 		m->pr.walk = WALK_SELECT;
 	} else {
 		/* The provider's fault: the rest of the batch keeps off it; the
 		 * message may still go through the other provider, or waits. */
-		if (r->meaning == WA_UNAUTHORIZED) {
+		if (provider_refused_key(r)) {
 			unauthorized(s, c->provider);
 			m->pr.wait_hint = "WAIT_PROVIDER_AUTH";
 		} else {

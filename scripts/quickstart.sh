@@ -9,6 +9,8 @@ cd "$REPO"
 C="$REPO/chipctl"
 WORK=$(mktemp -d /tmp/chipctl-quickstart.XXXXXX)
 chmod 755 "$WORK"
+# The report outlives the run (everything else is removed): one file.
+REPORT=${CHIPCTL_QUICKSTART_REPORT:-/tmp/chipctl-quickstart-report.html}
 export FAKE_DIR="$WORK/fakes"
 mkdir -p "$FAKE_DIR"
 . "$REPO/scripts/fakes.sh"
@@ -53,7 +55,7 @@ ctl "$EVO/__control/instances" '[
   {"name":"chip-warm","connectionStatus":"close"}]'
 ctl "$ZAPI/__control/instances" '[{"id":"ZDEMO1","token":"ZTOKENDEMO1","connected":true}]'
 # The incident of 2026-01-23: WhatsApp restricts the one chip with trust >= 80.
-ctl "$EVO/__control/send" '{"instance":"chip-top","mode":"forbidden"}'
+ctl "$EVO/__control/send" '{"instance":"chip-top","mode":"restricted"}'
 echo "  chip-top answers 403 (restricted by WhatsApp), as in the incident"
 
 step "a demo pool and queue"
@@ -127,4 +129,8 @@ set +e
 "$C" health deep
 echo "  (exit $? — 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)"
 set -e
-printf '\nDone: everything above ran against a throwaway database and fake providers, now removed.\n'
+step "the report"
+"$C" -q report --html "$REPORT"
+echo "  the pool's week on one page (open it in a browser): $REPORT"
+printf '\nDone: everything above ran against a throwaway database and fake providers, now removed\n'
+printf '(the report stays: %s).\n' "$REPORT"

@@ -34,7 +34,7 @@ printf 'slack: { min_interval_ms = 0; };\n' > "$WORK/chipctl.conf"
 export CHIPCTL_CONFIG="$WORK/chipctl.conf"
 curl -fsS -X POST -d '[{"name":"c1","connectionStatus":"open"},{"name":"c2","connectionStatus":"open"},{"name":"c3","connectionStatus":"close"}]' \
 	"$EVO/__control/instances" >/dev/null
-curl -fsS -X POST -d '{"instance":"c2","mode":"forbidden"}' "$EVO/__control/send" >/dev/null
+curl -fsS -X POST -d '{"instance":"c2","mode":"restricted"}' "$EVO/__control/send" >/dev/null
 
 passed=0
 failed=0
@@ -97,6 +97,8 @@ vg 0 guardrail block dr5 --reason valgrind --by ci
 vg 0 guardrail list --json
 vg 0 alerts list --all --json
 vg 0 alerts raise --type valgrind --text "a test alert"
+vg 0 report --html "$WORK/report.html"
+vg 64 report --days 99
 vg 78 -c /nonexistent.conf queue stats
 vg 64 frobnicate
 echo "$passed passed, $failed failed"

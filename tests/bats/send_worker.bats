@@ -48,7 +48,7 @@ assert r["headers"]["apikey"] == sys.argv[1]
 	for n in chip-b chip-c chip-d; do chip $n 70 >/dev/null; done
 	psql_q "UPDATE chips SET trust_score = 75 WHERE instance_name = 'chip-b'"
 	open_instances chip-top chip-b chip-c chip-d
-	evo_mode chip-top forbidden
+	evo_mode chip-top restricted
 	for i in $(seq 1 9); do msg followup "dr$i" >/dev/null; done
 	run_chipctl 0 send-worker --once --json
 	[[ "$output" == *'"sent":9'* ]]
@@ -168,6 +168,25 @@ assert r["headers"]["apikey"] == sys.argv[1]
 	[ "$(psql_q "SELECT status, tentativas FROM fila_mensagens WHERE id = $m")" = "pendente|0" ]
 	[ "$(psql_q "SELECT alert_type, subject, severity FROM alert_outbox")" = "provider_auth|evolution|critical" ]
 	[ "$(psql_q "SELECT count(*) FROM chips WHERE cooldown_until IS NOT NULL OR erros_ultimas_24h > 0")" -eq 0 ]
+}
+
+@test "the auth guard's 403 (Missing global api key) is configuration, not a restricted chip" {
+	top=$(chip chip-top 90)
+	chip chip-b 85 >/dev/null
+	open_instances chip-top chip-b
+	evo_mode '*' forbidden
+	m=$(msg followup)
+	run_chipctl 0 send-worker --once
+	# one request: the provider is skipped for the rest of the run
+	[ "$(fake_count evolution POST /message/sendText/)" -eq 1 ]
+	[ "$(psql_q "SELECT status, tentativas FROM fila_mensagens WHERE id = $m")" = "pendente|0" ]
+	[ "$(psql_q "SELECT alert_type, subject, severity FROM alert_outbox")" = "provider_auth|evolution|critical" ]
+	[[ "$(psql_q "SELECT text FROM alert_outbox")" == *"HTTP 403: Missing global api key"* ]]
+	# no chip punished: no cooldown, no error, no breaker, no urgent trust
+	[ "$(psql_q "SELECT count(*) FROM chips WHERE cooldown_until IS NOT NULL OR erros_ultimas_24h > 0")" -eq 0 ]
+	[ "$(psql_q "SELECT count(*) FROM alert_outbox WHERE alert_type = 'chip_restricted'")" -eq 0 ]
+	[ "$(psql_q "SELECT count(*) FROM circuit_breakers WHERE consecutive_failures > 0")" -eq 0 ]
+	[ "$(psql_q "SELECT count(*) FROM chip_trust_history WHERE chip_id = '$top'")" -eq 0 ]
 }
 
 @test "a timeout is uncertain: not sent on another chip at once; retried later on the same chip" {

@@ -35,7 +35,7 @@ import fakelib
 
 SEND_MODES = ("ok", "not_on_whatsapp", "rate_overlimit_400", "rate_overlimit_500",
               "connection_closed", "connection_closed_array", "baileys_error",
-              "client_not_started", "forbidden", "unauthorized", "server_error",
+              "client_not_started", "restricted", "forbidden", "unauthorized", "server_error",
               "hang", "garbage", "huge", "close_mid_body")
 FETCH_MODES = ("ok", "unauthorized", "hang", "garbage", "huge", "server_error")
 ISE = "Internal Server Error"
@@ -362,6 +362,13 @@ class EvoHandler(fakelib.FakeHandler):
                                               [err if err.startswith("Error") else "Error: " + err]),
             "client_not_started": lambda: envelope(
                 500, ISE, "Cannot read properties of undefined (reading 'textMessage')"),
+            # A chip WhatsApp has restricted: the refusal reaches the client
+            # in the ForbiddenException envelope (section 2: 403 is shaped
+            # like 400), its message Baileys' error for DisconnectReason
+            # 403 "forbidden" [INF: the contract has no verbatim body].
+            "restricted": lambda: envelope(403, "Forbidden", ["Error: forbidden"]),
+            # Evolution's auth guard when the server has no global key set
+            # (auth.guard.ts): the server's configuration, not the chip.
             "forbidden": lambda: envelope(403, "Forbidden",
                                           ["Missing global api key", "The global api key must be set"]),
             "unauthorized": unauthorized,

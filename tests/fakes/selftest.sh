@@ -123,6 +123,7 @@ declare -A EVO=(
   [connection_closed_array]='500 {"status":500,"error":"Internal Server Error","response":{"message":["Error: Connection Closed"]}}'
   [baileys_error]='400 {"status":400,"error":"Bad Request","response":{"message":["Error: Timed Out"]}}'
   [client_not_started]="500 {\"status\":500,\"error\":\"Internal Server Error\",\"response\":{\"message\":\"Cannot read properties of undefined (reading 'textMessage')\"}}"
+  [restricted]='403 {"status":403,"error":"Forbidden","response":{"message":["Error: forbidden"]}}'
   [forbidden]='403 {"status":403,"error":"Forbidden","response":{"message":["Missing global api key","The global api key must be set"]}}'
   [unauthorized]='401 {"status":401,"error":"Unauthorized","response":{"message":"Unauthorized"}}'
   [server_error]='500 {"status":500,"error":"Internal Server Error","response":{"message":"Internal Server Error"}}'

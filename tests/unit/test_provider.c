@@ -40,6 +40,20 @@ int main(void)
 	ok(meaning("{\"status\":400,\"response\":{\"message\":[\"Error: Connection Closed\"]}}",
 		   400, buf) == WA_NONE, "a 400 saying Connection Closed is not a closed session");
 
+	/* A 403 is the chip's restriction, unless it is Evolution's auth
+	 * guard (the server has no global key): that is the set-up's fault. */
+	ok(meaning("{\"status\":403,\"error\":\"Forbidden\",\"response\":{\"message\":[\"Error: forbidden\"]}}",
+		   403, buf) == WA_RESTRICTED, "403 from WhatsApp: the chip is restricted");
+	is_str(buf, "HTTP 403: Error: forbidden", "the restriction's words");
+	ok(meaning("{\"status\":403,\"error\":\"Forbidden\",\"response\":{\"message\":[\"Missing global api key\",\"The global api key must be set\"]}}",
+		   403, buf) == WA_AUTH_GUARD, "403 Missing global api key: the auth guard, not the chip");
+	is_str(buf, "HTTP 403: Missing global api key; The global api key must be set",
+	       "the auth guard's words");
+	ok(meaning("<html>403</html>", 403, buf) == WA_RESTRICTED,
+	   "an unreadable 403 still counts as a restriction");
+	is_str(wa_meaning_name(WA_AUTH_GUARD), "auth_guard", "meaning names");
+	is_str(wa_meaning_name(WA_RESTRICTED), "restricted", "meaning names");
+
 	ok(meaning("<html>oops", 502, buf) == WA_NONE, "garbage: no meaning");
 	ok(strstr(buf, "unreadable body (10 bytes)") != NULL, "garbage is described, not echoed");
 	ok(meaning("{\"response\":{\"message\":[[[[[[[[[[[[[[[[[[[[\"deep\"]]]]]]]]]]]]]]]]]]]}}", 400, buf) == WA_NONE,

@@ -1,0 +1,42 @@
+#include "pool.h"
+#include "db.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char pool_list_sql[] =
+	"SELECT c.id, c.instance_name, c.telefone, c.status, c.trust_score,"
+	"  c.trust_level, c.provider, n.connected,"
+	"  (extract(epoch FROM now() - c.desconectado_desde) / 60)::bigint,"
+	"  n.chip_breaker, b.override,"
+	"  greatest(0, ceil(extract(epoch FROM greatest(c.cooldown_until,"
+	"    c.connection_cooldown_until) - now()) / 60))::bigint,"
+	"  c.cooldown_reason, c.recovery_phase,"
+	"  (SELECT count(*) FROM fila_mensagens f WHERE f.chip_id = c.id"
+	"     AND f.enviada_em > now() - interval '24 hours'),"
+	"  c.erros_ultimas_24h, c.pode_prospectar, c.pode_followup, c.pode_responder,"
+	"  c.limite_hora, c.limite_dia"
+	" FROM chips c JOIN chipctl_chip_now n ON n.id = c.id"
+	" LEFT JOIN circuit_breakers b ON b.name = 'chip:' || c.id"
+	" WHERE $1::text IS NULL OR c.status = $1"
+	" ORDER BY array_position(ARRAY['active','ready','warming','pending',"
+	"   'provisioned','degraded','banned'], c.status), c.trust_score DESC,"
+	"   c.instance_name";
+
+void pool_connection_text(const PGresult *res, int row, char *buf, size_t n)
+{
+	if (!strcmp(PQgetvalue(res, row, POOL_CONN), "t"))
+		snprintf(buf, n, "connected");
+	else if (db_val(res, row, POOL_DOWN_MIN))
+		snprintf(buf, n, "down %ldm", db_long(res, row, POOL_DOWN_MIN));
+	else
+		snprintf(buf, n, "disconnected");
+}
+
+void pool_breaker_text(const PGresult *res, int row, char *buf, size_t n)
+{
+	const char *ov = db_val(res, row, POOL_OVERRIDE);
+
+	snprintf(buf, n, "%s%s%s", PQgetvalue(res, row, POOL_BREAKER), ov ? "/" : "",
+		 ov ? ov : "");
+}
