@@ -49,6 +49,7 @@ static int failure(struct sender *s, int chip, const char *chip_id, const char *
 	char name[80], c[4], t[4], thr[16], tthr[16], base[16], max[16], ra[16];
 	const char *p[13];
 	PGresult *res;
+	int rc;
 
 	snprintf(name, sizeof(name), "%s:%s", chip ? "chip" : "provider",
 		 chip ? chip_id : provider);
@@ -82,10 +83,11 @@ static int failure(struct sender *s, int chip, const char *chip_id, const char *
 		13, p);
 	if (!res)
 		return -1;
-	if (strcmp(PQgetvalue(res, 0, 0), "open") && !strcmp(PQgetvalue(res, 0, 1), "open"))
-		opened(s, chip, name, provider, instance, why);
+	rc = strcmp(PQgetvalue(res, 0, 0), "open") && !strcmp(PQgetvalue(res, 0, 1), "open");
 	PQclear(res);
-	return 0;
+	if (rc)
+		opened(s, chip, name, provider, instance, why);
+	return rc ? (chip ? BREAKER_CHIP_OPENED : BREAKER_PROVIDER_OPENED) : 0;
 }
 
 int breaker_after_failure(struct sender *s, const char *chip_id, const char *provider,
@@ -93,9 +95,12 @@ int breaker_after_failure(struct sender *s, const char *chip_id, const char *pro
 {
 	if (provider_refused_key(r))
 		return 0;	/* our credentials, not the provider's health */
-	if (r->uncertain)
-		return failure(s, 1, chip_id, provider, instance, 0, 1, r->error, 0) ||
-		       failure(s, 0, chip_id, provider, instance, 0, 1, r->error, 0) ? -1 : 0;
+	if (r->uncertain) {
+		int c = failure(s, 1, chip_id, provider, instance, 0, 1, r->error, 0);
+		int p = c < 0 ? -1 : failure(s, 0, chip_id, provider, instance, 0, 1, r->error, 0);
+
+		return c < 0 || p < 0 ? -1 : c | p;
+	}
 	if (r->fault == FAULT_CHIP)
 		return failure(s, 1, chip_id, provider, instance, 1, 0, r->error,
 			       r->retry_after_s);

@@ -16,8 +16,11 @@
 
 struct send_result;
 
+enum { BREAKER_CHIP_OPENED = 1, BREAKER_PROVIDER_OPENED = 2 };
+
 /* Count a failed send through chip chip_id (provider, instance) against
- * the breakers at fault. 0, or -1 on a database error. */
+ * the breakers at fault. Returns the BREAKER_*_OPENED bits of the breakers
+ * this failure opened (0: none), or -1 on a database error. */
 int breaker_after_failure(struct sender *s, const char *chip_id, const char *provider,
 			  const char *instance, const struct send_result *r);
 

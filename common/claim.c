@@ -88,7 +88,7 @@ int claim_batch(struct sender *s, struct outbound **out, long at_most)
 			 PQgetvalue(res, i, 8));
 		m->esperas = (int)db_long(res, i, 9);
 		m->pr.chip = -1;
-		sb_add(&m->pr.tried, PQgetvalue(res, i, 10));
+		sb_add(&m->refused, PQgetvalue(res, i, 10));
 	}
 	PQclear(res);
 	return n;
@@ -103,6 +103,7 @@ void claim_free(struct outbound *msgs, int n)
 		free(msgs[i].telefone);
 		free(msgs[i].conteudo);
 		sb_free(&msgs[i].pr.tried);
+		sb_free(&msgs[i].refused);
 	}
 	free(msgs);
 }

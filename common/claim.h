@@ -3,7 +3,8 @@
  *
  * Owns claiming due messages (FOR UPDATE SKIP LOCKED in a CTE, so the
  * batch size holds and no two workers ever hold one; each comes with the
- * chips that already refused it, which it must not go to again), giving
+ * chips that already refused it: a message fails FAILED_ALL_CHIPS only
+ * when that many distinct chips refused it), giving
  * claimed messages back, and the worker's heartbeat row.
  */
 #ifndef CHIPCTL_CLAIM_H

@@ -40,10 +40,12 @@ struct progress {
 	int candidates;		/* chips it could have gone to */
 	int threshold;		/* the trust that admitted the chip */
 	int sends;		/* chips it was sent through in this pass */
-	int refusals;		/* of those, refused by the chip (probes aside) */
+	int refusals;		/* of those, refused by the chip */
+	int spent;		/* refusals by chips that had not refused it before
+				 * (probes aside): the attempts it spends */
 	char day[16];		/* the doctor's day reserved by guard, or "" */
 	const char *wait_hint;	/* why it may have to wait (a provider fault) */
-	struct strbuf tried;	/* chips it must not go to: ids, ',' joined */
+	struct strbuf tried;	/* chips tried in this pass: ids, ',' joined */
 	char last_error[300];
 	struct finish fin;
 };
@@ -61,6 +63,7 @@ struct outbound {
 	int esperas;		/* times it waited for capacity */
 	char correlation_id[40];
 	char uncertain_chip[40];	/* an uncertain send went through this chip */
+	struct strbuf refused;	/* chips that ever refused it: ids, ',' joined */
 	struct progress pr;
 };
 

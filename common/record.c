@@ -122,7 +122,7 @@ int record_failure(struct sender *s, const struct outbound *m, const struct pool
 	char id[24], att[8], status[8], lat[16], cand[8], thr[8], cd[16];
 	const char *p[19];
 	int secs = cooldown_for(cfg, r);
-	int closed = r->meaning == WA_CONNECTION_CLOSED || r->meaning == WA_CLIENT_NOT_STARTED;
+	int closed = r->meaning == WA_CONNECTION_CLOSED;
 
 	snprintf(id, sizeof(id), "%ld", m->id);
 	snprintf(att, sizeof(att), "%d", m->pr.sends);
@@ -161,8 +161,6 @@ int record_failure(struct sender *s, const struct outbound *m, const struct pool
 		return -1;
 	if (r->fault != FAULT_CHIP || r->uncertain)
 		return 0;
-	log_warn(closed ? "chip session closed: marked disconnected" : "chip cooled off",
-		 "chip=%s", c->instance, "cooldown_s=%d", closed ? 0 : secs, "error=%s", r->error);
 	if (r->meaning == WA_RESTRICTED || r->meaning == WA_RATE_LIMIT) {
 		char text[512];
 
@@ -171,7 +169,11 @@ int record_failure(struct sender *s, const struct outbound *m, const struct pool
 		alert_raise(s->ctx, "chip_restricted", c->instance, ALERT_WARNING,
 			    cfg->alerts_cooldown_s, text);
 	}
-	return 0;
+	if (!closed && secs <= 0)
+		return 0;	/* cooldowns configured off: its breaker decides */
+	log_warn(closed ? "chip session closed: marked disconnected" : "chip cooled off",
+		 "chip=%s", c->instance, "cooldown_s=%d", closed ? 0 : secs, "error=%s", r->error);
+	return 1;
 }
 
 /* The arrays of chipctl_finish_batch, in its order. */

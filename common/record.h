@@ -42,7 +42,9 @@ void record_success(struct sender *s, struct record *rec, const struct outbound 
 /* Write the successes (then empty). 0, or -1 on a database error. */
 int record_flush(struct sender *s, struct record *rec);
 
-/* Write one failed attempt. 0, or -1 on a database error. */
+/* Write one failed attempt. Returns 1 when the chip can no longer send
+ * (cooled off, or its session marked down), 0 when it still can, -1 on a
+ * database error. */
 int record_failure(struct sender *s, const struct outbound *m, const struct pool_chip *c,
 		   const struct send_result *r);
 

@@ -135,10 +135,13 @@ static int better(const struct pool_chip *a, int an, const struct pool_chip *b, 
 		  const struct outbound *m)
 {
 	int ap = !strcmp(a->id, m->uncertain_chip), bp = !strcmp(b->id, m->uncertain_chip);
+	int ar = !strstr(sb_str(&m->refused), a->id), br = !strstr(sb_str(&m->refused), b->id);
 	int aa, ba;
 
 	if (ap != bp)
 		return ap;
+	if (ar != br)
+		return ar;
 	if (an != bn)
 		return an;
 	aa = affinity(a, m->cliente);

@@ -8,7 +8,8 @@
  * breaker probe, in one round trip (chipctl_reserve_chips): the database
  * grants what is still free, so no number of workers can take a chip past
  * its limits. The order of preference: the chip an uncertain send went
- * through, then normal mode (the chip's permission for the message type)
+ * through, a chip that has not refused the message before, then normal
+ * mode (the chip's permission for the message type)
  * before fallback mode (trust at the type's fallback threshold), the
  * doctor's chip by affinity (responses weigh three times a message), the
  * least used today and this hour, the highest trust. Reserved sends that do

@@ -48,9 +48,10 @@ static long backoff_s(int base, int max, int n)
 	return (long)(b < 1 ? 1 : b);
 }
 
-/* No chip takes the message in this batch. Chips that refused it spend its
- * attempts and it backs off (send.backoff_*); otherwise it waits for
- * capacity, spending nothing (send.wait_backoff_*). */
+/* No chip takes the message in this batch. Refused by chips, it backs off
+ * (send.backoff_*), spending an attempt for each chip that had not refused
+ * it before; otherwise it waits for capacity, spending nothing
+ * (send.wait_backoff_*). */
 static void leave_unsent(struct sender *s, const struct pool *pool, struct outbound *m)
 {
 	const struct config *cfg = &s->ctx->cfg;
@@ -59,7 +60,7 @@ static void leave_unsent(struct sender *s, const struct pool *pool, struct outbo
 	m->pr.walk = WALK_FINISH;
 	f->status = "pendente";
 	f->reason = select_wait_reason(s, pool, m);
-	f->spent = m->pr.refusals;
+	f->spent = m->pr.spent;
 	f->final_outcome = "FAILED_ALL_CHIPS";
 	if (!m->pr.last_error[0])
 		snprintf(m->pr.last_error, sizeof(m->pr.last_error),
@@ -84,37 +85,47 @@ static void leave_now(struct outbound *m)
 {
 	m->pr.walk = WALK_FINISH;
 	m->pr.fin.status = "pendente";
-	m->pr.fin.spent = m->pr.refusals;
+	m->pr.fin.spent = m->pr.spent;
 	m->pr.fin.final_outcome = "FAILED_ALL_CHIPS";
 }
 
-static void unauthorized(struct sender *s, const char *provider)
+static void unauthorized(struct sender *s, const char *provider, const char *why)
 {
-	char text[400];
+	char text[700];
 
 	if (!strcmp(provider, "zapi"))
 		s->unauthorized_zapi = 1;
 	else
 		s->unauthorized_evolution = 1;
-	snprintf(text, sizeof(text), "%s refused chipctl's credentials: sending through %s "
-		 "is stopped until the key is fixed; messages wait in the queue", provider,
-		 provider);
+	snprintf(text, sizeof(text), "%s refused chipctl's credentials (%s): sending through "
+		 "%s is stopped until the key is fixed; messages wait in the queue", provider,
+		 why, provider);
 	alert_raise(s->ctx, "provider_auth", provider, ALERT_CRITICAL,
 		    s->ctx->cfg.alerts_cooldown_s, text);
 }
 
-/* What follows a failed send, by whose fault it was. */
+/* What follows a failed send, by whose fault it was. chip_out: the chip
+ * can no longer send (cooled off, session down); opened: the breakers the
+ * failure opened (BREAKER_*_OPENED). */
 static void after_failure(struct sender *s, struct pool *pool, struct outbound *m,
-			  struct pool_chip *c, const struct send_result *r, struct strbuf *urgent)
+			  struct pool_chip *c, const struct send_result *r, int chip_out,
+			  int opened, struct strbuf *urgent)
 {
 	struct finish *f = &m->pr.fin;
 
 	snprintf(m->pr.last_error, sizeof(m->pr.last_error), "%s via %s", r->error, c->instance);
 	m->pr.chip = -1;
+	if (m->pr.tried.len)
+		sb_addc(&m->pr.tried, ',');
+	sb_add(&m->pr.tried, c->id);
+	if (opened & BREAKER_CHIP_OPENED)
+		c->bad = 1;
+	if (opened & BREAKER_PROVIDER_OPENED)
+		pool->down[select_provider_index(c->provider)] = 1;
 	if (r->uncertain) {
 		/* It may have been delivered: not on another chip now; later,
-		 * on the same one. */
-		c->bad = 1;
+		 * on the same one. (The chip stays in use: a run of timeouts
+		 * opens its breakers.) */
 		m->pr.walk = WALK_FINISH;
 		f->status = "pendente";
 		f->reason = "UNCERTAIN_TIMEOUT";
@@ -130,23 +141,27 @@ static void after_failure(struct sender *s, struct pool *pool, struct outbound *
 		f->reason = "NOT_ON_WHATSAPP";
 		s->st.invalid++;
 	} else if (r->fault == FAULT_CHIP) {
-		c->bad = 1;
-		if (m->pr.tried.len)
-			sb_addc(&m->pr.tried, ',');
-		sb_add(&m->pr.tried, c->id);
-		if (!m->pr.probe)
-			m->pr.refusals++;
+		/* Refused: the next chip. Only a chip that never refused it
+		 * before spends an attempt; a probe's refusal spends none. */
+		if (chip_out)
+			c->bad = 1;
+		m->pr.refusals++;
+		if (!m->pr.probe && !strstr(sb_str(&m->refused), c->id)) {
+			m->pr.spent++;
+			if (m->refused.len)
+				sb_addc(&m->refused, ',');
+			sb_add(&m->refused, c->id);
+		}
 		if (r->meaning == WA_RESTRICTED && !strstr(sb_str(urgent), c->id))
 			sb_addf(urgent, "%s%s", urgent->len ? "," : "", c->id);
 		m->pr.walk = WALK_SELECT;
 	} else {
-		/* The provider's fault: the rest of the batch keeps off it; the
-		 * message may still go through the other provider, or waits. */
+		/* The provider's fault: no attempt spent; another chip may take
+		 * it (the other provider's, once this one's breaker is open). */
 		if (provider_refused_key(r)) {
-			unauthorized(s, c->provider);
+			unauthorized(s, c->provider, r->error);
 			m->pr.wait_hint = "WAIT_PROVIDER_AUTH";
 		} else {
-			pool->down[select_provider_index(c->provider)] = 1;
 			m->pr.wait_hint = "WAIT_PROVIDER_DOWN";
 		}
 		m->pr.walk = WALK_SELECT;
@@ -154,6 +169,25 @@ static void after_failure(struct sender *s, struct pool *pool, struct outbound *
 	m->pr.probe = 0;
 	if (m->pr.walk == WALK_SELECT && m->pr.sends >= s->ctx->cfg.send_max_chips)
 		leave_unsent(s, pool, m);
+}
+
+/* A probe went through: written at once, which closes its breakers for
+ * every worker, and the rest of the batch may use the chip (and its
+ * provider) again. */
+static int probe_passed(struct sender *s, struct pool *pool, struct record *rec,
+			struct pool_chip *c)
+{
+	int k;
+
+	if (record_flush(s, rec) < 0)
+		return -1;
+	if (c->provider_probe)
+		for (k = 0; k < pool->n; k++)
+			if (!strcmp(pool->c[k].provider, c->provider))
+				pool->c[k].provider_probe = 0;
+	pool->probe_taken[select_provider_index(c->provider)] = 0;
+	c->chip_probe = c->probe_taken = c->dirty = 0;
+	return 0;
 }
 
 /* Send m through its assigned chip; classify and record a failure at once
@@ -165,6 +199,7 @@ static int send_one(struct sender *s, struct pool *pool, struct record *rec,
 	struct pool_chip *c = &pool->c[m->pr.chip];
 	struct send_request req;
 	struct send_result r;
+	int out, opened;
 
 	memset(&req, 0, sizeof(req));
 	req.provider = c->provider;
@@ -179,16 +214,18 @@ static int send_one(struct sender *s, struct pool *pool, struct record *rec,
 	if (r.fault == FAULT_NONE) {
 		record_success(s, rec, m, c, &r);
 		m->pr.walk = WALK_SENT;
+		if (m->pr.probe)
+			return probe_passed(s, pool, rec, c);
 		return 0;
 	}
 	log_info("send attempt failed", "message=%ld", m->id, "chip=%s", c->instance,
 		 "provider=%s", c->provider, "class=%s", http_class_name(r.cls),
 		 "status=%ld", r.status, "meaning=%s", wa_meaning_name(r.meaning),
 		 "fault=%s", fault_name(r.fault), "error=%s", r.error);
-	if (record_failure(s, m, c, &r) < 0 ||
-	    breaker_after_failure(s, c->id, c->provider, c->instance, &r) < 0)
+	if ((out = record_failure(s, m, c, &r)) < 0 ||
+	    (opened = breaker_after_failure(s, c->id, c->provider, c->instance, &r)) < 0)
 		return -1;
-	after_failure(s, pool, m, c, &r, urgent);
+	after_failure(s, pool, m, c, &r, out, opened, urgent);
 	return 0;
 }
 

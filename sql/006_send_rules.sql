@@ -474,7 +474,7 @@ BEGIN
                              p_uncertain_chips)
             AS u(msg, st, oc, foc, reason, err, next_in, next_at, spent, waits, uchip)
     ), v AS (
-        SELECT f.id, u.*,
+        SELECT f.id, f.tipo, u.*,
             CASE WHEN u.st <> 'pendente' THEN u.st
                  WHEN chipctl_attempts_exhausted(f.tentativas + u.spent, f.max_tentativas)
                       AND u.spent > 0 THEN 'erro'
@@ -502,6 +502,14 @@ BEGIN
             processando_desde = NULL, worker_id = NULL, updated_at = now()
         FROM v WHERE f.id = v.id
         RETURNING f.id, f.status, f.outcome
+    ), sel AS (
+        -- why no chip took a waiting message, for `queue show`
+        INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode, candidates,
+            threshold, reason, worker_id)
+        SELECT v.id, v.tipo, NULL, 'none', 0, 0,
+            coalesce(v.reason, 'no chip') || coalesce(': ' || v.err, ''), p_worker
+        FROM v WHERE v.waits
+        RETURNING 1
     ), rel AS (
         UPDATE guardrail_counters g SET used = greatest(g.used - r.w, 0)
         FROM (SELECT x.cli, x.dia, sum(x.w)::integer AS w
@@ -514,6 +522,6 @@ BEGIN
     )
     SELECT u.msg, up.id IS NOT NULL, up.status, up.outcome
     FROM u LEFT JOIN up ON up.id = u.msg
-    WHERE (SELECT count(*) FROM rel) >= 0;
+    WHERE (SELECT count(*) FROM rel) + (SELECT count(*) FROM sel) >= 0;
 END;
 $$;

@@ -26,7 +26,9 @@ breaker() { psql_q "SELECT state, consecutive_failures FROM circuit_breakers WHE
 	psql_q "UPDATE fila_mensagens SET agendar_para = now()"
 	run_chipctl 0 send-worker --once
 	[ "$(sends_to c1)" -eq 3 ]
-	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE outcome_reason_code = 'NO_CHIP'")" -eq 4 ]
+	# nothing failed for it: all four wait, none spent an attempt on the open breaker
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'pendente' AND outcome_reason_code LIKE 'WAIT_%'")" -eq 4 ]
+	[ "$(psql_q "SELECT sum(tentativas) FROM fila_mensagens")" -eq 3 ]
 }
 
 @test "after the backoff one probe is sent; its success closes and resets the breaker" {

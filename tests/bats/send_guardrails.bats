@@ -42,7 +42,7 @@ setup() {
 }
 
 @test "a send that fails for good gives the doctor's quota back" {
-	evo_mode c1 server_error
+	evo_mode c1 baileys_error
 	m=$(msg followup dr-q)
 	psql_q "UPDATE fila_mensagens SET tentativas = 2, max_tentativas = 3"
 	run_chipctl 0 send-worker --once

@@ -15,7 +15,7 @@ setup() {
 	run_chipctl 0 send-worker --once --json
 	[[ "$output" == *'"sent":1'* ]]
 	[ "$(msg_state $m)" = "enviada|SENT" ]
-	[ "$(psql_q "SELECT chip_id = '$a', provider_message_id IS NOT NULL, tentativas, enviada_em IS NOT NULL FROM fila_mensagens WHERE id = $m")" = "t|t|1|t" ]
+	[ "$(psql_q "SELECT chip_id = '$a', provider_message_id IS NOT NULL, tentativas, enviada_em IS NOT NULL FROM fila_mensagens WHERE id = $m")" = "t|t|0|t" ]
 	[ "$(psql_q "SELECT result, http_status, chip_id = '$a', provider FROM send_attempts WHERE message_id = $m")" = "ok|201|t|evolution" ]
 	[ "$(psql_q "SELECT msgs_enviadas_total, ultimo_envio_em IS NOT NULL FROM chips WHERE id = '$a'")" = "1|t" ]
 	[ "$(psql_q "SELECT direction, telefone, provider_message_id IS NOT NULL FROM chip_interactions")" = "out|5511987651111|t" ]
@@ -73,36 +73,57 @@ assert r["headers"]["apikey"] == sys.argv[1]
 	[ "$(psql_q "SELECT mode, threshold FROM chip_selection_log")" = "fallback|60" ]
 }
 
-@test "no chip passes even the fallback: the message waits with backoff, logged" {
+@test "no chip passes even the fallback: the message waits with backoff, unburnt, logged" {
 	chip chip50 50 >/dev/null
 	open_instances chip50
 	m=$(msg prospeccao)
 	run_chipctl 0 send-worker --once
-	[ "$(psql_q "SELECT status, tentativas, outcome_reason_code, agendar_para > now() + interval '40 seconds' FROM fila_mensagens WHERE id = $m")" = "pendente|1|NO_CHIP|t" ]
+	[ "$(psql_q "SELECT status, tentativas, esperas, outcome_reason_code, agendar_para > now() + interval '20 seconds' FROM fila_mensagens WHERE id = $m")" = "pendente|0|1|WAIT_NO_PERMISSION|t" ]
 	[ "$(psql_q "SELECT mode, chip_id IS NULL FROM chip_selection_log")" = "none|t" ]
 	[ "$(sends_to chip50)" -eq 0 ]
 }
 
-@test "fail over: up to 3 chips per message, then back to pendente with backoff" {
+@test "fail over: up to 3 chips per message, each refusal spends an attempt, then backoff" {
 	for n in c1 c2 c3 c4; do chip $n 90 >/dev/null; done
 	open_instances c1 c2 c3 c4
 	evo_mode '*' baileys_error
 	m=$(msg followup)
+	psql_q "UPDATE fila_mensagens SET max_tentativas = 5 WHERE id = $m"
 	run_chipctl 0 send-worker --once
 	[ "$(fake_count evolution POST /message/sendText/)" -eq 3 ]
-	[ "$(psql_q "SELECT count(*) FROM send_attempts WHERE message_id = $m AND result = '4xx'")" -eq 3 ]
-	[ "$(psql_q "SELECT status, tentativas, outcome_reason_code, agendar_para > now() + interval '40 seconds' FROM fila_mensagens WHERE id = $m")" = "pendente|1|ALL_CHIPS_FAILED|t" ]
+	[ "$(psql_q "SELECT count(*) FROM send_attempts WHERE message_id = $m AND result = '4xx' AND fault = 'chip'")" -eq 3 ]
+	[ "$(psql_q "SELECT status, tentativas, outcome_reason_code, agendar_para > now() + interval '40 seconds' FROM fila_mensagens WHERE id = $m")" = "pendente|3|ALL_CHIPS_FAILED|t" ]
+	# the next pass tries the chip that has not refused it first; a chip
+	# refusing it again spends nothing: attempts count distinct chips
+	psql_q "UPDATE fila_mensagens SET agendar_para = now() WHERE id = $m; UPDATE chips SET cooldown_until = NULL"
+	run_chipctl 0 send-worker --once
+	[ "$(psql_q "SELECT count(DISTINCT chip_id) FROM send_attempts WHERE message_id = $m")" -eq 4 ]
+	[ "$(psql_q "SELECT chip_id FROM send_attempts WHERE message_id = $m ORDER BY id OFFSET 3 LIMIT 1")" = "$(psql_q "SELECT id FROM chips WHERE id NOT IN (SELECT chip_id FROM send_attempts WHERE message_id = $m ORDER BY id LIMIT 3)")" ]
+	[ "$(psql_q "SELECT status, tentativas FROM fila_mensagens WHERE id = $m")" = "pendente|4" ]
 }
 
 @test "all chips failed on the last attempt: erro FAILED_ALL_CHIPS and an alert" {
 	chip c1 90 >/dev/null
 	open_instances c1
-	evo_mode c1 server_error
+	evo_mode c1 baileys_error
 	m=$(msg followup)
 	psql_q "UPDATE fila_mensagens SET tentativas = 2, max_tentativas = 3 WHERE id = $m"
 	run_chipctl 0 send-worker --once
 	[ "$(msg_state $m)" = "erro|FAILED_ALL_CHIPS" ]
 	[ "$(psql_q "SELECT alert_type, severity FROM alert_outbox WHERE alert_type = 'message_failed'")" = "message_failed|critical" ]
+}
+
+@test "a provider's 5xx spends no attempt and harms no chip: the message waits" {
+	a=$(chip c1 90)
+	open_instances c1
+	evo_mode c1 server_error
+	m=$(msg followup)
+	psql_q "UPDATE fila_mensagens SET tentativas = 2, max_tentativas = 3 WHERE id = $m"
+	run_chipctl 0 send-worker --once
+	[ "$(psql_q "SELECT status, tentativas, outcome_reason_code, esperas FROM fila_mensagens WHERE id = $m")" = "pendente|2|WAIT_PROVIDER_DOWN|1" ]
+	[ "$(psql_q "SELECT fault FROM send_attempts WHERE message_id = $m")" = provider ]
+	[ "$(psql_q "SELECT cooldown_until IS NULL, erros_ultimas_24h FROM chips WHERE id = '$a'")" = "t|0" ]
+	[ "$(psql_q "SELECT count(*) FROM alert_outbox WHERE alert_type = 'message_failed'")" -eq 0 ]
 }
 
 @test "recipient not on WhatsApp: FAILED_INVALID_NUMBER, the chip is not punished" {
@@ -198,7 +219,7 @@ assert r["headers"]["apikey"] == sys.argv[1]
 	evo_mode c1 hang 1
 	m=$(msg followup)
 	run_chipctl 0 send-worker --once
-	[ "$(psql_q "SELECT status, outcome_reason_code, chip_id = '$a', tentativas FROM fila_mensagens WHERE id = $m")" = "pendente|UNCERTAIN_TIMEOUT|t|1" ]
+	[ "$(psql_q "SELECT status, outcome_reason_code, chip_id = '$a', tentativas FROM fila_mensagens WHERE id = $m")" = "pendente|UNCERTAIN_TIMEOUT|t|0" ]
 	[ "$(sends_to c2)" -eq 0 ]
 	[ "$(psql_q "SELECT result, uncertain FROM send_attempts")" = "timeout|t" ]
 	# later: the same chip, even though another is as good
@@ -209,21 +230,22 @@ assert r["headers"]["apikey"] == sys.argv[1]
 	[ "$(sends_to c2)" -eq 0 ]
 }
 
-@test "a huge error body is capped and fails over; a 201 with a huge, cut or garbage body is sent" {
+@test "a huge error body is capped and fails over unburnt; a 201 with a huge, cut or garbage body is sent" {
 	a=$(chip c1 95)
 	b=$(chip c2 90)
 	open_instances c1 c2
 	fake_ctl evolution /__control/script '{"responses":[{"status":500,"huge_mb":8}]}' >/dev/null
 	m1=$(msg followup)
 	run_chipctl 0 send-worker --once
-	[ "$(psql_q "SELECT status, chip_id = '$b' FROM fila_mensagens WHERE id = $m1")" = "enviada|t" ]
-	[ "$(psql_q "SELECT result, error LIKE 'response body larger than%' FROM send_attempts WHERE message_id = $m1 AND chip_id = '$a'")" = "network|t" ]
+	[ "$(psql_q "SELECT status, chip_id = '$b', tentativas FROM fila_mensagens WHERE id = $m1")" = "enviada|t|0" ]
+	[ "$(psql_q "SELECT result, fault, error LIKE 'response body larger than%' FROM send_attempts WHERE message_id = $m1 AND chip_id = '$a'")" = "network|provider|t" ]
 	# c2 is now the more used: the next messages go to c1, whose 201s are
 	# unreadable: the provider accepted them, so they count as sent, once
 	for mode in huge close_mid_body garbage; do
 		fake_ctl evolution /__control/send "{\"instance\":\"c1\",\"mode\":\"$mode\",\"huge_mb\":8,\"count\":1}" >/dev/null
 		m=$(msg followup)
-		psql_q "UPDATE chip_send_counters SET day_count = 100 WHERE chip_id = '$b'"
+		psql_q "INSERT INTO chip_send_counters VALUES ('$b', date_trunc('hour', now()), 0,
+		          date_trunc('day', now()), 100) ON CONFLICT (chip_id) DO UPDATE SET day_count = 100"
 		run_chipctl 0 send-worker --once
 		[ "$(psql_q "SELECT status, chip_id = '$a', provider_message_id IS NULL FROM fila_mensagens WHERE id = $m")" = "enviada|t|t" ] ||
 			{ echo "mode $mode"; psql_q "SELECT * FROM send_attempts WHERE message_id = $m"; return 1; }

@@ -53,13 +53,15 @@ SELECT '00000000-0000-0000-0000-000000000002', 'dr' || g, '5511988800' || lpad(g
 FROM generate_series(1, 10) g;
 SELECT is(chip_calcular_taxa_delivery('00000000-0000-0000-0000-000000000002', 7), 1.0000,
           'sends without receipts or failures: 1');
-INSERT INTO send_attempts (message_id, chip_id, attempt, http_status, result, created_at)
-VALUES (1, '00000000-0000-0000-0000-000000000002', 1, 500, '5xx', now() - interval '1 hour'),
-       (2, '00000000-0000-0000-0000-000000000002', 1, NULL, 'network', now() - interval '1 hour'),
-       (3, '00000000-0000-0000-0000-000000000002', 1, NULL, 'timeout', now() - interval '1 hour'),
-       (4, '00000000-0000-0000-0000-000000000002', 1, 500, '5xx', now() - interval '8 days');
+INSERT INTO send_attempts (message_id, chip_id, attempt, http_status, result, fault, created_at)
+VALUES (1, '00000000-0000-0000-0000-000000000002', 1, 500, '5xx', 'chip', now() - interval '1 hour'),
+       (2, '00000000-0000-0000-0000-000000000002', 1, 400, '4xx', 'chip', now() - interval '1 hour'),
+       (3, '00000000-0000-0000-0000-000000000002', 1, NULL, 'timeout', 'provider', now() - interval '1 hour'),
+       (5, '00000000-0000-0000-0000-000000000002', 1, NULL, 'network', 'provider', now() - interval '1 hour'),
+       (6, '00000000-0000-0000-0000-000000000002', 1, 502, '5xx', 'provider', now() - interval '1 hour'),
+       (4, '00000000-0000-0000-0000-000000000002', 1, 500, '5xx', 'chip', now() - interval '8 days');
 SELECT is(chip_calcular_taxa_delivery('00000000-0000-0000-0000-000000000002', 7), 0.8333,
-          'failed attempts in the window count against it (timeouts and older ones do not)');
+          'the chip''s failed attempts in the window count against it (the provider''s, timeouts and older ones do not)');
 SELECT is(chip_calcular_taxa_delivery('00000000-0000-0000-0000-000000000002', 30), 0.7692,
           'p_dias widens the window');
 INSERT INTO message_receipts (provider_message_id, chip_id, last_status, delivered_at)
