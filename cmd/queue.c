@@ -19,8 +19,9 @@ const char usage_queue[] =
 	"                             [--max-tentativas N] [--conversa ID] [-n] [--json]\n"
 	"       chipctl queue requeue ID... [-n] [--json]\n"
 	"\n"
-	"stats    messages by status, due now, oldest pending age, and sent and\n"
-	"         failed in the last hour.\n"
+	"stats    messages by status, due now, oldest pending age, sent and\n"
+	"         failed in the last hour, and how many wait for a chip (no attempt\n"
+	"         spent) by why: WAIT_CIRCUIT_OPEN, WAIT_LIMIT, WAIT_PROVIDER_DOWN, ...\n"
 	"enqueue  add one message. PHONE: 10 to 15 digits, '+', spaces, dots,\n"
 	"         dashes and parentheses are dropped. TEXT: 1 to 10000 bytes of\n"
 	"         UTF-8, '-' reads it from stdin; stored verbatim. TIPO: prospeccao,\n"
@@ -33,6 +34,14 @@ const char usage_queue[] =
 	"Exit: 0 done, 64 usage, 65 invalid value or unknown id (values are\n"
 	"checked before connecting), 75 database unreachable, 78 configuration\n"
 	"error or refused credentials, 70 internal error.\n";
+
+/* Pending messages that wait for a chip (no attempt spent), by why:
+ * outcome_reason_code WAIT_* and UNCERTAIN_TIMEOUT, as the send path left them. */
+static const char waiting_sql[] =
+	"SELECT outcome_reason_code, count(*) FROM fila_mensagens"
+	" WHERE status = 'pendente'"
+	"   AND (outcome_reason_code LIKE 'WAIT\\_%' OR outcome_reason_code = 'UNCERTAIN_TIMEOUT')"
+	" GROUP BY 1 ORDER BY 2 DESC, 1";
 
 static int stats(struct chipctl_ctx *ctx)
 {
@@ -54,21 +63,38 @@ static int stats(struct chipctl_ctx *ctx)
 	static const char *names[] = { "pendente", "due", "processando", "enviada",
 				       "erro", "cancelada", "sent_last_hour",
 				       "errors_last_hour", "oldest_due_age_s" };
+	PGresult *w;
+	long waiting = 0;
 	int i;
 
 	if (!res)
 		return db_failure_rc(ctx->db);
+	if (!(w = db_query(ctx->db, waiting_sql, 0, NULL))) {
+		PQclear(res);
+		return db_failure_rc(ctx->db);
+	}
+	for (i = 0; i < PQntuples(w); i++)
+		waiting += db_long(w, i, 1);
 	if (ctx->json) {
-		json_object *o = json_object_new_object();
+		json_object *o = json_object_new_object(), *by = json_object_new_object();
 		for (i = 0; i < 9; i++)
 			json_object_object_add(o, names[i],
 					       json_object_new_int64(db_long(res, 0, i)));
+		json_object_object_add(o, "waiting", json_object_new_int64(waiting));
+		for (i = 0; i < PQntuples(w); i++)
+			json_object_object_add(by, PQgetvalue(w, i, 0),
+					       json_object_new_int64(db_long(w, i, 1)));
+		json_object_object_add(o, "waiting_by_reason", by);
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
 		json_object_put(o);
 	} else {
 		for (i = 0; i < 9; i++)
 			printf("%-18s %ld\n", names[i], db_long(res, 0, i));
+		printf("%-18s %ld\n", "waiting", waiting);
+		for (i = 0; i < PQntuples(w); i++)
+			printf("  %-16s %ld\n", PQgetvalue(w, i, 0), db_long(w, i, 1));
 	}
+	PQclear(w);
 	PQclear(res);
 	return 0;
 }

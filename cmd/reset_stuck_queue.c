@@ -17,9 +17,10 @@ const char usage_reset_stuck_queue[] =
 	"whose attempts are used up (tentativas reaches max_tentativas) becomes\n"
 	"'erro' with outcome FAILED_MAX_ATTEMPTS, and an alert is raised.\n"
 	"\n"
-	"With --expire (daily at 03:00): a message 'pendente' created and due more\n"
-	"than queue.expire_hours (24) ago becomes 'cancelada' with outcome\n"
-	"FAILED_EXPIRED (a message rescheduled to later is not expired).\n"
+	"With --expire (daily at 03:00): a message 'pendente' more than\n"
+	"queue.expire_hours (24) past its first due time (its creation, or the\n"
+	"time it was scheduled for; never a later reschedule, so waiting for a\n"
+	"chip cannot keep it alive) becomes 'cancelada' with outcome FAILED_EXPIRED.\n"
 	"\n"
 	"  --expire       cancel expired pending messages instead\n"
 	"  -n, --dry-run  count what would change; change nothing\n"
@@ -43,12 +44,14 @@ static const char rescue_sql[] =
 	"), upd AS ("
 	"  UPDATE fila_mensagens f SET"
 	"    tentativas = f.tentativas + 1,"
-	"    status = CASE WHEN f.tentativas + 1 >= f.max_tentativas"
+	"    status = CASE WHEN chipctl_attempts_exhausted(f.tentativas + 1, f.max_tentativas)"
 	"                  THEN 'erro' ELSE 'pendente' END,"
-	"    outcome = CASE WHEN f.tentativas + 1 >= f.max_tentativas"
+	"    outcome = CASE WHEN chipctl_attempts_exhausted(f.tentativas + 1, f.max_tentativas)"
 	"                   THEN 'FAILED_MAX_ATTEMPTS' ELSE f.outcome END,"
-	"    outcome_reason_code = CASE WHEN f.tentativas + 1 >= f.max_tentativas"
-	"                   THEN 'STUCK_PROCESSING' ELSE f.outcome_reason_code END,"
+	"    outcome_reason_code = CASE"
+	"      WHEN chipctl_attempts_exhausted(f.tentativas + 1, f.max_tentativas)"
+	"      THEN 'STUCK_PROCESSING' ELSE f.outcome_reason_code END,"
+	"    first_due_at = coalesce(f.first_due_at, f.agendar_para),"
 	"    ultimo_erro = 'stuck in processando, rescued by reset-stuck-queue',"
 	"    processando_desde = NULL, worker_id = NULL, updated_at = now()"
 	"  WHERE f.id = ANY (ARRAY (SELECT id FROM stuck))"
@@ -61,8 +64,8 @@ static const char rescue_sql[] =
 	" FROM upd";
 
 static const char rescue_dry_sql[] =
-	"SELECT count(*) FILTER (WHERE tentativas + 1 < max_tentativas),"
-	"       count(*) FILTER (WHERE tentativas + 1 >= max_tentativas), ''"
+	"SELECT count(*) FILTER (WHERE NOT chipctl_attempts_exhausted(tentativas + 1, max_tentativas)),"
+	"       count(*) FILTER (WHERE chipctl_attempts_exhausted(tentativas + 1, max_tentativas)), ''"
 	" FROM fila_mensagens WHERE status = 'processando'"
 	"   AND processando_desde < now() - make_interval(mins => $1::int)";
 
@@ -70,8 +73,7 @@ static const char expire_sql[] =
 	"WITH old AS ("
 	"  SELECT id FROM fila_mensagens"
 	"  WHERE status = 'pendente'"
-	"    AND agendar_para < now() - make_interval(hours => $1::int)"
-	"    AND created_at < now() - make_interval(hours => $1::int)"
+	"    AND chipctl_message_expired(first_due_at, agendar_para, $1::int)"
 	"  FOR UPDATE SKIP LOCKED"
 	"), upd AS ("
 	"  UPDATE fila_mensagens f SET status = 'cancelada', outcome = 'FAILED_EXPIRED',"
@@ -82,8 +84,7 @@ static const char expire_sql[] =
 
 static const char expire_dry_sql[] =
 	"SELECT count(*) FROM fila_mensagens WHERE status = 'pendente'"
-	"   AND agendar_para < now() - make_interval(hours => $1::int)"
-	"   AND created_at < now() - make_interval(hours => $1::int)";
+	"   AND chipctl_message_expired(first_due_at, agendar_para, $1::int)";
 
 static void print_counts(struct chipctl_ctx *ctx, const char *k1, long v1,
 			 const char *k2, long v2)

@@ -525,3 +525,8 @@ BEGIN
     WHERE (SELECT count(*) FROM rel) + (SELECT count(*) FROM sel) >= 0;
 END;
 $$;
+
+-- The expiry's scan (reset-stuck-queue --expire): pending messages by
+-- their first due time, the expression chipctl_message_expired compares.
+CREATE INDEX IF NOT EXISTS fila_pendente_first_due_idx
+    ON fila_mensagens ((coalesce(first_due_at, agendar_para))) WHERE status = 'pendente';
