@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Every active chip (or only the default one with multi-chip off), as the
+/* Every active chip (with multi-chip off only send.default_chip, or the
+ * active chip with the highest trust), as the
  * one definition of sendable sees it, with the batch's doctors' affinity. */
 static const char pool_sql[] =
 	"SELECT n.id, n.instance_name, n.provider, coalesce(n.zapi_instance_id, ''),"
@@ -22,7 +23,9 @@ static const char pool_sql[] =
 	"   FROM medico_chip_affinity a"
 	"   WHERE a.chip_id = n.id AND a.cliente_id = ANY ($1::text[]))"
 	" FROM chipctl_chip_now n"
-	" WHERE n.status = 'active' AND ($2::boolean OR n.instance_name = $3)"
+	" WHERE n.status = 'active' AND ($2::boolean OR n.instance_name = coalesce($3,"
+	"   (SELECT c.instance_name FROM chips c WHERE c.status = 'active'"
+	"    ORDER BY c.trust_score DESC, c.instance_name LIMIT 1)))"
 	" ORDER BY n.instance_name";
 
 int select_provider_index(const char *provider)
@@ -48,7 +51,7 @@ int select_load(struct sender *s, const struct outbound *msgs, int n, struct poo
 		pga_add(&cli, msgs[i].cliente);
 	p[0] = pga_end(&cli);
 	p[1] = cfg->send_multi_chip ? "t" : "f";
-	p[2] = cfg->send_default_chip ? cfg->send_default_chip : "";
+	p[2] = cfg->send_default_chip && *cfg->send_default_chip ? cfg->send_default_chip : NULL;
 	res = db_query(s->ctx->db, pool_sql, 3, p);
 	sb_free(&cli);
 	if (!res)

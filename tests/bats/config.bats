@@ -16,6 +16,12 @@ load ../lib/common
 	[[ "$stderr" == *"queue.stuck_minute"* ]]
 }
 
+@test "a retired setting is accepted with a warning naming what replaced it" {
+	printf 'send: {\n  min_trust_followup = 70;\n};\n' > "$CONF"
+	run_chipctl 0 queue stats
+	[[ "$stderr" == *"config setting retired"*"line=2"*"send.min_trust_followup"*"instead=trust.perm_followup"* ]]
+}
+
 @test "a value of the wrong type names its line, exit 78" {
 	printf 'queue: {\n  stuck_minutes = "sixty";\n};\n' > "$CONF"
 	run_chipctl 78 queue stats
