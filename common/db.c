@@ -12,6 +12,12 @@ struct db {
 	int failure_rc;
 	int in_tx;
 	char sqlstate[6];
+	/* pipeline mode: statements sent, results not read yet */
+	int pipeline;
+	int pending;
+	int pipeline_failed;
+	db_result_fn *on_result;
+	void *arg;
 };
 
 /* libpq messages end in a newline and may span lines: keep the first. */
@@ -132,6 +138,105 @@ static void reconnect_if_lost(struct db *db)
 		log_info("database connection re-established");
 }
 
+static void query_failed(struct db *db, PGresult *res, const char *what)
+{
+	char err[512];
+
+	one_line(err, sizeof(err), res && PQresultErrorMessage(res)[0] ?
+		 PQresultErrorMessage(res) : PQerrorMessage(db->conn));
+	db->failure_rc = classify(db, res);
+	log_error(what, "sqlstate=%s", db->sqlstate[0] ? db->sqlstate : "-", "error=%s", err);
+}
+
+int db_pipeline_enter(struct db *db, db_result_fn *on_result, void *arg)
+{
+	if (db->pipeline)
+		return 0;
+	reconnect_if_lost(db);
+	if (!PQenterPipelineMode(db->conn)) {
+		query_failed(db, NULL, "cannot enter pipeline mode");
+		return -1;
+	}
+	db->pipeline = 1;
+	db->pending = 0;
+	db->pipeline_failed = 0;
+	db->on_result = on_result;
+	db->arg = arg;
+	return 0;
+}
+
+int db_pipeline_send(struct db *db, const char *sql, int nparams,
+		     const char *const *params)
+{
+	if (!db->pipeline || db->pipeline_failed)
+		return -1;
+	/* Each statement is its own implicit transaction (a sync after it):
+	 * it commits however the ones around it end, even if we die next. */
+	if (!PQsendQueryParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0) ||
+	    !PQpipelineSync(db->conn)) {
+		query_failed(db, NULL, "database pipeline send failed");
+		db->pipeline_failed = 1;
+		return -1;
+	}
+	db->pending++;
+	return 0;
+}
+
+int db_pipeline_read(struct db *db, int wait)
+{
+	while (db->pipeline && db->pending > 0) {
+		PGresult *res;
+		ExecStatusType st;
+
+		if (!wait) {
+			if (!PQconsumeInput(db->conn)) {
+				query_failed(db, NULL, "database pipeline read failed");
+				db->pipeline_failed = 1;
+				return -1;
+			}
+			if (PQisBusy(db->conn))
+				return db->pipeline_failed ? -1 : 0;
+		}
+		res = PQgetResult(db->conn);
+		if (!res) {
+			if (PQstatus(db->conn) != CONNECTION_OK) {
+				query_failed(db, NULL, "database pipeline read failed");
+				db->pipeline_failed = 1;
+				db->pending = 0;
+			}
+			continue;	/* the end of one statement's results */
+		}
+		st = PQresultStatus(res);
+		if (st == PGRES_PIPELINE_SYNC) {
+			db->pending--;
+		} else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+			if (db->on_result)
+				db->on_result(db->arg, res);
+		} else if (st != PGRES_PIPELINE_ABORTED) {
+			query_failed(db, res, "database query failed");
+			db->pipeline_failed = 1;
+		}
+		PQclear(res);
+	}
+	return db->pipeline_failed ? -1 : 0;
+}
+
+int db_pipeline_exit(struct db *db)
+{
+	int rc;
+
+	if (!db->pipeline)
+		return 0;
+	rc = db_pipeline_read(db, 1);
+	if (!PQexitPipelineMode(db->conn) && rc == 0) {
+		query_failed(db, NULL, "cannot leave pipeline mode");
+		rc = -1;
+	}
+	db->pipeline = 0;
+	db->pending = 0;
+	return rc;
+}
+
 PGresult *db_query(struct db *db, const char *sql, int nparams,
 		   const char *const *params)
 {
@@ -139,6 +244,9 @@ PGresult *db_query(struct db *db, const char *sql, int nparams,
 	ExecStatusType st;
 	int attempt;
 
+	/* A statement waits for the pipeline's to be read first. */
+	if (db->pipeline && db_pipeline_exit(db) < 0)
+		return NULL;
 	for (attempt = 0; attempt < 2; attempt++) {
 		reconnect_if_lost(db);
 		res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL,
@@ -156,14 +264,7 @@ PGresult *db_query(struct db *db, const char *sql, int nparams,
 		}
 		break;
 	}
-	{
-		char err[512];
-		one_line(err, sizeof(err), res && PQresultErrorMessage(res)[0] ?
-			 PQresultErrorMessage(res) : PQerrorMessage(db->conn));
-		db->failure_rc = classify(db, res);
-		log_error("database query failed", "sqlstate=%s",
-			  db->sqlstate[0] ? db->sqlstate : "-", "error=%s", err);
-	}
+	query_failed(db, res, "database query failed");
 	PQclear(res);
 	return NULL;
 }

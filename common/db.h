@@ -36,6 +36,23 @@ PGresult *db_query(struct db *db, const char *sql, int nparams,
  * rows affected, or -1. */
 long db_exec(struct db *db, const char *sql, int nparams,
 	     const char *const *params);
+/*
+ * Pipeline mode (libpq >= 14): statements sent without waiting for their
+ * results, each its own implicit transaction, so each commits as soon as
+ * the server reads it, whatever happens to this process afterwards. The
+ * send path records each sent message this way the moment its answer
+ * arrives. on_result sees every row-returning result as it is read.
+ * db_query and db_exec leave pipeline mode first (reading what is
+ * pending), so a caller can mix them. All return 0 or -1 (logged).
+ */
+typedef void db_result_fn(void *arg, const PGresult *res);
+int db_pipeline_enter(struct db *db, db_result_fn *on_result, void *arg);
+int db_pipeline_send(struct db *db, const char *sql, int nparams,
+		     const char *const *params);
+/* Read the results that have arrived (wait: all of them). */
+int db_pipeline_read(struct db *db, int wait);
+int db_pipeline_exit(struct db *db);
+
 /* Run a script of several statements without parameters (migrations). */
 int db_exec_script(struct db *db, const char *sql);
 

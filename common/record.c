@@ -30,24 +30,65 @@ static const char *mode_of(const struct sender *s, const struct outbound *m)
 	return !s->ctx->cfg.send_multi_chip ? "single" : m->pr.normal ? "normal" : "fallback";
 }
 
-void record_success(struct sender *s, struct record *rec, const struct outbound *m,
-		    const struct pool_chip *c, const struct send_result *r)
+/* A pipelined chipctl_record_sent came back: was the message still ours? */
+static void sent_recorded(void *arg, const PGresult *res)
+{
+	struct sender *s = arg;
+	int i;
+
+	for (i = 0; i < PQntuples(res); i++) {
+		if (PQgetvalue(res, i, 1)[0] == 't')
+			continue;
+		s->st.not_recorded++;
+		log_warn("message sent, but it was no longer claimed by this worker: "
+			 "its state is left as the rescue set it", "message=%s",
+			 PQgetvalue(res, i, 0));
+	}
+}
+
+static const char sent_sql[] =
+	"SELECT message_id, recorded FROM chipctl_record_sent(p_msg => $1::bigint,"
+	" p_worker => $2, p_chip => $3::uuid, p_provider => $4, p_attempt => $5::int,"
+	" p_status => $6::int, p_latency => $7::int, p_provider_msg => $8,"
+	" p_correlation => $9::uuid, p_run => $10::uuid, p_note => $11, p_mode => $12,"
+	" p_candidates => $13::int, p_threshold => $14::int)";
+
+int record_success(struct sender *s, struct record *rec, const struct outbound *m,
+		   const struct pool_chip *c, const struct send_result *r)
 {
 	struct strbuf *a = rec->a;
+	char id[24], att[8], status[8], lat[16], cand[8], thr[8];
+	const char *p[14];
 
+	snprintf(id, sizeof(id), "%ld", m->id);
+	snprintf(att, sizeof(att), "%d", m->pr.sends);
+	snprintf(status, sizeof(status), "%ld", r->status);
+	snprintf(lat, sizeof(lat), "%d", (int)r->latency_ms);
+	snprintf(cand, sizeof(cand), "%d", m->pr.candidates);
+	snprintf(thr, sizeof(thr), "%d", m->pr.threshold);
+	p[0] = id;
+	p[1] = s->worker_id;
+	p[2] = c->id;
+	p[3] = c->provider;
+	p[4] = att;
+	p[5] = status;
+	p[6] = lat;
+	p[7] = r->message_id;
+	p[8] = m->correlation_id;
+	p[9] = s->ctx->run_id;
+	p[10] = r->error;
+	p[11] = mode_of(s, m);
+	p[12] = cand;
+	p[13] = thr;
+	if (db_pipeline_enter(s->ctx->db, sent_recorded, s) < 0 ||
+	    db_pipeline_send(s->ctx->db, sent_sql, 14, p) < 0 ||
+	    db_pipeline_read(s->ctx->db, 0) < 0)
+		return -1;
 	pga_addl(&a[REC_MSG], m->id);
 	pga_add(&a[REC_CHIP], c->id);
 	pga_add(&a[REC_PROV], c->provider);
-	pga_addl(&a[REC_ATT], m->pr.sends);
-	pga_addl(&a[REC_STATUS], r->status);
-	pga_addl(&a[REC_LAT], (long)r->latency_ms);
 	pga_add(&a[REC_PMID], r->message_id);
-	pga_add(&a[REC_CORR], m->correlation_id);
 	pga_add(&a[REC_TIPO], m->tipo);
-	pga_add(&a[REC_MODE], mode_of(s, m));
-	pga_addl(&a[REC_CAND], m->pr.candidates);
-	pga_addl(&a[REC_THR], m->pr.threshold);
-	pga_add(&a[REC_NOTE], r->error);
 	pga_add(&a[REC_CLI], m->cliente);
 	pga_add(&a[REC_TEL], m->telefone);
 	pga_addb(&a[REC_RESET], c->dirty);
@@ -61,15 +102,22 @@ void record_success(struct sender *s, struct record *rec, const struct outbound 
 	log_debug("message sent", "message=%ld", m->id, "chip=%s", c->instance,
 		  "provider=%s", c->provider, "latency_ms=%.1f", r->latency_ms,
 		  "correlation=%s", m->correlation_id);
+	return 0;
 }
 
 int record_flush(struct sender *s, struct record *rec)
 {
 	char base[16];
 	const char *p[REC_N + 3];
-	PGresult *res;
 	int i;
+	long rc;
 
+	/* the pipelined successes first: they are what keeps a message from
+	 * being sent twice */
+	if (db_pipeline_exit(s->ctx->db) < 0) {
+		record_free(rec);
+		return -1;
+	}
 	if (rec->count == 0)
 		return 0;
 	for (i = 0; i < REC_N; i++)
@@ -78,25 +126,14 @@ int record_flush(struct sender *s, struct record *rec)
 	p[REC_N] = s->worker_id;
 	p[REC_N + 1] = s->ctx->run_id;
 	p[REC_N + 2] = base;
-	res = db_query(s->ctx->db,
-		"SELECT * FROM chipctl_record_success_batch(p_msgs => $1::bigint[],"
-		" p_chips => $2::uuid[], p_providers => $3::text[], p_attempts => $4::int[],"
-		" p_status => $5::int[], p_latency => $6::int[], p_provider_msgs => $7::text[],"
-		" p_correlations => $8::uuid[], p_tipos => $9::text[], p_modes => $10::text[],"
-		" p_candidates => $11::int[], p_thresholds => $12::int[], p_notes => $13::text[],"
-		" p_clientes => $14::text[], p_telefones => $15::text[], p_resets => $16::boolean[],"
-		" p_worker => $17, p_run => $18::uuid, p_base_backoff => $19::int)", REC_N + 3, p);
+	rc = db_exec(s->ctx->db,
+		"SELECT chipctl_record_success_batch(p_msgs => $1::bigint[],"
+		" p_chips => $2::uuid[], p_providers => $3::text[], p_provider_msgs => $4::text[],"
+		" p_tipos => $5::text[], p_clientes => $6::text[], p_telefones => $7::text[],"
+		" p_resets => $8::boolean[], p_worker => $9, p_run => $10::uuid,"
+		" p_base_backoff => $11::int)", REC_N + 3, p);
 	record_free(rec);
-	if (!res)
-		return -1;
-	for (i = 0; i < PQntuples(res); i++) {
-		s->st.not_recorded++;
-		log_warn("message sent, but it was no longer claimed by this worker: "
-			 "its state is left as the rescue set it", "message=%s",
-			 PQgetvalue(res, i, 0));
-	}
-	PQclear(res);
-	return 0;
+	return rc < 0 ? -1 : 0;
 }
 
 /* How long a chip's own fault cools it off. */

@@ -212,8 +212,9 @@ static int send_one(struct sender *s, struct pool *pool, struct record *rec,
 	m->pr.sends++;
 	provider_send(s->http, &s->ctx->cfg, &req, &r);
 	if (r.fault == FAULT_NONE) {
-		record_success(s, rec, m, c, &r);
 		m->pr.walk = WALK_SENT;
+		if (record_success(s, rec, m, c, &r) < 0)
+			return -1;
 		if (m->pr.probe)
 			return probe_passed(s, pool, rec, c);
 		return 0;

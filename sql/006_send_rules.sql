@@ -340,45 +340,70 @@ RETURNS integer LANGUAGE sql AS $$
     SELECT count(*)::integer FROM up;
 $$;
 
--- Record a batch of successful sends (element i of every array is send i):
--- the message 'enviada' (only while still 'processando' and claimed by
--- p_worker: the stuck-queue rescue may have taken it back; then its state
--- is left alone, but the attempt, interaction and affinity are still real),
--- the attempt, the selection, the interaction, the affinity, the chips'
--- totals, and the breakers that were not clean closed and reset. The chips'
--- hourly and daily use was reserved at selection. Returns the ids of the
--- messages no longer claimed by p_worker.
-CREATE OR REPLACE FUNCTION chipctl_record_success_batch(
-    p_msgs bigint[], p_chips uuid[], p_providers text[], p_attempts integer[],
-    p_status integer[], p_latency integer[], p_provider_msgs text[],
-    p_correlations uuid[], p_tipos text[], p_modes text[], p_candidates integer[],
-    p_thresholds integer[], p_notes text[], p_clientes text[], p_telefones text[],
-    p_resets boolean[], p_worker text, p_run uuid, p_base_backoff integer)
-RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+-- Each chip choice is written on the attempt it led to (mode, candidates,
+-- threshold), once; chip_selection_log becomes a view of those and of the
+-- decisions that found no chip (its old rows stay readable), so a sent
+-- message writes one row less and nothing reads two copies.
+ALTER TABLE send_attempts ADD COLUMN IF NOT EXISTS mode text;
+ALTER TABLE send_attempts ADD COLUMN IF NOT EXISTS candidates integer;
+ALTER TABLE send_attempts ADD COLUMN IF NOT EXISTS threshold integer;
+ALTER TABLE chip_selection_log RENAME TO chip_selection_none;
+ALTER INDEX IF EXISTS chip_selection_log_time_idx RENAME TO chip_selection_none_time_idx;
+CREATE INDEX IF NOT EXISTS chip_selection_none_message_idx ON chip_selection_none (message_id);
+CREATE OR REPLACE VIEW chip_selection_log AS
+SELECT n.id, n.message_id, n.tipo, n.chip_id, n.mode, n.candidates, n.threshold, n.reason,
+       n.worker_id, n.created_at
+FROM chip_selection_none n
+UNION ALL
+SELECT a.id, a.message_id, f.tipo, a.chip_id, a.mode, a.candidates, a.threshold,
+       CASE WHEN a.result = 'ok' THEN 'sent'
+            ELSE 'failed (' || coalesce(a.fault, '?') || '): ' || coalesce(a.error, '') END,
+       a.worker_id, a.created_at
+FROM send_attempts a LEFT JOIN fila_mensagens f ON f.id = a.message_id
+WHERE a.mode IS NOT NULL;
+
+-- Record one sent message the moment its answer arrives (the worker sends
+-- this in pipeline mode, without waiting, each its own transaction): the
+-- message 'enviada', only while still 'processando' and claimed by
+-- p_worker (else the rescue took it back: its state is left alone, but the
+-- attempt is still real), and its attempt with the choice that led to it.
+-- A worker killed at any moment leaves at most the message whose HTTP call
+-- was in flight sent but unrecorded. Returns whether the message row was
+-- updated.
+CREATE OR REPLACE FUNCTION chipctl_record_sent(
+    p_msg bigint, p_worker text, p_chip uuid, p_provider text, p_attempt integer,
+    p_status integer, p_latency integer, p_provider_msg text, p_correlation uuid,
+    p_run uuid, p_note text, p_mode text, p_candidates integer, p_threshold integer)
+RETURNS TABLE (message_id bigint, recorded boolean) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 BEGIN
-    RETURN QUERY
-    WITH b AS (SELECT * FROM unnest(p_msgs) AS u(msg)),
-    done AS (
-        UPDATE fila_mensagens f SET status = 'enviada', enviada_em = now(), chip_id = u.chip,
-            outcome = 'SENT', outcome_reason_code = NULL,
-            provider_message_id = nullif(u.pmid, ''),
-            processando_desde = NULL, ultimo_erro = NULL, updated_at = now()
-        FROM unnest(p_msgs, p_chips, p_provider_msgs) AS u(msg, chip, pmid)
-        WHERE f.id = u.msg AND f.status = 'processando' AND f.worker_id = p_worker
-        RETURNING f.id
-    )
-    SELECT b.msg FROM b WHERE b.msg NOT IN (SELECT id FROM done);
+    UPDATE fila_mensagens SET status = 'enviada', enviada_em = now(), chip_id = p_chip,
+        outcome = 'SENT', outcome_reason_code = NULL,
+        provider_message_id = nullif(p_provider_msg, ''),
+        processando_desde = NULL, ultimo_erro = NULL, updated_at = now()
+    WHERE id = p_msg AND status = 'processando' AND worker_id = p_worker;
+    recorded := FOUND;
     INSERT INTO send_attempts (message_id, chip_id, provider, attempt, http_status,
-        latency_ms, result, error, correlation_id, worker_id, run_id)
-    SELECT u.msg, u.chip, u.provider, u.attempt, u.status, u.latency, 'ok',
-        nullif(u.note, ''), u.corr, p_worker, p_run
-    FROM unnest(p_msgs, p_chips, p_providers, p_attempts, p_status, p_latency, p_notes,
-                p_correlations) AS u(msg, chip, provider, attempt, status, latency, note, corr);
-    INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode, candidates,
-        threshold, reason, worker_id)
-    SELECT u.msg, u.tipo, u.chip, u.mode, u.cand, u.thr, 'sent', p_worker
-    FROM unnest(p_msgs, p_tipos, p_chips, p_modes, p_candidates, p_thresholds)
-        AS u(msg, tipo, chip, mode, cand, thr);
+        latency_ms, result, error, correlation_id, worker_id, run_id, mode, candidates,
+        threshold)
+    VALUES (p_msg, p_chip, p_provider, p_attempt, p_status, p_latency, 'ok',
+        nullif(p_note, ''), p_correlation, p_worker, p_run, p_mode, p_candidates,
+        p_threshold);
+    message_id := p_msg;
+    RETURN NEXT;
+END;
+$$;
+
+-- What the sends of a batch add up to, once per batch (element i of every
+-- array is send i): the interactions, the doctors' affinity, the chips'
+-- totals, and the breakers that were not clean closed and reset. The
+-- chips' hourly and daily use was reserved at selection.
+CREATE OR REPLACE FUNCTION chipctl_record_success_batch(
+    p_msgs bigint[], p_chips uuid[], p_providers text[], p_provider_msgs text[],
+    p_tipos text[], p_clientes text[], p_telefones text[], p_resets boolean[],
+    p_worker text, p_run uuid, p_base_backoff integer)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO chip_interactions (chip_id, cliente_id, telefone, direction, message_id,
         provider_message_id, tipo)
     SELECT u.chip, u.cliente, u.tel, 'out', u.msg, nullif(u.pmid, ''), u.tipo
@@ -420,13 +445,11 @@ CREATE OR REPLACE FUNCTION chipctl_record_failure(
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO send_attempts (message_id, chip_id, provider, attempt, http_status,
-        latency_ms, result, fault, uncertain, error, correlation_id, worker_id, run_id)
+        latency_ms, result, fault, uncertain, error, correlation_id, worker_id, run_id,
+        mode, candidates, threshold)
     VALUES (p_msg, p_chip, p_provider, p_attempt, nullif(p_status, 0), p_latency, p_result,
-        p_fault, p_uncertain, p_error, p_correlation, p_worker, p_run);
-    INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode, candidates,
-        threshold, reason, worker_id)
-    VALUES (p_msg, p_tipo, p_chip, p_mode, p_candidates, p_threshold,
-        'failed (' || coalesce(p_fault, 'uncertain') || '): ' || p_error, p_worker);
+        p_fault, p_uncertain, p_error, p_correlation, p_worker, p_run, p_mode,
+        p_candidates, p_threshold);
     IF p_fault = 'chip' THEN
         PERFORM chip_registrar_envio_erro(p_chip, nullif(p_status, 0), p_error);
         IF p_disconnected THEN
@@ -504,7 +527,7 @@ BEGIN
         RETURNING f.id, f.status, f.outcome
     ), sel AS (
         -- why no chip took a waiting message, for `queue show`
-        INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode, candidates,
+        INSERT INTO chip_selection_none (message_id, tipo, chip_id, mode, candidates,
             threshold, reason, worker_id)
         SELECT v.id, v.tipo, NULL, 'none', 0, 0,
             coalesce(v.reason, 'no chip') || coalesce(': ' || v.err, ''), p_worker
