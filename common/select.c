@@ -9,24 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Every active chip (with multi-chip off only send.default_chip, or the
- * active chip with the highest trust), as the
- * one definition of sendable sees it, with the batch's doctors' affinity. */
+/* The pool once per batch: the one definition of sendable, with the
+ * batch's doctors' affinity (chipctl_pool). */
 static const char pool_sql[] =
-	"SELECT n.id, n.instance_name, n.provider, coalesce(n.zapi_instance_id, ''),"
-	"  coalesce(n.zapi_token, ''), n.trust_score, n.pode_prospectar, n.pode_followup,"
-	"  n.pode_responder, n.sendable, coalesce(n.blocked_by, ''),"
-	"  n.chip_breaker <> 'closed', n.provider_breaker <> 'closed', n.breaker_dirty,"
-	"  n.hour_used, n.day_used,"
-	"  greatest(least(n.hour_cap - n.hour_used, n.day_cap - n.day_used), 0),"
-	"  (SELECT json_object_agg(a.cliente_id, a.respostas * 3 + a.msgs_enviadas)"
-	"   FROM medico_chip_affinity a"
-	"   WHERE a.chip_id = n.id AND a.cliente_id = ANY ($1::text[]))"
-	" FROM chipctl_chip_now n"
-	" WHERE n.status = 'active' AND ($2::boolean OR n.instance_name = coalesce($3,"
-	"   (SELECT c.instance_name FROM chips c WHERE c.status = 'active'"
-	"    ORDER BY c.trust_score DESC, c.instance_name LIMIT 1)))"
-	" ORDER BY n.instance_name";
+	"SELECT id, instance_name, provider, zapi_instance_id, zapi_token, trust_score,"
+	"  pode_prospectar, pode_followup, pode_responder, sendable, blocked_by, chip_probe,"
+	"  provider_probe, breaker_dirty, hour_used, day_used, room, affinity"
+	" FROM chipctl_pool(p_clientes => $1::text[], p_multi => $2::boolean, p_default => $3)";
 
 int select_provider_index(const char *provider)
 {

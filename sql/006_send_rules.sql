@@ -553,3 +553,38 @@ $$;
 -- their first due time, the expression chipctl_message_expired compares.
 CREATE INDEX IF NOT EXISTS fila_pendente_first_due_idx
     ON fila_mensagens ((coalesce(first_due_at, agendar_para))) WHERE status = 'pendente';
+
+-- The pool as the send path's selection reads it, once per batch: every
+-- active chip (with multi-chip off only p_default, or the active chip with
+-- the highest trust) by the one definition of sendable (chipctl_chip_now),
+-- with the affinity of the batch's doctors. A PL/pgSQL function, so the
+-- view's plan is made once per session, not once per batch.
+CREATE OR REPLACE FUNCTION chipctl_pool(p_clientes text[], p_multi boolean, p_default text)
+RETURNS TABLE (id uuid, instance_name text, provider text, zapi_instance_id text,
+               zapi_token text, trust_score numeric, pode_prospectar boolean,
+               pode_followup boolean, pode_responder boolean, sendable boolean,
+               blocked_by text, chip_probe boolean, provider_probe boolean,
+               breaker_dirty boolean, hour_used integer, day_used integer, room integer,
+               affinity json)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
+    SELECT n.id, n.instance_name, n.provider, coalesce(n.zapi_instance_id, ''),
+        coalesce(n.zapi_token, ''), n.trust_score, n.pode_prospectar, n.pode_followup,
+        n.pode_responder, n.sendable, coalesce(n.blocked_by, ''),
+        n.chip_breaker <> 'closed', n.provider_breaker <> 'closed', n.breaker_dirty,
+        n.hour_used, n.day_used,
+        greatest(least(n.hour_cap - n.hour_used, n.day_cap - n.day_used), 0),
+        af.affinity
+    FROM chipctl_chip_now n
+    LEFT JOIN (SELECT a.chip_id,
+                      json_object_agg(a.cliente_id, a.respostas * 3 + a.msgs_enviadas) AS affinity
+               FROM medico_chip_affinity a WHERE a.cliente_id = ANY (p_clientes)
+               GROUP BY a.chip_id) af ON af.chip_id = n.id
+    WHERE n.status = 'active'
+      AND (p_multi OR n.instance_name = coalesce(p_default,
+            (SELECT c.instance_name FROM chips c WHERE c.status = 'active'
+             ORDER BY c.trust_score DESC, c.instance_name LIMIT 1)))
+    ORDER BY n.instance_name;
+END;
+$$;
