@@ -1,5 +1,6 @@
 /* chipctl queue: inspect and feed the outbound queue (T01.4). */
 #include "builtin.h"
+#include "msgtype.h"
 #include "db.h"
 #include "log.h"
 #include "strbuf.h"
@@ -177,8 +178,7 @@ static int enqueue(struct chipctl_ctx *ctx, int argc, char **argv)
 		return bad_value("--cliente", "must be 1 to 200 characters");
 	if (validate_phone(telefone, phone, sizeof(phone)))
 		return bad_value("--telefone", "must have 10 to 15 digits");
-	if (strcmp(tipo, "prospeccao") && strcmp(tipo, "followup") &&
-	    strcmp(tipo, "resposta") && strcmp(tipo, "campanha"))
+	if (!msgtype_known(tipo))
 		return bad_value("--tipo", "must be prospeccao, followup, resposta or campanha");
 	v = 5;
 	if (prio_s && parse_int(prio_s, 0, 9, &v))

@@ -46,8 +46,12 @@ struct msgtype msgtype_of(const struct config *cfg, const char *tipo)
 	return t;
 }
 
-const char *msgtype_permission_column(enum chip_permission p)
+int msgtype_known(const char *tipo)
 {
-	return p == PERM_PROSPECT ? "pode_prospectar" : p == PERM_FOLLOWUP ? "pode_followup" :
-	       "pode_responder";
+	size_t i;
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (tipo && !strcmp(tipo, types[i].tipo))
+			return 1;
+	return 0;
 }

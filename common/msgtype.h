@@ -29,7 +29,7 @@ struct msgtype {
  * the queue's default type). */
 struct msgtype msgtype_of(const struct config *cfg, const char *tipo);
 
-/* The chips column that holds a permission: "pode_prospectar", ... */
-const char *msgtype_permission_column(enum chip_permission p);
+/* Is tipo one of the table's types? */
+int msgtype_known(const char *tipo);
 
 #endif
