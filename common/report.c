@@ -202,11 +202,11 @@ static void breakers(struct strbuf *out, const PGresult *now, const PGresult *tr
 		sb_add(out, "<table class=\"transitions\"><tr><th>when (UTC)</th><th>breaker</th>"
 		       "<th>from</th><th>to</th><th>held</th><th>reason</th><th>actor</th></tr>");
 	for (r = 0; r < PQntuples(tr); r++) {
-		char when[32], held[48];
+		char when[32], dur[32], held[48];
 		fmt_time(strtod(PQgetvalue(tr, r, 5), NULL), when, sizeof(when));
-		fmt_duration(strtod(PQgetvalue(tr, r, 6), NULL), held, sizeof(held));
-		if (!strcmp(PQgetvalue(tr, r, 7), "t"))
-			strcat(held, " (still)");
+		fmt_duration(strtod(PQgetvalue(tr, r, 6), NULL), dur, sizeof(dur));
+		snprintf(held, sizeof(held), "%s%s", dur,
+			 !strcmp(PQgetvalue(tr, r, 7), "t") ? " (still)" : "");
 		sb_add(out, "<tr class=\"transition\">");
 		td(out, NULL, when);
 		td(out, NULL, PQgetvalue(tr, r, 0));
@@ -239,8 +239,9 @@ static void alerts(struct strbuf *out, const PGresult *res, double now)
 		if (db_val(res, r, 5)) {
 			fmt_duration(strtod(PQgetvalue(res, r, 5), NULL) - raised, held, sizeof(held));
 		} else if (!strcmp(PQgetvalue(res, r, 6), "t")) {
-			fmt_duration(now - raised, held, sizeof(held));
-			strcat(held, " (active)");
+			char dur[32];
+			fmt_duration(now - raised, dur, sizeof(dur));
+			snprintf(held, sizeof(held), "%s (active)", dur);
 		} else {
 			snprintf(held, sizeof(held), "-");
 		}
