@@ -151,6 +151,7 @@ install: all
 	install -m 644 etc/chipctl.conf.example $(DESTDIR)$(DATADIR)/examples/chipctl.conf
 	sed 's|@BINDIR@|$(BINDIR)|g' crontab/chipctl > $(DESTDIR)$(DATADIR)/examples/chipctl.cron
 	install -m 644 crontab/railway.json $(DESTDIR)$(DATADIR)/examples/railway.json
+	install -m 644 etc/grafana/chipctl.json $(DESTDIR)$(DATADIR)/examples/grafana-chipctl.json
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/chipctl

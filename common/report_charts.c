@@ -23,8 +23,10 @@ static const char *const levels[] = { "verde", "amarelo", "laranja", "vermelho",
 static const char history_sql[] = WORST_CTE
 	"SELECT w.rank, w.instance_name, w.trust_score, w.trust_level, w.status,"
 	"  extract(epoch FROM h.created_at)::float8, h.trust_score"
-	" FROM w LEFT JOIN chip_trust_history h ON h.chip_id = w.id"
-	"  AND h.created_at > now() - make_interval(days => $1::int)"
+	" FROM w LEFT JOIN LATERAL (SELECT x.created_at, x.trust_score, x.id"
+	"   FROM chip_trust_history x WHERE x.chip_id = w.id"
+	"   AND x.created_at > now() - make_interval(days => $1::int)"
+	"   ORDER BY x.created_at, x.id OFFSET 0) h ON true"	/* an index scan per chip */
 	" ORDER BY w.rank, h.created_at, h.id";
 
 /* Demotions (to degraded or banned) and promotions (to active). */
@@ -37,15 +39,19 @@ static const char marks_sql[] = WORST_CTE
 	"   AND t.to_status IN ('degraded', 'banned', 'active')"
 	" ORDER BY w.rank, t.created_at, t.id";
 
-/* Each chip's last level of each day, counted by level. */
+/* Each chip's last level of each day, counted by level: one index probe
+ * per chip and day, not a sort of the whole window's history. */
 static const char distribution_sql[] =
-	"SELECT extract(epoch FROM d)::float8, lvl, count(*) FROM ("
-	"  SELECT DISTINCT ON (chip_id, date_trunc('day', created_at, 'UTC'))"
-	"    date_trunc('day', created_at, 'UTC') AS d, trust_level AS lvl"
-	"  FROM chip_trust_history"
-	"  WHERE created_at > now() - make_interval(days => $1::int)"
-	"  ORDER BY chip_id, date_trunc('day', created_at, 'UTC'), created_at DESC, id DESC) x"
-	" GROUP BY d, lvl ORDER BY d, lvl";
+	"SELECT extract(epoch FROM d.d)::float8, h.trust_level, count(*)"
+	" FROM unnest(ARRAY(SELECT generate_series(date_trunc('day',"
+	"   now() - make_interval(days => $1::int), 'UTC'), now(), interval '1 day'))) AS d(d)"
+	" CROSS JOIN chips c"
+	" CROSS JOIN LATERAL (SELECT x.trust_level FROM chip_trust_history x"
+	"   WHERE x.chip_id = c.id"
+	"   AND x.created_at >= greatest(d.d, now() - make_interval(days => $1::int))"
+	"   AND x.created_at < d.d + interval '1 day'"
+	"   ORDER BY x.created_at DESC LIMIT 1) h"
+	" GROUP BY 1, 2 ORDER BY 1, 2";
 
 static void bands(struct chart *c, const struct config *cfg)
 {

@@ -115,8 +115,9 @@ static void time_label(const struct chart *c, double t, int hourly, double x,
 void chart_axes(struct chart *c, int n, int compact)
 {
 	struct strbuf *sb = c->sb;
-	double step, v, t;
 	int hourly = c->x1 - c->x0 < 2 * 86400;
+	double step;
+	long i, first, last;
 
 	sb_addf(sb, "<g class=\"axis\"><line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>",
 		c->ml, c->h - c->mb, c->w - c->mr, c->h - c->mb);
@@ -127,23 +128,30 @@ void chart_axes(struct chart *c, int n, int compact)
 			c->ml - 3, cy(c, c->y0), c->y0);
 	} else {
 		step = nice_step((c->y1 - c->y0) / (n > 0 ? n : 4));
-		for (v = ceil(c->y0 / step) * step; v <= c->y1 + step / 1000; v += step)
+		first = (long)ceil(c->y0 / step);
+		last = (long)floor(c->y1 / step + 0.001);
+		for (i = first; i <= last; i++) {
+			double v = (double)i * step;
 			sb_addf(sb, "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>"
 				"<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.15g</text>",
 				c->ml, cy(c, v), c->w - c->mr, cy(c, v), c->ml - 3, cy(c, v) + 3, v);
+		}
 	}
 	step = hourly ? 3 * 3600 : 86400;
 	if (!hourly && c->x1 - c->x0 > 10 * 86400)
 		step = 7 * 86400;
-	for (t = ceil(c->x0 / step) * step; t <= c->x1; t += step)
+	first = (long)ceil(c->x0 / step);
+	last = (long)floor(c->x1 / step);
+	for (i = first; i <= last; i++)
 		sb_addf(sb, "<line class=\"tick\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>",
-			cx(c, t), c->h - c->mb, cx(c, t), c->h - c->mb + 3);
+			cx(c, (double)i * step), c->h - c->mb, cx(c, (double)i * step),
+			c->h - c->mb + 3);
 	if (compact) {		/* a small chart: only its two ends are named */
 		time_label(c, c->x0, hourly, c->ml, "start");
 		time_label(c, c->x1, hourly, c->w - c->mr, "end");
 	} else {
-		for (t = ceil(c->x0 / step) * step; t <= c->x1; t += step)
-			time_label(c, t, hourly, cx(c, t), "middle");
+		for (i = first; i <= last; i++)
+			time_label(c, (double)i * step, hourly, cx(c, (double)i * step), "middle");
 	}
 	sb_add(sb, "</g>");
 }

@@ -117,3 +117,20 @@ assert [r["value"] for r in rows] == [7] and rows[0]["labels"] == {}, rows' <<< 
 	run_chipctl 64 metrics history
 	run_chipctl 64 metrics --since 1h
 }
+
+@test "the Grafana dashboard queries only metrics and labels chipctl prints, and shows every one" {
+	# a job run, so the per-job families are printed too
+	run_chipctl 0 metrics-snapshot
+	run_chipctl 0 metrics
+	printf '%s\n' "$output" > "$BATS_TEST_TMPDIR/m.prom"
+	run python3 "$REPO/tests/grafana_check.py" "$REPO/etc/grafana/chipctl.json" "$BATS_TEST_TMPDIR/m.prom"
+	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
+	# the checker itself: a misspelt metric, a wrong label, a family left out
+	sed 's/chipctl_workers_alive/chipctl_workers_alvie/; s/{{status}}/{{state}}/' \
+		"$REPO/etc/grafana/chipctl.json" > "$BATS_TEST_TMPDIR/bad.json"
+	run python3 "$REPO/tests/grafana_check.py" "$BATS_TEST_TMPDIR/bad.json" "$BATS_TEST_TMPDIR/m.prom"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"chipctl_workers_alvie is not a metric chipctl prints"* ]]
+	[[ "$output" == *"label 'state' is not a label of chipctl_queue_messages"* ]]
+	[[ "$output" == *"metric chipctl_workers_alive is on no panel"* ]]
+}
