@@ -3,6 +3,7 @@
 #include "ctx.h"
 #include "db.h"
 #include "http.h"
+#include "job.h"
 #include "log.h"
 
 #include <json-c/json.h>
@@ -35,11 +36,6 @@ int health_status_score(enum health_status st)
 	return st == HEALTH_OK ? 100 : st == HEALTH_WARNING ? 50 : 0;
 }
 
-/* A breaker is open when forced open, or open and not disabled. */
-#define BREAKER_OPEN_SQL(b) \
-	"coalesce(" b ".override = 'forced_open' OR (" b ".state = 'open'" \
-	" AND " b ".override IS DISTINCT FROM 'disabled'), false)"
-
 /*
  * Every subquery reads through a partial or time index, so the whole
  * snapshot stays in milliseconds at a million queue rows: the queue's
@@ -61,7 +57,9 @@ static const char snapshot_sql[] =
 	"  (SELECT count(*) FROM circuit_transitions"
 	"   WHERE created_at > now() - interval '24 hours'),"
 	"  (SELECT count(*) FROM alert_outbox WHERE status = 'pending'),"
-	"  (SELECT count(*) FROM alert_outbox WHERE status = 'inhibited')"
+	"  (SELECT count(*) FROM alert_outbox WHERE status = 'inhibited'),"
+	"  c.connected, p.may_prospect, p.may_followup,"
+	"  b.burst_chip, b.burst_provider, b.burst_recipient"
 	/* Few relations in FROM: the planner searches join orders over
 	 * them, and a dozen single-row subqueries cost 15 ms to plan. */
 	" FROM"
@@ -75,38 +73,45 @@ static const char snapshot_sql[] =
 	"    count(*) FILTER (WHERE last_beat_at > now() - make_interval(secs => $1::int)) AS alive"
 	"  FROM worker_heartbeats) w,"
 	" (SELECT coalesce(sum(n), 0) AS burst_total,"
-	"    coalesce(string_agg(result || '=' || n, ', ' ORDER BY n DESC, result), '') AS burst"
-	"  FROM (SELECT result, count(*) AS n FROM send_attempts"
+	"    coalesce(string_agg(f || ' ' || result || '=' || n, ', '"
+	"      ORDER BY n DESC, f, result), '') AS burst,"
+	"    coalesce(sum(n) FILTER (WHERE f = 'chip'), 0) AS burst_chip,"
+	"    coalesce(sum(n) FILTER (WHERE f = 'provider'), 0) AS burst_provider,"
+	"    coalesce(sum(n) FILTER (WHERE f = 'recipient'), 0) AS burst_recipient"
+	"  FROM (SELECT coalesce(fault, 'unclassified') AS f, result, count(*) AS n"
+	"        FROM send_attempts"
 	"        WHERE created_at > now() - make_interval(secs => $2::int)"
 	"          AND result IN ('timeout', 'network', '4xx', '5xx')"
-	"        GROUP BY result) x) b,"
-	" (SELECT count(*) FILTER (WHERE c.status <> 'banned') AS total,"
-	"    count(*) FILTER (WHERE c.status = 'active') AS active,"
-	"    count(*) FILTER (WHERE c.status = 'active' AND c.evolution_connected"
-	"      AND coalesce(c.cooldown_until, '-infinity') <= now()"
-	"      AND coalesce(c.connection_cooldown_until, '-infinity') <= now()"
-	"      AND NOT " BREAKER_OPEN_SQL("cb") " AND NOT " BREAKER_OPEN_SQL("pb") ") AS available,"
-	"    count(*) FILTER (WHERE c.status = 'active' AND NOT c.evolution_connected) AS disconnected,"
-	"    count(*) FILTER (WHERE c.status = 'active' AND (c.cooldown_until > now()"
-	"      OR c.connection_cooldown_until > now())) AS cooldown"
-	"  FROM chips c"
-	"  LEFT JOIN circuit_breakers cb ON cb.name = 'chip:' || c.id"
-	"  LEFT JOIN circuit_breakers pb ON pb.name = 'provider:' || c.provider) c,"
+	"        GROUP BY 1, 2) x) b,"
+	/* the chips as the send path sees them (006's chipctl_chip_now) */
+	" (SELECT count(*) FILTER (WHERE n.status <> 'banned') AS total,"
+	"    count(*) FILTER (WHERE n.status = 'active') AS active,"
+	"    count(*) FILTER (WHERE n.sendable) AS available,"
+	"    count(*) FILTER (WHERE n.status = 'active' AND NOT n.connected) AS disconnected,"
+	"    count(*) FILTER (WHERE n.status = 'active' AND n.cooling) AS cooldown,"
+	"    count(*) FILTER (WHERE n.status = 'active' AND n.connected) AS connected"
+	"  FROM chipctl_chip_now n) c,"
+	" chipctl_pool_permissions p,"
+	/* every breaker by its effective state (006's chipctl_breakers) */
 	" (SELECT count(*) FILTER (WHERE kind = 'chip') AS chip_breakers,"
-	"    count(*) FILTER (WHERE kind = 'chip' AND op) AS chip_open,"
-	"    count(*) FILTER (WHERE kind = 'chip' AND NOT op AND state = 'half_open') AS chip_half,"
-	"    coalesce(max(CASE WHEN op THEN 2 WHEN state = 'half_open' THEN 1 ELSE 0 END)"
-	"      FILTER (WHERE name = 'provider:evolution'), 0) AS evo,"
-	"    coalesce(max(CASE WHEN op THEN 2 WHEN state = 'half_open' THEN 1 ELSE 0 END)"
-	"      FILTER (WHERE name = 'provider:zapi'), 0) AS zapi"
-	"  FROM (SELECT kind, name, state, " BREAKER_OPEN_SQL("b") " AS op"
-	"        FROM circuit_breakers b) x) k";
+	"    count(*) FILTER (WHERE kind = 'chip' AND effective_state = 'open') AS chip_open,"
+	"    count(*) FILTER (WHERE kind = 'chip' AND effective_state = 'half_open') AS chip_half,"
+	"    coalesce(max(CASE effective_state WHEN 'open' THEN 2 WHEN 'half_open' THEN 1"
+	"      ELSE 0 END) FILTER (WHERE name = 'provider:evolution'), 0) AS evo,"
+	"    coalesce(max(CASE effective_state WHEN 'open' THEN 2 WHEN 'half_open' THEN 1"
+	"      ELSE 0 END) FILTER (WHERE name = 'provider:zapi'), 0) AS zapi"
+	"  FROM chipctl_breakers) k";
+
+static double dbl_or_at(const PGresult *res, int r, int c, double def)
+{
+	const char *v = db_val(res, r, c);
+
+	return v ? strtod(v, NULL) : def;
+}
 
 static double dbl_or(const PGresult *res, int c, double def)
 {
-	const char *v = db_val(res, 0, c);
-
-	return v ? strtod(v, NULL) : def;
+	return dbl_or_at(res, 0, c, def);
 }
 
 int health_snapshot(struct chipctl_ctx *ctx, struct health_snapshot *s)
@@ -146,20 +151,42 @@ int health_snapshot(struct chipctl_ctx *ctx, struct health_snapshot *s)
 	s->transitions_24h = db_long(res, 0, 22);
 	s->alerts_pending = db_long(res, 0, 23);
 	s->alerts_inhibited = db_long(res, 0, 24);
+	s->chips_connected = db_long(res, 0, 25);
+	s->chips_may_prospect = db_long(res, 0, 26);
+	s->chips_may_followup = db_long(res, 0, 27);
+	s->burst_chip = db_long(res, 0, 28);
+	s->burst_provider = db_long(res, 0, 29);
+	s->burst_recipient = db_long(res, 0, 30);
 	PQclear(res);
 	return 0;
 }
 
+/*
+ * Each watched job of the job table with its interval: its last run that
+ * was not skipped, its last success, and its recent runs. A job is judged
+ * by the time without a success: since its last successful run started,
+ * or, when it never succeeded, since chipctl was installed (the first
+ * migration). $4 is the job asking (the watchdog judging itself): it is
+ * running now, so it is not late.
+ */
 static const char jobs_sql[] =
 	"SELECT j.name, j.interval_s, l.started_at IS NOT NULL,"
 	"  extract(epoch FROM now() - l.started_at)::float8, l.status,"
 	"  coalesce(l.exit_code, -1),"
 	"  coalesce(extract(epoch FROM l.finished_at - l.started_at)::float8, -1),"
-	"  r.total, r.failed"
+	"  r.total, r.failed, s.started_at IS NOT NULL,"
+	"  extract(epoch FROM now() - s.started_at)::float8,"
+	"  CASE WHEN j.name = $4 THEN 0 ELSE coalesce(extract(epoch FROM now()"
+	"    - coalesce(s.started_at, i.installed_at))::float8, 0) END,"
+	"  extract(epoch FROM now() - i.installed_at)::float8"
 	" FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS j(name, interval_s, ord)"
+	" CROSS JOIN (SELECT min(applied_at) AS installed_at FROM schema_migrations) i"
 	" LEFT JOIN LATERAL (SELECT started_at, finished_at, status, exit_code"
 	"   FROM job_executions e WHERE e.job_name = j.name AND e.status <> 'skipped'"
 	"   ORDER BY started_at DESC LIMIT 1) l ON true"
+	" LEFT JOIN LATERAL (SELECT started_at FROM job_executions e"
+	"   WHERE e.job_name = j.name AND e.status = 'success'"
+	"   ORDER BY started_at DESC LIMIT 1) s ON true"
 	" LEFT JOIN LATERAL (SELECT count(*) AS total,"
 	"     count(*) FILTER (WHERE status IN ('failed', 'abandoned')) AS failed"
 	"   FROM (SELECT status FROM job_executions e WHERE e.job_name = j.name"
@@ -170,29 +197,22 @@ static const char jobs_sql[] =
 int health_jobs(struct chipctl_ctx *ctx, struct health_job *jobs, int max)
 {
 	const struct config *cfg = &ctx->cfg;
-	const struct { const char *name; int interval; } table[] = {
-		{ "sync-evolution", cfg->jobs_sync_evolution_interval_s },
-		{ "trust-update", cfg->jobs_trust_update_interval_s },
-		{ "reset-stuck-queue", cfg->jobs_reset_stuck_queue_interval_s },
-		{ "reset-stuck-queue-expire", cfg->jobs_reset_stuck_queue_expire_interval_s },
-		{ "pool-check", cfg->jobs_pool_check_interval_s },
-		{ "watchdog", cfg->jobs_watchdog_interval_s },
-		{ "metrics-snapshot", cfg->jobs_metrics_snapshot_interval_s },
-	};
+	const char *self = ctx->job_active ? job_run_name(ctx) : NULL;
 	struct strbuf names = STRBUF_INIT, ivals = STRBUF_INIT;
 	char recent[16];
-	const char *params[3];
+	const char *params[4];
 	PGresult *res;
-	size_t i;
-	int n, r;
+	int i, n, r;
 
 	sb_addc(&names, '{');
 	sb_addc(&ivals, '{');
-	for (i = 0, n = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-		if (table[i].interval <= 0)
+	for (i = 0, n = 0; i < njob_table; i++) {
+		int interval = job_interval(&job_table[i], cfg);
+
+		if (interval <= 0)
 			continue;
-		sb_addf(&names, "%s%s", n ? "," : "", table[i].name);
-		sb_addf(&ivals, "%s%d", n ? "," : "", table[i].interval);
+		sb_addf(&names, "%s%s", n ? "," : "", job_table[i].name);
+		sb_addf(&ivals, "%s%d", n ? "," : "", interval);
 		n++;
 	}
 	sb_addc(&names, '}');
@@ -201,7 +221,8 @@ int health_jobs(struct chipctl_ctx *ctx, struct health_job *jobs, int max)
 	params[0] = sb_str(&names);
 	params[1] = sb_str(&ivals);
 	params[2] = recent;
-	res = db_query(ctx->db, jobs_sql, 3, params);
+	params[3] = self;
+	res = db_query(ctx->db, jobs_sql, 4, params);
 	sb_free(&names);
 	sb_free(&ivals);
 	if (!res)
@@ -220,10 +241,12 @@ int health_jobs(struct chipctl_ctx *ctx, struct health_job *jobs, int max)
 		j->last_duration_s = strtod(PQgetvalue(res, r, 6), NULL);
 		j->recent = db_long(res, r, 7);
 		j->failed = db_long(res, r, 8);
-		if (j->ran) {
-			j->late = j->age_s > j->interval_s + cfg->jobs_grace_s;
-			j->down = j->age_s > 2.0 * j->interval_s;
-		}
+		j->succeeded = PQgetvalue(res, r, 9)[0] == 't';
+		j->success_age_s = j->succeeded ? strtod(PQgetvalue(res, r, 10), NULL) : -1;
+		j->quiet_s = strtod(PQgetvalue(res, r, 11), NULL);
+		j->installed_s = dbl_or_at(res, r, 12, -1);
+		j->late = j->quiet_s > j->interval_s + cfg->jobs_grace_s;
+		j->down = j->quiet_s > 2.0 * j->interval_s;
 		/* more than half of at least 3 recent runs failed */
 		j->failing = j->recent >= 3 && j->failed * 2 > j->recent;
 	}
@@ -360,7 +383,10 @@ void health_eval_chips(const struct config *cfg, const struct health_snapshot *s
 	char w[16];
 
 	worse(r, HEALTH_OK);
-	if (s->chips_available == 0)
+	/* no chip may prospect or follow up: the pool alert's condition
+	 * (chipctl_pool_permissions), as critical as the alert */
+	if (s->chips_available == 0 || s->chips_may_prospect == 0 ||
+	    s->chips_may_followup == 0)
 		worse(r, HEALTH_CRITICAL);
 	else if (s->chips_available < cfg->health_chips_min_available)
 		worse(r, HEALTH_WARNING);
@@ -368,18 +394,29 @@ void health_eval_chips(const struct config *cfg, const struct health_snapshot *s
 		"%ld cooling down), %ld chips in the pool", s->chips_available,
 		s->chips_active, s->chips_disconnected, s->chips_cooldown,
 		s->chips_total);
+	if (s->chips_may_prospect == 0 && s->chips_may_followup == 0)
+		sb_add(&r->text, "; no chip may prospect or follow up");
+	else if (s->chips_may_prospect == 0)
+		sb_add(&r->text, "; no chip may prospect");
+	else if (s->chips_may_followup == 0)
+		sb_add(&r->text, "; no chip may follow up");
 	snprintf(w, sizeof(w), "%d:", cfg->health_chips_min_available);
 	health_perf(r, "available", (double)s->chips_available, NULL, w, "1:");
 	health_perf(r, "active", (double)s->chips_active, NULL, NULL, NULL);
 	health_perf(r, "disconnected", (double)s->chips_disconnected, NULL, NULL, NULL);
 	health_perf(r, "cooldown", (double)s->chips_cooldown, NULL, NULL, NULL);
 	health_perf(r, "pool", (double)s->chips_total, NULL, NULL, NULL);
+	health_perf(r, "may_prospect", (double)s->chips_may_prospect, NULL, NULL, "1:");
+	health_perf(r, "may_followup", (double)s->chips_may_followup, NULL, NULL, "1:");
 	jint(r, "pool", s->chips_total);
 	jint(r, "active", s->chips_active);
 	jint(r, "available", s->chips_available);
 	jint(r, "disconnected", s->chips_disconnected);
 	jint(r, "cooldown", s->chips_cooldown);
 	jint(r, "circuit_open", s->chip_breakers_open);
+	jint(r, "connected", s->chips_connected);
+	jint(r, "may_prospect", s->chips_may_prospect);
+	jint(r, "may_followup", s->chips_may_followup);
 }
 
 static const char *breaker_name(int st)
@@ -423,6 +460,30 @@ void health_eval_circuits(const struct config *cfg, const struct health_snapshot
 	jint(r, "transitions_24h", s->transitions_24h);
 }
 
+static const char *job_state(const struct health_job *j)
+{
+	return j->down ? "down" : j->late ? "late" : !j->ran ? "never_ran" : "ok";
+}
+
+/* Why a job is down, late or failing, for the summary. */
+static void job_why(struct strbuf *sb, const struct health_job *j)
+{
+	char age[32];
+
+	if (j->succeeded) {
+		fmt_age(age, sizeof(age), j->success_age_s);
+		sb_addf(sb, "last success %s ago", age);
+	} else {
+		fmt_age(age, sizeof(age), j->installed_s);
+		sb_addf(sb, "no successful run since chipctl was installed %s ago", age);
+	}
+	if (j->ran && (!j->succeeded || j->age_s < j->success_age_s)) {
+		fmt_age(age, sizeof(age), j->age_s);
+		sb_addf(sb, ", last run %s %s ago", j->last_status, age);
+	}
+	sb_addf(sb, ", %ld of %ld recent failed", j->failed, j->recent);
+}
+
 void health_eval_jobs(const struct config *cfg, const struct health_job *jobs,
 		      int n, struct health_result *r)
 {
@@ -431,11 +492,16 @@ void health_eval_jobs(const struct config *cfg, const struct health_job *jobs,
 
 	(void)cfg;
 	worse(r, HEALTH_OK);
+	if (n == 0) {
+		/* nothing watched is nothing measured */
+		r->status = HEALTH_UNKNOWN;
+		r->score = 0;
+		sb_add(&r->text, "no job is watched (every jobs.*_interval_s is 0)");
+	}
 	for (i = 0; i < n; i++) {
 		const struct health_job *j = &jobs[i];
 		json_object *o = json_object_new_object();
-		const char *state = !j->ran ? "never_ran" : j->down ? "down" :
-				    j->late ? "late" : "ok";
+		const char *state = job_state(j);
 
 		ran += j->ran;
 		if (j->down) {
@@ -450,11 +516,10 @@ void health_eval_jobs(const struct config *cfg, const struct health_job *jobs,
 			worse(r, HEALTH_WARNING);
 		}
 		if (j->down || j->late || j->failing) {
-			char age[32];
-			fmt_age(age, sizeof(age), j->age_s);
-			sb_addf(&r->text, "%s%s %s%s (last run %s ago, %ld of %ld recent failed)",
-				r->text.len ? "; " : "", j->name, state,
-				j->failing ? " and failing" : "", age, j->failed, j->recent);
+			sb_addf(&r->text, "%s%s %s%s (", r->text.len ? "; " : "", j->name,
+				state, j->failing ? " and failing" : "");
+			job_why(&r->text, j);
+			sb_addc(&r->text, ')');
 		}
 		json_object_object_add(o, "job", json_object_new_string(j->name));
 		json_object_object_add(o, "interval_s", json_object_new_int(j->interval_s));
@@ -467,6 +532,11 @@ void health_eval_jobs(const struct config *cfg, const struct health_job *jobs,
 				       json_object_new_int(j->last_exit) : NULL);
 		json_object_object_add(o, "recent_runs", json_object_new_int64(j->recent));
 		json_object_object_add(o, "recent_failed", json_object_new_int64(j->failed));
+		json_object_object_add(o, "last_success_age_s", j->succeeded ?
+				       health_json_double(j->success_age_s) : NULL);
+		json_object_object_add(o, "without_success_s", health_json_double(j->quiet_s));
+		json_object_object_add(o, "counted_from", json_object_new_string(
+			j->succeeded ? "last_success" : "installed"));
 		json_object_array_add(arr, o);
 	}
 	if (!r->text.len)
@@ -536,18 +606,28 @@ const char health_metrics_sql[] =
 	"   coalesce(n, 0) FROM unnest(ARRAY['ok', 'timeout', 'network', '4xx', '5xx']) AS r(result)"
 	"   LEFT JOIN (SELECT result, count(*)::float8 AS n FROM send_attempts"
 	"     WHERE created_at > now() - interval '1 hour' GROUP BY result) a USING (result)"
+	" UNION ALL SELECT 'chipctl_send_failures_last_hour', jsonb_build_object('fault', f.fault),"
+	"   coalesce(n, 0) FROM unnest(ARRAY['chip', 'provider', 'recipient']) AS f(fault)"
+	"   LEFT JOIN (SELECT fault, count(*)::float8 AS n FROM send_attempts"
+	"     WHERE created_at > now() - interval '1 hour' AND fault IS NOT NULL"
+	"     GROUP BY fault) a USING (fault)"
 	" UNION ALL SELECT 'chipctl_chips', jsonb_build_object('status', st),"
 	"   (SELECT count(*) FROM chips c WHERE c.status = st)"
 	"   FROM unnest(ARRAY['provisioned', 'pending', 'warming', 'ready', 'active',"
 	"     'degraded', 'banned']) AS st"
 	" UNION ALL SELECT 'chipctl_chips_connected', '{}', count(*)"
-	"   FROM chips WHERE status = 'active' AND evolution_connected"
+	"   FROM chipctl_chip_now WHERE status = 'active' AND connected"
+	" UNION ALL SELECT 'chipctl_chips_available', '{}', count(*)"
+	"   FROM chipctl_chip_now WHERE sendable"
+	" UNION ALL SELECT 'chipctl_chips_permitted', jsonb_build_object('permission', k), v"
+	"   FROM chipctl_pool_permissions,"
+	"     LATERAL (VALUES ('prospect', may_prospect::float8),"
+	"       ('followup', may_followup::float8), ('reply', may_reply::float8)) AS x(k, v)"
 	" UNION ALL SELECT 'chipctl_chip_trust_score_avg', '{}', coalesce(avg(trust_score)::float8, 0)"
 	"   FROM chips WHERE status IN ('warming', 'ready', 'active', 'degraded')"
 	" UNION ALL SELECT 'chipctl_circuit_breakers', jsonb_build_object('kind', k, 'state', s),"
-	"   (SELECT count(*) FROM circuit_breakers b WHERE b.kind = k AND"
-	"    CASE WHEN " BREAKER_OPEN_SQL("b") " THEN 'open' WHEN b.state = 'half_open'"
-	"    THEN 'half_open' ELSE 'closed' END = s)"
+	"   (SELECT count(*) FROM chipctl_breakers b WHERE b.kind = k"
+	"    AND b.effective_state = s)"
 	"   FROM unnest(ARRAY['provider', 'chip']) AS k,"
 	"        unnest(ARRAY['closed', 'half_open', 'open']) AS s"
 	" UNION ALL SELECT 'chipctl_circuit_transitions_last_day', '{}', count(*)"
@@ -560,9 +640,7 @@ const char health_metrics_sql[] =
 	" UNION ALL SELECT 'chipctl_alerts_pending', '{}', count(*) FROM alert_outbox"
 	"   WHERE status = 'pending'"
 	" UNION ALL SELECT m.name, jsonb_build_object('job', l.job_name), m.value"
-	"   FROM unnest(ARRAY['sync-evolution', 'trust-update', 'reset-stuck-queue',"
-	"     'reset-stuck-queue-expire', 'pool-check', 'watchdog', 'metrics-snapshot',"
-	"     'send-worker']) AS jn(job_name),"
+	"   FROM unnest($2::text[]) AS jn(job_name),"
 	"   LATERAL (SELECT e.job_name, e.started_at, e.finished_at, e.exit_code, e.status"
 	"         FROM job_executions e WHERE e.job_name = jn.job_name AND e.status <> 'skipped'"
 	"         ORDER BY e.started_at DESC LIMIT 1) l,"
