@@ -197,7 +197,8 @@ static const char jobs_sql[] =
 int health_jobs(struct chipctl_ctx *ctx, struct health_job *jobs, int max)
 {
 	const struct config *cfg = &ctx->cfg;
-	const char *self = ctx->job_active ? job_run_name(ctx) : NULL;
+	/* the job asking (the watchdog, also in a dry run) is running now */
+	const char *self = job_of(ctx) ? job_run_name(ctx) : NULL;
 	struct strbuf names = STRBUF_INIT, ivals = STRBUF_INIT;
 	char recent[16];
 	const char *params[4];

@@ -154,6 +154,8 @@ assert "job_down:watchdog" not in keys and "job_down:reset-stuck-queue-expire" n
 	run_chipctl 2 health deep
 	# the first watchdog run ever is not down itself: it is running
 	psql_q "DELETE FROM job_executions"
+	run_chipctl 0 watchdog --dry-run --json
+	[[ "$output" != *"job_down:watchdog"* && "$output" == *"job_down:trust-update"* ]]
 	run_chipctl 0 watchdog --json
 	[[ "$output" != *"job_down:watchdog"* ]]
 }
