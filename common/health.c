@@ -3,7 +3,6 @@
 #include "ctx.h"
 #include "db.h"
 #include "http.h"
-#include "job.h"
 #include "log.h"
 
 #include <json-c/json.h>
@@ -102,16 +101,11 @@ static const char snapshot_sql[] =
 	"      ELSE 0 END) FILTER (WHERE name = 'provider:zapi'), 0) AS zapi"
 	"  FROM chipctl_breakers) k";
 
-static double dbl_or_at(const PGresult *res, int r, int c, double def)
-{
-	const char *v = db_val(res, r, c);
-
-	return v ? strtod(v, NULL) : def;
-}
-
 static double dbl_or(const PGresult *res, int c, double def)
 {
-	return dbl_or_at(res, 0, c, def);
+	const char *v = db_val(res, 0, c);
+
+	return v ? strtod(v, NULL) : def;
 }
 
 int health_snapshot(struct chipctl_ctx *ctx, struct health_snapshot *s)
@@ -161,100 +155,6 @@ int health_snapshot(struct chipctl_ctx *ctx, struct health_snapshot *s)
 	return 0;
 }
 
-/*
- * Each watched job of the job table with its interval: its last run that
- * was not skipped, its last success, and its recent runs. A job is judged
- * by the time without a success: since its last successful run started,
- * or, when it never succeeded, since chipctl was installed (the first
- * migration). $4 is the job asking (the watchdog judging itself): it is
- * running now, so it is not late.
- */
-static const char jobs_sql[] =
-	"SELECT j.name, j.interval_s, l.started_at IS NOT NULL,"
-	"  extract(epoch FROM now() - l.started_at)::float8, l.status,"
-	"  coalesce(l.exit_code, -1),"
-	"  coalesce(extract(epoch FROM l.finished_at - l.started_at)::float8, -1),"
-	"  r.total, r.failed, s.started_at IS NOT NULL,"
-	"  extract(epoch FROM now() - s.started_at)::float8,"
-	"  CASE WHEN j.name = $4 THEN 0 ELSE coalesce(extract(epoch FROM now()"
-	"    - coalesce(s.started_at, i.installed_at))::float8, 0) END,"
-	"  extract(epoch FROM now() - i.installed_at)::float8"
-	" FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS j(name, interval_s, ord)"
-	" CROSS JOIN (SELECT min(applied_at) AS installed_at FROM schema_migrations) i"
-	" LEFT JOIN LATERAL (SELECT started_at, finished_at, status, exit_code"
-	"   FROM job_executions e WHERE e.job_name = j.name AND e.status <> 'skipped'"
-	"   ORDER BY started_at DESC LIMIT 1) l ON true"
-	" LEFT JOIN LATERAL (SELECT started_at FROM job_executions e"
-	"   WHERE e.job_name = j.name AND e.status = 'success'"
-	"   ORDER BY started_at DESC LIMIT 1) s ON true"
-	" LEFT JOIN LATERAL (SELECT count(*) AS total,"
-	"     count(*) FILTER (WHERE status IN ('failed', 'abandoned')) AS failed"
-	"   FROM (SELECT status FROM job_executions e WHERE e.job_name = j.name"
-	"         AND e.status IN ('success', 'failed', 'abandoned')"
-	"         ORDER BY started_at DESC LIMIT $3::int) z) r ON true"
-	" ORDER BY j.ord";
-
-int health_jobs(struct chipctl_ctx *ctx, struct health_job *jobs, int max)
-{
-	const struct config *cfg = &ctx->cfg;
-	/* the job asking (the watchdog, also in a dry run) is running now */
-	const char *self = job_of(ctx) ? job_run_name(ctx) : NULL;
-	struct strbuf names = STRBUF_INIT, ivals = STRBUF_INIT;
-	char recent[16];
-	const char *params[4];
-	PGresult *res;
-	int i, n, r;
-
-	sb_addc(&names, '{');
-	sb_addc(&ivals, '{');
-	for (i = 0, n = 0; i < njob_table; i++) {
-		int interval = job_interval(&job_table[i], cfg);
-
-		if (interval <= 0)
-			continue;
-		sb_addf(&names, "%s%s", n ? "," : "", job_table[i].name);
-		sb_addf(&ivals, "%s%d", n ? "," : "", interval);
-		n++;
-	}
-	sb_addc(&names, '}');
-	sb_addc(&ivals, '}');
-	snprintf(recent, sizeof(recent), "%d", cfg->watchdog_recent_runs);
-	params[0] = sb_str(&names);
-	params[1] = sb_str(&ivals);
-	params[2] = recent;
-	params[3] = self;
-	res = db_query(ctx->db, jobs_sql, 4, params);
-	sb_free(&names);
-	sb_free(&ivals);
-	if (!res)
-		return -1;
-	for (r = 0; r < PQntuples(res) && r < max; r++) {
-		struct health_job *j = &jobs[r];
-
-		memset(j, 0, sizeof(*j));
-		snprintf(j->name, sizeof(j->name), "%s", PQgetvalue(res, r, 0));
-		j->interval_s = (int)db_long(res, r, 1);
-		j->ran = PQgetvalue(res, r, 2)[0] == 't';
-		j->age_s = j->ran ? strtod(PQgetvalue(res, r, 3), NULL) : -1;
-		snprintf(j->last_status, sizeof(j->last_status), "%s",
-			 j->ran ? PQgetvalue(res, r, 4) : "never");
-		j->last_exit = (int)db_long(res, r, 5);
-		j->last_duration_s = strtod(PQgetvalue(res, r, 6), NULL);
-		j->recent = db_long(res, r, 7);
-		j->failed = db_long(res, r, 8);
-		j->succeeded = PQgetvalue(res, r, 9)[0] == 't';
-		j->success_age_s = j->succeeded ? strtod(PQgetvalue(res, r, 10), NULL) : -1;
-		j->quiet_s = strtod(PQgetvalue(res, r, 11), NULL);
-		j->installed_s = dbl_or_at(res, r, 12, -1);
-		j->late = j->quiet_s > j->interval_s + cfg->jobs_grace_s;
-		j->down = j->quiet_s > 2.0 * j->interval_s;
-		/* more than half of at least 3 recent runs failed */
-		j->failing = j->recent >= 3 && j->failed * 2 > j->recent;
-	}
-	PQclear(res);
-	return r;
-}
-
 void health_result_init(struct health_result *r, const char *name)
 {
 	memset(r, 0, sizeof(*r));
@@ -284,7 +184,7 @@ void health_perf(struct health_result *r, const char *label, double value,
 		sb_addf(&r->perf, ";%s;%s", warn ? warn : "", crit ? crit : "");
 }
 
-static void worse(struct health_result *r, enum health_status st)
+void health_worse(struct health_result *r, enum health_status st)
 {
 	if (st > r->status)
 		r->status = st;
@@ -302,7 +202,7 @@ static void jdbl(struct health_result *r, const char *k, double v)
 			       health_json_double(v));
 }
 
-static void fmt_age(char *buf, size_t n, double s)
+void health_fmt_age(char *buf, size_t n, double s)
 {
 	if (s < 0)
 		snprintf(buf, n, "none");
@@ -319,14 +219,14 @@ void health_eval_queue(const struct config *cfg, const struct health_snapshot *s
 {
 	char w[16], c[16], ew[16], ec[16], age[32];
 
-	worse(r, HEALTH_OK);
+	health_worse(r, HEALTH_OK);
 	if (s->oldest_due_s >= cfg->health_queue_age_critical_s ||
 	    s->errors_1h >= cfg->health_queue_errors_critical)
-		worse(r, HEALTH_CRITICAL);
+		health_worse(r, HEALTH_CRITICAL);
 	else if (s->oldest_due_s >= cfg->health_queue_age_warning_s ||
 		 s->errors_1h >= cfg->health_queue_errors_warning)
-		worse(r, HEALTH_WARNING);
-	fmt_age(age, sizeof(age), s->oldest_due_s);
+		health_worse(r, HEALTH_WARNING);
+	health_fmt_age(age, sizeof(age), s->oldest_due_s);
 	sb_addf(&r->text, "%ld pending (%ld due, oldest due %s), %ld processing, "
 		"%ld sent and %ld errors in the last hour", s->pending, s->due, age,
 		s->processing, s->sent_1h, s->errors_1h);
@@ -355,16 +255,16 @@ void health_eval_worker(const struct config *cfg, const struct health_snapshot *
 {
 	char w[16], c[16], age[32];
 
-	worse(r, HEALTH_OK);
+	health_worse(r, HEALTH_OK);
 	if (s->heartbeat_age_s < 0) {
-		worse(r, HEALTH_CRITICAL);
+		health_worse(r, HEALTH_CRITICAL);
 		sb_addf(&r->text, "no send-worker has ever beaten");
 	} else {
 		if (s->heartbeat_age_s >= cfg->health_worker_critical_s)
-			worse(r, HEALTH_CRITICAL);
+			health_worse(r, HEALTH_CRITICAL);
 		else if (s->heartbeat_age_s >= cfg->health_worker_warning_s)
-			worse(r, HEALTH_WARNING);
-		fmt_age(age, sizeof(age), s->heartbeat_age_s);
+			health_worse(r, HEALTH_WARNING);
+		health_fmt_age(age, sizeof(age), s->heartbeat_age_s);
 		sb_addf(&r->text, "newest heartbeat %s ago, %ld of %ld workers alive",
 			age, s->workers_alive, s->workers);
 	}
@@ -383,14 +283,14 @@ void health_eval_chips(const struct config *cfg, const struct health_snapshot *s
 {
 	char w[16];
 
-	worse(r, HEALTH_OK);
+	health_worse(r, HEALTH_OK);
 	/* no chip may prospect or follow up: the pool alert's condition
 	 * (chipctl_pool_permissions), as critical as the alert */
 	if (s->chips_available == 0 || s->chips_may_prospect == 0 ||
 	    s->chips_may_followup == 0)
-		worse(r, HEALTH_CRITICAL);
+		health_worse(r, HEALTH_CRITICAL);
 	else if (s->chips_available < cfg->health_chips_min_available)
-		worse(r, HEALTH_WARNING);
+		health_worse(r, HEALTH_WARNING);
 	sb_addf(&r->text, "%ld of %ld active chips available (%ld disconnected, "
 		"%ld cooling down), %ld chips in the pool", s->chips_available,
 		s->chips_active, s->chips_disconnected, s->chips_cooldown,
@@ -432,13 +332,13 @@ void health_eval_circuits(const struct config *cfg, const struct health_snapshot
 					(double)s->chip_breakers : 0;
 	char w[16], c[16];
 
-	worse(r, HEALTH_OK);
+	health_worse(r, HEALTH_OK);
 	if (s->evolution_breaker == BREAKER_OPEN || s->zapi_breaker == BREAKER_OPEN ||
 	    (s->chip_breakers_open && pct >= cfg->health_circuits_critical_pct))
-		worse(r, HEALTH_CRITICAL);
+		health_worse(r, HEALTH_CRITICAL);
 	else if (s->evolution_breaker || s->zapi_breaker ||
 		 (s->chip_breakers_open && pct >= cfg->health_circuits_warning_pct))
-		worse(r, HEALTH_WARNING);
+		health_worse(r, HEALTH_WARNING);
 	sb_addf(&r->text, "evolution %s, zapi %s, %ld of %ld chip breakers open "
 		"(%ld half open), %ld transitions in 24h",
 		breaker_name(s->evolution_breaker), breaker_name(s->zapi_breaker),
@@ -459,93 +359,6 @@ void health_eval_circuits(const struct config *cfg, const struct health_snapshot
 	jint(r, "chip_open", s->chip_breakers_open);
 	jint(r, "chip_half_open", s->chip_breakers_half_open);
 	jint(r, "transitions_24h", s->transitions_24h);
-}
-
-static const char *job_state(const struct health_job *j)
-{
-	return j->down ? "down" : j->late ? "late" : !j->ran ? "never_ran" : "ok";
-}
-
-/* Why a job is down, late or failing, for the summary. */
-static void job_why(struct strbuf *sb, const struct health_job *j)
-{
-	char age[32];
-
-	if (j->succeeded) {
-		fmt_age(age, sizeof(age), j->success_age_s);
-		sb_addf(sb, "last success %s ago", age);
-	} else {
-		fmt_age(age, sizeof(age), j->installed_s);
-		sb_addf(sb, "no successful run since chipctl was installed %s ago", age);
-	}
-	if (j->ran && (!j->succeeded || j->age_s < j->success_age_s)) {
-		fmt_age(age, sizeof(age), j->age_s);
-		sb_addf(sb, ", last run %s %s ago", j->last_status, age);
-	}
-	sb_addf(sb, ", %ld of %ld recent failed", j->failed, j->recent);
-}
-
-void health_eval_jobs(const struct config *cfg, const struct health_job *jobs,
-		      int n, struct health_result *r)
-{
-	json_object *arr = json_object_new_array();
-	int i, down = 0, late = 0, failing = 0, ran = 0;
-
-	(void)cfg;
-	worse(r, HEALTH_OK);
-	if (n == 0) {
-		/* nothing watched is nothing measured */
-		r->status = HEALTH_UNKNOWN;
-		r->score = 0;
-		sb_add(&r->text, "no job is watched (every jobs.*_interval_s is 0)");
-	}
-	for (i = 0; i < n; i++) {
-		const struct health_job *j = &jobs[i];
-		json_object *o = json_object_new_object();
-		const char *state = job_state(j);
-
-		ran += j->ran;
-		if (j->down) {
-			down++;
-			worse(r, HEALTH_CRITICAL);
-		} else if (j->late) {
-			late++;
-			worse(r, HEALTH_WARNING);
-		}
-		if (j->failing) {
-			failing++;
-			worse(r, HEALTH_WARNING);
-		}
-		if (j->down || j->late || j->failing) {
-			sb_addf(&r->text, "%s%s %s%s (", r->text.len ? "; " : "", j->name,
-				state, j->failing ? " and failing" : "");
-			job_why(&r->text, j);
-			sb_addc(&r->text, ')');
-		}
-		json_object_object_add(o, "job", json_object_new_string(j->name));
-		json_object_object_add(o, "interval_s", json_object_new_int(j->interval_s));
-		json_object_object_add(o, "state", json_object_new_string(state));
-		json_object_object_add(o, "failing", json_object_new_boolean(j->failing));
-		json_object_object_add(o, "last_status", json_object_new_string(j->last_status));
-		json_object_object_add(o, "last_run_age_s", j->ran ?
-				       health_json_double(j->age_s) : NULL);
-		json_object_object_add(o, "last_exit_code", j->last_exit >= 0 ?
-				       json_object_new_int(j->last_exit) : NULL);
-		json_object_object_add(o, "recent_runs", json_object_new_int64(j->recent));
-		json_object_object_add(o, "recent_failed", json_object_new_int64(j->failed));
-		json_object_object_add(o, "last_success_age_s", j->succeeded ?
-				       health_json_double(j->success_age_s) : NULL);
-		json_object_object_add(o, "without_success_s", health_json_double(j->quiet_s));
-		json_object_object_add(o, "counted_from", json_object_new_string(
-			j->succeeded ? "last_success" : "installed"));
-		json_object_array_add(arr, o);
-	}
-	if (!r->text.len)
-		sb_addf(&r->text, "%d jobs watched, %d have run, none late or failing", n, ran);
-	health_perf(r, "down", down, NULL, NULL, "1");
-	health_perf(r, "late", late, NULL, "1", NULL);
-	health_perf(r, "failing", failing, NULL, "1", NULL);
-	json_object_object_add(r->json, "jobs", arr);
 }
 
 int health_probe_evolution(const struct config *cfg, char *why, size_t whysz)
@@ -581,74 +394,3 @@ int health_probe_evolution(const struct config *cfg, char *why, size_t whysz)
 	sb_free(&hdr);
 	return ok;
 }
-
-/*
- * The metrics: gauges, one row per series. Counting the whole queue by
- * status would walk a million rows; the live states are counted through
- * their partial indexes and the final ones over the last hour.
- */
-const char health_metrics_sql[] =
-	"SELECT name, labels::text, value FROM ("
-	" SELECT 'chipctl_queue_messages' AS name,"
-	"   jsonb_build_object('status', 'pendente') AS labels, count(*)::float8 AS value"
-	"   FROM fila_mensagens WHERE status = 'pendente'"
-	" UNION ALL SELECT 'chipctl_queue_messages', jsonb_build_object('status', 'processando'),"
-	"   count(*) FROM fila_mensagens WHERE status = 'processando'"
-	" UNION ALL SELECT 'chipctl_queue_due_messages', '{}', count(*)"
-	"   FROM fila_mensagens WHERE status = 'pendente' AND agendar_para <= now()"
-	" UNION ALL SELECT 'chipctl_queue_oldest_due_seconds', '{}',"
-	"   coalesce(extract(epoch FROM now() - min(agendar_para))::float8, 0)"
-	"   FROM fila_mensagens WHERE status = 'pendente' AND agendar_para <= now()"
-	" UNION ALL SELECT 'chipctl_queue_sent_last_hour', '{}', count(*)"
-	"   FROM fila_mensagens WHERE status = 'enviada' AND enviada_em > now() - interval '1 hour'"
-	" UNION ALL SELECT 'chipctl_queue_errors_last_hour', '{}', count(*)"
-	"   FROM fila_mensagens WHERE status = 'erro' AND updated_at > now() - interval '1 hour'"
-	" UNION ALL SELECT 'chipctl_send_attempts_last_hour', jsonb_build_object('result', r.result),"
-	"   coalesce(n, 0) FROM unnest(ARRAY['ok', 'timeout', 'network', '4xx', '5xx']) AS r(result)"
-	"   LEFT JOIN (SELECT result, count(*)::float8 AS n FROM send_attempts"
-	"     WHERE created_at > now() - interval '1 hour' GROUP BY result) a USING (result)"
-	" UNION ALL SELECT 'chipctl_send_failures_last_hour', jsonb_build_object('fault', f.fault),"
-	"   coalesce(n, 0) FROM unnest(ARRAY['chip', 'provider', 'recipient']) AS f(fault)"
-	"   LEFT JOIN (SELECT fault, count(*)::float8 AS n FROM send_attempts"
-	"     WHERE created_at > now() - interval '1 hour' AND fault IS NOT NULL"
-	"     GROUP BY fault) a USING (fault)"
-	" UNION ALL SELECT 'chipctl_chips', jsonb_build_object('status', st),"
-	"   (SELECT count(*) FROM chips c WHERE c.status = st)"
-	"   FROM unnest(ARRAY['provisioned', 'pending', 'warming', 'ready', 'active',"
-	"     'degraded', 'banned']) AS st"
-	" UNION ALL SELECT 'chipctl_chips_connected', '{}', count(*)"
-	"   FROM chipctl_chip_now WHERE status = 'active' AND connected"
-	" UNION ALL SELECT 'chipctl_chips_available', '{}', count(*)"
-	"   FROM chipctl_chip_now WHERE sendable"
-	" UNION ALL SELECT 'chipctl_chips_permitted', jsonb_build_object('permission', k), v"
-	"   FROM chipctl_pool_permissions,"
-	"     LATERAL (VALUES ('prospect', may_prospect::float8),"
-	"       ('followup', may_followup::float8), ('reply', may_reply::float8)) AS x(k, v)"
-	" UNION ALL SELECT 'chipctl_chip_trust_score_avg', '{}', coalesce(avg(trust_score)::float8, 0)"
-	"   FROM chips WHERE status IN ('warming', 'ready', 'active', 'degraded')"
-	" UNION ALL SELECT 'chipctl_circuit_breakers', jsonb_build_object('kind', k, 'state', s),"
-	"   (SELECT count(*) FROM chipctl_breakers b WHERE b.kind = k"
-	"    AND b.effective_state = s)"
-	"   FROM unnest(ARRAY['provider', 'chip']) AS k,"
-	"        unnest(ARRAY['closed', 'half_open', 'open']) AS s"
-	" UNION ALL SELECT 'chipctl_circuit_transitions_last_day', '{}', count(*)"
-	"   FROM circuit_transitions WHERE created_at > now() - interval '24 hours'"
-	" UNION ALL SELECT 'chipctl_worker_heartbeat_age_seconds', '{}',"
-	"   coalesce(extract(epoch FROM now() - max(last_beat_at))::float8, -1)"
-	"   FROM worker_heartbeats"
-	" UNION ALL SELECT 'chipctl_workers_alive', '{}', count(*) FROM worker_heartbeats"
-	"   WHERE last_beat_at > now() - make_interval(secs => $1::int)"
-	" UNION ALL SELECT 'chipctl_alerts_pending', '{}', count(*) FROM alert_outbox"
-	"   WHERE status = 'pending'"
-	" UNION ALL SELECT m.name, jsonb_build_object('job', l.job_name), m.value"
-	"   FROM unnest($2::text[]) AS jn(job_name),"
-	"   LATERAL (SELECT e.job_name, e.started_at, e.finished_at, e.exit_code, e.status"
-	"         FROM job_executions e WHERE e.job_name = jn.job_name AND e.status <> 'skipped'"
-	"         ORDER BY e.started_at DESC LIMIT 1) l,"
-	"   LATERAL (VALUES"
-	"     ('chipctl_job_last_run_timestamp_seconds', extract(epoch FROM l.started_at)::float8),"
-	"     ('chipctl_job_last_run_duration_seconds',"
-	"        coalesce(extract(epoch FROM l.finished_at - l.started_at)::float8, -1)),"
-	"     ('chipctl_job_last_exit_code', coalesce(l.exit_code, -1)::float8),"
-	"     ('chipctl_job_running', (l.status = 'running')::int::float8)) AS m(name, value)"
-	") x ORDER BY name, labels::text";

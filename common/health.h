@@ -92,6 +92,10 @@ struct health_result {
 };
 
 void health_result_init(struct health_result *r, const char *name);
+/* Raise r's status to st if st is worse; the score follows. */
+void health_worse(struct health_result *r, enum health_status st);
+/* An age for a summary: "45s", "12m", "3.0h", or "none" when negative. */
+void health_fmt_age(char *buf, size_t n, double s);
 void health_result_free(struct health_result *r);
 /* Append one performance datum: label=value[uom];warn;crit */
 void health_perf(struct health_result *r, const char *label, double value,
