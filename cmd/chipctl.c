@@ -79,7 +79,8 @@ static const struct cmd commands[] = {
 static const char usage_main[] =
 	"usage: chipctl [-c FILE] [--log-format logfmt|json] [-v|-q] [--strict] COMMAND [ARGS]\n"
 	"       chipctl help COMMAND\n"
-	"       chipctl --version | --help | --list-commands | --list-settings | --list-jobs\n"
+	"       chipctl --version | --help\n"
+	"       chipctl --list-commands | --list-settings | --list-jobs\n"
 	"\n"
 	"Global options (-c, --log-format, -v and -q also after the command):\n"
 	"  -c, --config FILE       config file (default $CHIPCTL_CONFIG or\n"
