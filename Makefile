@@ -152,6 +152,12 @@ install: all
 	sed 's|@BINDIR@|$(BINDIR)|g' crontab/chipctl > $(DESTDIR)$(DATADIR)/examples/chipctl.cron
 	install -m 644 crontab/railway.json $(DESTDIR)$(DATADIR)/examples/railway.json
 	install -m 644 etc/grafana/chipctl.json $(DESTDIR)$(DATADIR)/examples/grafana-chipctl.json
+	install -d $(DESTDIR)$(DATADIR)/examples/systemd $(DESTDIR)$(DATADIR)/examples/logrotate
+	$(BUILD)/chipctl --list-jobs | sh scripts/gen-systemd.sh $(BINDIR) \
+		$(DESTDIR)$(DATADIR)/examples/systemd
+	sed 's|@BINDIR@|$(BINDIR)|g' etc/systemd/chipctl-send-worker.service \
+		> $(DESTDIR)$(DATADIR)/examples/systemd/chipctl-send-worker.service
+	install -m 644 etc/logrotate.d/chipctl $(DESTDIR)$(DATADIR)/examples/logrotate/chipctl
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/chipctl

@@ -8,7 +8,10 @@
  *  3. write man/chipctl-NAME.1 and add it to chipctl(1) and the README;
  *  4. add tests/bats/NAME.bats (the help and man-page checks in
  *     tests/bats/help.bats cover it automatically);
- *  5. if it is a cron job, add its schedule to crontab/.
+ *  5. if it is a scheduled job, add a row to the job table in common/job.c
+ *     (schedule, interval and ping settings, lease, watched), and its line
+ *     to crontab/chipctl and crontab/railway.json: tests/bats/schedules.bats
+ *     holds them to the table; the systemd timers are generated from it.
  */
 #ifndef CHIPCTL_BUILTIN_H
 #define CHIPCTL_BUILTIN_H

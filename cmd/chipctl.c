@@ -5,6 +5,7 @@
  */
 #include "builtin.h"
 #include "http.h"
+#include "job.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -15,7 +16,9 @@
 #define CHIPCTL_VERSION "0.0.0"
 #endif
 
-#define JOB_CMD (CMD_NEEDS_DB | CMD_JOB | CMD_DRY_RUN)
+/* A scheduled job: whether it takes the lease, its schedule, interval and
+ * ping URL are in the job table (common/job.c). */
+#define JOB_CMD (CMD_NEEDS_DB | CMD_DRY_RUN)
 
 static const struct cmd commands[] = {
 	{ "alerts", cmd_alerts, CMD_NEEDS_DB | CMD_DRY_RUN | CMD_JSON,
@@ -80,7 +83,8 @@ static const struct cmd commands[] = {
 static const char usage_main[] =
 	"usage: chipctl [-c FILE] [--log-format logfmt|json] [-v|-q] [--strict] COMMAND [ARGS]\n"
 	"       chipctl help COMMAND\n"
-	"       chipctl --version | --help | --list-commands | --list-settings\n"
+	"       chipctl --version | --help\n"
+	"       chipctl --list-commands | --list-settings | --list-jobs\n"
 	"\n"
 	"Global options (-c, --log-format, -v and -q also after the command):\n"
 	"  -c, --config FILE       config file (default $CHIPCTL_CONFIG or\n"
@@ -155,6 +159,9 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(a, "--list-settings")) {
 			config_list_settings(stdout);
+			return 0;
+		} else if (!strcmp(a, "--list-jobs")) {
+			job_list(stdout);
 			return 0;
 		} else if (!strcmp(a, "--strict")) {
 			ctx.strict = 1;

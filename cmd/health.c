@@ -21,12 +21,18 @@ const char usage_health[] =
 	"  queue     pending, due, processing, sent and errors in the last hour,\n"
 	"            mean processing ms, oldest due message's age\n"
 	"  worker    age of the newest send-worker heartbeat\n"
-	"  chips     active chips available to send\n"
+	"  chips     chips available to send now (chipctl_chip_now.sendable);\n"
+	"            CRITICAL with none, or while no chip may prospect or\n"
+	"            none may follow up (the pool alert's condition)\n"
 	"  circuits  provider and chip breakers, transitions in 24 h\n"
-	"  jobs      cron jobs late (past interval + jobs.grace_s), down (past\n"
-	"            twice the interval) or failing (most recent runs failed)\n"
+	"  jobs      watched jobs without a successful run (counted from the last\n"
+	"            success, or from the first migration if none) late past\n"
+	"            interval + jobs.grace_s (WARNING) or down past twice the\n"
+	"            interval (CRITICAL); failing: most recent runs failed\n"
 	"  score     components 0-100 (database, evolution, circuits, queue,\n"
-	"            worker, jobs) and their mean: healthy >= 80, degraded >= 50\n"
+	"            worker, jobs) and the mean of those measured: healthy >= 80,\n"
+	"            degraded >= 50; one not configured or not measured is\n"
+	"            unknown and makes the check UNKNOWN unless it is CRITICAL\n"
 	"  deep      all of them; the worst status wins\n"
 	"\n"
 	"      --evolution  ready: also probe Evolution\n"
@@ -174,13 +180,25 @@ static void check_jobs(struct run *rn, struct health_result *r)
 
 static void run_check(struct run *rn, enum check c);
 
+/*
+ * The mean of the components that were measured. One not configured or not
+ * measured (Evolution without evolution.url, jobs when none is watched, a
+ * check that could not read the database) has no score: it is listed as
+ * unknown and left out of the mean, and the check is UNKNOWN unless the
+ * measured mean is already unhealthy (CRITICAL beats UNKNOWN, as in deep).
+ */
 static void check_score(struct run *rn, struct health_result *r)
 {
-	struct { const char *name; int score; } comp[6];
-	json_object *jc = json_object_new_object();
+	static const enum check from[6] = { C_READY, NCHECKS, C_CIRCUITS, C_QUEUE,
+					    C_WORKER, C_JOBS };
+	static const char *const names[6] = { "database", "evolution", "circuits",
+					      "queue", "worker", "jobs" };
+	int score[6], known[6];
+	json_object *jc = json_object_new_object(), *unk = json_object_new_array();
 	char why[300];
 	double sum = 0, overall;
-	int i, evo = 100, probe;
+	int i, evo = 100, probe, measured = 0;
+	const char *health;
 
 	for (i = C_READY; i <= C_JOBS; i++)
 		run_check(rn, (enum check)i);
@@ -193,6 +211,7 @@ static void check_score(struct run *rn, struct health_result *r)
 		json_object_object_add(r->json, "overall", json_object_new_double(0));
 		json_object_object_add(r->json, "health", json_object_new_string("unhealthy"));
 		json_object_put(jc);
+		json_object_put(unk);
 		return;
 	}
 	probe = health_probe_evolution(&rn->ctx->cfg, why, sizeof(why));
@@ -202,57 +221,68 @@ static void check_score(struct run *rn, struct health_result *r)
 		evo = 0;
 	else if (rn->snap_ok && rn->snap.evolution_breaker == BREAKER_HALF_OPEN && evo > 50)
 		evo = 50;
-	comp[0].name = "database";
-	comp[0].score = rn->res[C_READY].score;
-	comp[1].name = "evolution";
-	comp[1].score = evo;
-	comp[2].name = "circuits";
-	comp[2].score = rn->res[C_CIRCUITS].score;
-	comp[3].name = "queue";
-	comp[3].score = rn->res[C_QUEUE].score;
-	comp[4].name = "worker";
-	comp[4].score = rn->res[C_WORKER].score;
-	comp[5].name = "jobs";
-	comp[5].score = rn->res[C_JOBS].score;
 	for (i = 0; i < 6; i++) {
-		sum += comp[i].score;
-		json_object_object_add(jc, comp[i].name, json_object_new_int(comp[i].score));
+		if (from[i] == NCHECKS) {	/* evolution: probed here */
+			score[i] = evo;
+			known[i] = probe >= 0;
+		} else {
+			score[i] = rn->res[from[i]].score;
+			known[i] = from[i] == C_READY ||
+				   rn->res[from[i]].status != HEALTH_UNKNOWN;
+		}
+		if (known[i]) {
+			sum += score[i];
+			measured++;
+		} else {
+			json_object_array_add(unk, json_object_new_string(names[i]));
+		}
+		json_object_object_add(jc, names[i], known[i] ?
+				       json_object_new_int(score[i]) : NULL);
 	}
-	overall = health_round1(sum / 6);
+	overall = measured ? health_round1(sum / measured) : 0;
+	health = overall >= 80 ? "healthy" : overall >= 50 ? "degraded" : "unhealthy";
 	r->status = overall >= 80 ? HEALTH_OK : overall >= 50 ? HEALTH_WARNING : HEALTH_CRITICAL;
+	if (measured < 6 && r->status != HEALTH_CRITICAL)
+		r->status = HEALTH_UNKNOWN;
 	r->score = (int)overall;
-	sb_addf(&r->text, "score %.1f (%s):", overall, overall >= 80 ? "healthy" :
-		overall >= 50 ? "degraded" : "unhealthy");
-	for (i = 0; i < 6; i++)
-		sb_addf(&r->text, "%s %s %d", i ? "," : "", comp[i].name, comp[i].score);
+	sb_addf(&r->text, "score %.1f (%s):", overall, health);
+	for (i = 0; i < 6; i++) {
+		if (known[i])
+			sb_addf(&r->text, "%s %s %d", i ? "," : "", names[i], score[i]);
+		else
+			sb_addf(&r->text, "%s %s unknown", i ? "," : "", names[i]);
+	}
+	if (!known[1])
+		sb_addf(&r->text, " (%s)", why);
 	health_perf(r, "overall", overall, NULL, "80:", "50:");
 	for (i = 0; i < 6; i++)
-		health_perf(r, comp[i].name, comp[i].score, NULL, NULL, NULL);
+		if (known[i])
+			health_perf(r, names[i], score[i], NULL, NULL, NULL);
 	json_object_object_add(r->json, "overall", health_json_double(overall));
-	json_object_object_add(r->json, "health", json_object_new_string(
-		overall >= 80 ? "healthy" : overall >= 50 ? "degraded" : "unhealthy"));
+	json_object_object_add(r->json, "health", json_object_new_string(health));
 	json_object_object_add(r->json, "components", jc);
+	json_object_object_add(r->json, "unknown", unk);
 }
 
+/* The chips as the send path sees them (006's chipctl_chip_now). */
 static const char chips_list_sql[] =
-	"SELECT c.instance_name AS instance, right(c.telefone, 4) AS telefone_end,"
-	"  c.status, c.provider, c.trust_score::float8 AS trust_score, c.trust_level,"
-	"  c.evolution_connected AS connected, c.pode_prospectar,"
-	"  CASE WHEN coalesce(cb.override = 'forced_open' OR (cb.state = 'open'"
-	"    AND cb.override IS DISTINCT FROM 'disabled'), false) THEN 'open'"
-	"    WHEN cb.state = 'half_open' THEN 'half_open' ELSE 'closed' END AS circuit_state,"
+	"SELECT n.instance_name AS instance, right(c.telefone, 4) AS telefone_end,"
+	"  n.status, n.provider, n.trust_score::float8 AS trust_score, n.trust_level,"
+	"  n.connected, n.pode_prospectar, n.pode_followup,"
+	"  n.chip_breaker AS circuit_state, n.cooling, n.sendable,"
 	"  (SELECT count(*) FROM fila_mensagens f WHERE f.chip_id = c.id"
 	"    AND f.enviada_em > now() - interval '24 hours') AS msgs_24h,"
 	"  c.erros_ultimas_24h AS errors_24h"
-	" FROM chips c LEFT JOIN circuit_breakers cb ON cb.name = 'chip:' || c.id"
-	" WHERE c.status <> 'banned' ORDER BY c.instance_name";
+	" FROM chipctl_chip_now n JOIN chips c ON c.id = n.id"
+	" WHERE n.status <> 'banned' ORDER BY n.instance_name";
 
 static const char breakers_list_sql[] =
-	"SELECT b.name, b.kind, b.state, b.override, b.consecutive_failures,"
+	"SELECT b.name, b.kind, b.state, b.override, b.effective_state,"
+	"  b.consecutive_failures,"
 	"  b.opened_at::text AS opened_at, b.retry_at::text AS retry_at, b.last_failure,"
 	"  (SELECT count(*) FROM circuit_transitions t WHERE t.breaker = b.name"
 	"    AND t.created_at > now() - interval '24 hours') AS transitions_24h"
-	" FROM circuit_breakers b"
+	" FROM chipctl_breakers b"
 	" WHERE b.kind = 'provider' OR b.state <> 'closed' OR b.override IS NOT NULL"
 	"   OR EXISTS (SELECT 1 FROM circuit_transitions t WHERE t.breaker = b.name"
 	"     AND t.created_at > now() - interval '24 hours')"

@@ -2,6 +2,7 @@
 #include "builtin.h"
 #include "db.h"
 #include "health.h"
+#include "job.h"
 #include "log.h"
 #include "strbuf.h"
 
@@ -36,7 +37,9 @@ static const struct {
 	{ "chipctl_alerts_pending", "Alerts waiting in the outbox for delivery." },
 	{ "chipctl_chip_trust_score_avg", "Mean trust score of chips in warming, ready, active or degraded." },
 	{ "chipctl_chips", "Chips in the pool by lifecycle status." },
-	{ "chipctl_chips_connected", "Active chips whose session is connected." },
+	{ "chipctl_chips_available", "Chips the send path may choose now (chipctl_chip_now.sendable)." },
+	{ "chipctl_chips_connected", "Active chips connected by their own provider (Evolution or Z-API)." },
+	{ "chipctl_chips_permitted", "Active chips that may prospect, follow up or reply (the pool alert's rule)." },
 	{ "chipctl_circuit_breakers", "Circuit breakers by kind and state." },
 	{ "chipctl_circuit_transitions_last_day", "Breaker transitions in the last 24 hours." },
 	{ "chipctl_job_last_exit_code", "Exit code of the job's last run (-1 while running)." },
@@ -49,6 +52,7 @@ static const struct {
 	{ "chipctl_queue_oldest_due_seconds", "Age of the oldest due pending message (0 when none)." },
 	{ "chipctl_queue_sent_last_hour", "Messages sent in the last hour." },
 	{ "chipctl_send_attempts_last_hour", "Send attempts in the last hour by result." },
+	{ "chipctl_send_failures_last_hour", "Failed send attempts in the last hour by whose fault (chip, provider, recipient)." },
 	{ "chipctl_worker_heartbeat_age_seconds", "Age of the newest send-worker heartbeat (-1 when none)." },
 	{ "chipctl_workers_alive", "Send-workers with a fresh heartbeat." },
 };
@@ -166,13 +170,17 @@ static int write_textfile(const char *dir, const char *text)
 
 static int current(struct chipctl_ctx *ctx, const char *textfile)
 {
+	struct strbuf jobs = STRBUF_INIT;
 	char hb[16];
-	const char *params[1] = { hb };
+	const char *params[2] = { hb, NULL };
 	PGresult *res;
 	int rc = 0;
 
 	snprintf(hb, sizeof(hb), "%d", ctx->cfg.watchdog_heartbeat_s);
-	res = db_query(ctx->db, health_metrics_sql, 1, params);
+	job_names_array(&jobs);
+	params[1] = sb_str(&jobs);
+	res = db_query(ctx->db, health_metrics_sql, 2, params);
+	sb_free(&jobs);
 	if (!res)
 		return db_failure_rc(ctx->db);
 	if (ctx->json) {

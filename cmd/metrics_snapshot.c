@@ -27,9 +27,9 @@ const char usage_metrics_snapshot[] =
 int cmd_metrics_snapshot(int argc, char **argv, struct chipctl_ctx *ctx)
 {
 	static const struct option opts[] = { CLI_COMMON_LONG, { 0, 0, 0, 0 } };
-	struct strbuf sql = STRBUF_INIT;
+	struct strbuf sql = STRBUF_INIT, jobs = STRBUF_INIT;
 	char hb[16], days[16];
-	const char *params[3] = { hb, days, ctx->run_id };
+	const char *params[4] = { hb, NULL, days, ctx->run_id };
 	PGresult *res;
 	long written, deleted;
 	int rc;
@@ -42,20 +42,23 @@ int cmd_metrics_snapshot(int argc, char **argv, struct chipctl_ctx *ctx)
 		return rc;
 	snprintf(hb, sizeof(hb), "%d", ctx->cfg.watchdog_heartbeat_s);
 	snprintf(days, sizeof(days), "%d", ctx->cfg.metrics_retention_days);
+	job_names_array(&jobs);
+	params[1] = sb_str(&jobs);	/* $1 and $2 are health_metrics_sql's */
 	if (ctx->dry_run)
 		sb_addf(&sql, "SELECT (SELECT count(*) FROM (%s) m),"
 			" (SELECT count(*) FROM metrics_snapshots"
-			"  WHERE created_at < now() - make_interval(days => $2::int))",
+			"  WHERE created_at < now() - make_interval(days => $3::int))",
 			health_metrics_sql);
 	else
 		sb_addf(&sql, "WITH del AS (DELETE FROM metrics_snapshots"
-			"  WHERE created_at < now() - make_interval(days => $2::int) RETURNING 1),"
+			"  WHERE created_at < now() - make_interval(days => $3::int) RETURNING 1),"
 			" ins AS (INSERT INTO metrics_snapshots (name, labels, value, run_id)"
-			"  SELECT m.name, m.labels::jsonb, m.value, $3::uuid FROM (%s) m RETURNING 1)"
+			"  SELECT m.name, m.labels::jsonb, m.value, $4::uuid FROM (%s) m RETURNING 1)"
 			" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM del)",
 			health_metrics_sql);
-	res = db_query(ctx->db, sb_str(&sql), ctx->dry_run ? 2 : 3, params);
+	res = db_query(ctx->db, sb_str(&sql), ctx->dry_run ? 3 : 4, params);
 	sb_free(&sql);
+	sb_free(&jobs);
 	if (!res)
 		return db_failure_rc(ctx->db);
 	written = db_long(res, 0, 0);

@@ -212,7 +212,7 @@ static const char counts_sql[] =
 	"  count(*) FILTER (WHERE status = 'provisioned'),"
 	"  count(*) FILTER (WHERE status = 'degraded'),"
 	"  count(*) FILTER (WHERE status = 'banned'),"
-	"  count(*) FILTER (WHERE status = 'active' AND pode_prospectar)"
+	"  (SELECT may_prospect FROM chipctl_pool_permissions)"
 	" FROM chips";
 
 static const char pool_alert_sql[] =

@@ -159,6 +159,7 @@ static int sync_run(struct chipctl_ctx *ctx)
 	int rc;
 
 	rc = ask_server(ctx, &l, err, sizeof(err));
+	job_renew_if_due(ctx);	/* the calls may have outlasted part of the lease */
 	if (rc == -2)
 		return db_failure_rc(ctx->db);
 	if (rc) {

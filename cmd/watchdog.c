@@ -19,12 +19,16 @@ const char usage_watchdog[] =
 	"                    messages, the oldest due for over watchdog.backlog_minutes\n"
 	"                    (30); cooldown watchdog.backlog_cooldown_s (3600)\n"
 	"  send_error_burst  more than watchdog.error_burst_count (10) send errors in\n"
-	"                    watchdog.error_burst_window_s (300), by type; cooldown\n"
+	"                    watchdog.error_burst_window_s (300), by whose fault\n"
+	"                    (send_attempts.fault) and result; cooldown\n"
 	"                    watchdog.error_burst_cooldown_s (1800)\n"
 	"  worker_down       no send-worker heartbeat in watchdog.heartbeat_s (120)\n"
 	"                    while messages are due\n"
-	"  job_down:JOB      a cron job's last run started more than twice its\n"
-	"                    interval ago (jobs.*_interval_s)\n"
+	"  job_down:JOB      a watched job of the job table (chipctl --list-jobs)\n"
+	"                    without a successful run for more than twice its\n"
+	"                    interval (jobs.*_interval_s), counted from its last\n"
+	"                    success, or from the first migration if it never\n"
+	"                    succeeded\n"
 	"  job_failing:JOB   more than half of its last watchdog.recent_runs failed\n"
 	"  provider_outage:P the provider's breaker is open\n"
 	"and a resolved notice when a condition clears. Per-chip alerts explained\n"
@@ -100,8 +104,10 @@ static int check_conditions(struct chipctl_ctx *ctx, const struct health_snapsho
 			return -1;
 	}
 	if (s->burst_total > cfg->watchdog_error_burst_count) {
-		snprintf(text, sizeof(text), "%ld send errors in the last %d s: %s",
-			 s->burst_total, cfg->watchdog_error_burst_window_s, s->burst);
+		snprintf(text, sizeof(text), "%ld send errors in the last %d s (the "
+			 "provider's fault %ld, the chips' %ld, the recipients' %ld): %s",
+			 s->burst_total, cfg->watchdog_error_burst_window_s,
+			 s->burst_provider, s->burst_chip, s->burst_recipient, s->burst);
 		if (fire(ctx, f, "send_error_burst", NULL, ALERT_WARNING,
 			 cfg->watchdog_error_burst_cooldown_s, text))
 			return -1;
@@ -119,12 +125,24 @@ static int check_conditions(struct chipctl_ctx *ctx, const struct health_snapsho
 		const struct health_job *j = &jobs[i];
 		char age[32];
 
-		fmt_age(age, sizeof(age), j->age_s);
+		if (j->down && j->succeeded) {
+			char last[32];
+
+			fmt_age(age, sizeof(age), j->success_age_s);
+			fmt_age(last, sizeof(last), j->age_s);
+			snprintf(text, sizeof(text), "job %s is down: its last successful "
+				 "run started %s (last run %s, status %s), more than twice "
+				 "its interval of %d s; newest worker heartbeat %s", j->name,
+				 age, last, j->last_status, j->interval_s, hb);
+		} else if (j->down) {
+			fmt_age(age, sizeof(age), j->installed_s);
+			snprintf(text, sizeof(text), "job %s is down: no successful run "
+				 "since chipctl was installed %s (last run: %s), more than "
+				 "twice its interval of %d s; is it scheduled (crontab, "
+				 "timers, Railway)? newest worker heartbeat %s", j->name,
+				 age, j->last_status, j->interval_s, hb);
+		}
 		if (j->down) {
-			snprintf(text, sizeof(text), "job %s is down: its last run started "
-				 "%s (status %s), more than twice its interval of %d s; "
-				 "newest worker heartbeat %s", j->name, age, j->last_status,
-				 j->interval_s, hb);
 			if (fire(ctx, f, "job_down", j->name, ALERT_CRITICAL,
 				 cfg->watchdog_job_cooldown_s, text))
 				return -1;

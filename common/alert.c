@@ -2,6 +2,7 @@
 #include "ctx.h"
 #include "db.h"
 #include "http.h"
+#include "job.h"
 #include "log.h"
 #include "strbuf.h"
 
@@ -219,6 +220,7 @@ int alert_flush(struct chipctl_ctx *ctx)
 		struct http_response r;
 		char *body;
 
+		job_renew_if_due(ctx);	/* a slow Slack must not outlast the lease */
 		if (!http) {
 			log_warn("alert (no slack.webhook_url configured)",
 				 "key=%s", key, "severity=%s", sev, "text=%s", text);

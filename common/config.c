@@ -522,3 +522,35 @@ void config_list_settings(FILE *out)
 				s->def_int, s->env ? s->env : "-");
 	}
 }
+
+int config_int(const struct config *cfg, const char *name, int *out)
+{
+	const struct setting *s = find_setting(name);
+
+	if (!s || s->type != T_INT)
+		return -1;
+	*out = *(const int *)((const char *)cfg + s->off);
+	return 0;
+}
+
+const char *config_str(const struct config *cfg, const char *name)
+{
+	const struct setting *s = find_setting(name);
+
+	if (!s || s->type != T_STR)
+		return NULL;
+	return *(char *const *)((const char *)cfg + s->off);
+}
+
+const char *config_default(const char *name, char *buf, size_t n)
+{
+	const struct setting *s = find_setting(name);
+
+	if (!s)
+		return NULL;
+	if (s->type == T_STR)
+		snprintf(buf, n, "%s", s->def_str ? s->def_str : "-");
+	else
+		snprintf(buf, n, "%ld", s->def_int);
+	return buf;
+}

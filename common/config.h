@@ -195,4 +195,15 @@ void config_free(struct config *cfg);
 /* One line per setting: name, type, default, environment variable. */
 void config_list_settings(FILE *out);
 
+/*
+ * A setting by its name, for tables elsewhere that name settings (the job
+ * table): the integer (0 and *out set) or the string (NULL when unset or
+ * not a string setting). config_int returns -1 for a name that is not an
+ * integer setting. config_default gives the default as text ("-": none),
+ * or NULL for an unknown name.
+ */
+int config_int(const struct config *cfg, const char *name, int *out);
+const char *config_str(const struct config *cfg, const char *name);
+const char *config_default(const char *name, char *buf, size_t n);
+
 #endif

@@ -149,7 +149,8 @@ int ctx_start(struct chipctl_ctx *ctx)
 		if (rc)
 			return rc;
 	}
-	if (flags & CMD_JOB) {
+	if ((flags & CMD_NEEDS_DB) && job_of(ctx) &&
+	    (job_of(ctx)->flags & JOB_LEASE)) {
 		rc = job_begin(ctx);
 		if (rc >= 0)
 			return rc;

@@ -6,7 +6,8 @@
  * options every command accepts (-n/--dry-run, --json, -v, -q, -c/--config,
  * --log-format, -h/--help), and ctx_start(): load the config, configure the
  * log, connect to the database and begin the job run, in that order, as the
- * command's table entry declares. Commands never do their own set-up.
+ * command's table entry declares (and, for the lease, the job table in
+ * common/job.c). Commands never do their own set-up.
  */
 #ifndef CHIPCTL_CTX_H
 #define CHIPCTL_CTX_H
@@ -22,7 +23,6 @@ struct json_object;
 /* Flags in the command table. */
 #define CMD_NEEDS_CONFIG 0x01u
 #define CMD_NEEDS_DB     0x02u	/* implies CMD_NEEDS_CONFIG */
-#define CMD_JOB          0x04u	/* a cron job run: lease + job_executions */
 #define CMD_DRY_RUN      0x08u	/* accepts -n/--dry-run */
 #define CMD_JSON         0x10u	/* accepts --json */
 
@@ -50,9 +50,10 @@ struct chipctl_ctx {
 	int json;
 	int exit_now;			/* set by cli_getopt: help or bad option */
 
-	/* the job run, when the command is a CMD_JOB */
+	/* the job run, when the job table (common/job.c) says it takes a lease */
 	const char *job_name;		/* lease and job_executions name; default cmd->name */
 	int job_active;
+	double job_lease_at;		/* monotonic seconds when the lease was last taken or renewed */
 	long job_execution_id;
 	struct json_object *job_counts;
 	char job_error[512];

@@ -56,7 +56,9 @@ static const char snapshot_sql[] =
 	"  (SELECT count(*) FROM circuit_transitions"
 	"   WHERE created_at > now() - interval '24 hours'),"
 	"  (SELECT count(*) FROM alert_outbox WHERE status = 'pending'),"
-	"  (SELECT count(*) FROM alert_outbox WHERE status = 'inhibited')"
+	"  (SELECT count(*) FROM alert_outbox WHERE status = 'inhibited'),"
+	"  c.connected, p.may_prospect, p.may_followup,"
+	"  b.burst_chip, b.burst_provider, b.burst_recipient"
 	/* Few relations in FROM: the planner searches join orders over
 	 * them, and a dozen single-row subqueries cost 15 ms to plan. */
 	" FROM"
@@ -70,32 +72,34 @@ static const char snapshot_sql[] =
 	"    count(*) FILTER (WHERE last_beat_at > now() - make_interval(secs => $1::int)) AS alive"
 	"  FROM worker_heartbeats) w,"
 	" (SELECT coalesce(sum(n), 0) AS burst_total,"
-	"    coalesce(string_agg(result || '=' || n, ', ' ORDER BY n DESC, result), '') AS burst"
-	"  FROM (SELECT result, count(*) AS n FROM send_attempts"
+	"    coalesce(string_agg(f || ' ' || result || '=' || n, ', '"
+	"      ORDER BY n DESC, f, result), '') AS burst,"
+	"    coalesce(sum(n) FILTER (WHERE f = 'chip'), 0) AS burst_chip,"
+	"    coalesce(sum(n) FILTER (WHERE f = 'provider'), 0) AS burst_provider,"
+	"    coalesce(sum(n) FILTER (WHERE f = 'recipient'), 0) AS burst_recipient"
+	"  FROM (SELECT coalesce(fault, 'unclassified') AS f, result, count(*) AS n"
+	"        FROM send_attempts"
 	"        WHERE created_at > now() - make_interval(secs => $2::int)"
 	"          AND result IN ('timeout', 'network', '4xx', '5xx')"
-	"        GROUP BY result) x) b,"
-	" (SELECT count(*) FILTER (WHERE c.status <> 'banned') AS total,"
-	"    count(*) FILTER (WHERE c.status = 'active') AS active,"
-	"    count(*) FILTER (WHERE c.status = 'active' AND c.evolution_connected"
-	"      AND coalesce(c.cooldown_until, '-infinity') <= now()"
-	"      AND coalesce(c.connection_cooldown_until, '-infinity') <= now()"
-	"      AND NOT " BREAKER_OPEN_SQL("cb") " AND NOT " BREAKER_OPEN_SQL("pb") ") AS available,"
-	"    count(*) FILTER (WHERE c.status = 'active' AND NOT c.evolution_connected) AS disconnected,"
-	"    count(*) FILTER (WHERE c.status = 'active' AND (c.cooldown_until > now()"
-	"      OR c.connection_cooldown_until > now())) AS cooldown"
-	"  FROM chips c"
-	"  LEFT JOIN circuit_breakers cb ON cb.name = 'chip:' || c.id"
-	"  LEFT JOIN circuit_breakers pb ON pb.name = 'provider:' || c.provider) c,"
+	"        GROUP BY 1, 2) x) b,"
+	/* the chips as the send path sees them (006's chipctl_chip_now) */
+	" (SELECT count(*) FILTER (WHERE n.status <> 'banned') AS total,"
+	"    count(*) FILTER (WHERE n.status = 'active') AS active,"
+	"    count(*) FILTER (WHERE n.sendable) AS available,"
+	"    count(*) FILTER (WHERE n.status = 'active' AND NOT n.connected) AS disconnected,"
+	"    count(*) FILTER (WHERE n.status = 'active' AND n.cooling) AS cooldown,"
+	"    count(*) FILTER (WHERE n.status = 'active' AND n.connected) AS connected"
+	"  FROM chipctl_chip_now n) c,"
+	" chipctl_pool_permissions p,"
+	/* every breaker by its effective state (006's chipctl_breakers) */
 	" (SELECT count(*) FILTER (WHERE kind = 'chip') AS chip_breakers,"
-	"    count(*) FILTER (WHERE kind = 'chip' AND op) AS chip_open,"
-	"    count(*) FILTER (WHERE kind = 'chip' AND NOT op AND state = 'half_open') AS chip_half,"
-	"    coalesce(max(CASE WHEN op THEN 2 WHEN state = 'half_open' THEN 1 ELSE 0 END)"
-	"      FILTER (WHERE name = 'provider:evolution'), 0) AS evo,"
-	"    coalesce(max(CASE WHEN op THEN 2 WHEN state = 'half_open' THEN 1 ELSE 0 END)"
-	"      FILTER (WHERE name = 'provider:zapi'), 0) AS zapi"
-	"  FROM (SELECT kind, name, state, " BREAKER_OPEN_SQL("b") " AS op"
-	"        FROM circuit_breakers b) x) k";
+	"    count(*) FILTER (WHERE kind = 'chip' AND effective_state = 'open') AS chip_open,"
+	"    count(*) FILTER (WHERE kind = 'chip' AND effective_state = 'half_open') AS chip_half,"
+	"    coalesce(max(CASE effective_state WHEN 'open' THEN 2 WHEN 'half_open' THEN 1"
+	"      ELSE 0 END) FILTER (WHERE name = 'provider:evolution'), 0) AS evo,"
+	"    coalesce(max(CASE effective_state WHEN 'open' THEN 2 WHEN 'half_open' THEN 1"
+	"      ELSE 0 END) FILTER (WHERE name = 'provider:zapi'), 0) AS zapi"
+	"  FROM chipctl_breakers) k";
 
 static double dbl_or(const PGresult *res, int c, double def)
 {
@@ -141,89 +145,14 @@ int health_snapshot(struct chipctl_ctx *ctx, struct health_snapshot *s)
 	s->transitions_24h = db_long(res, 0, 22);
 	s->alerts_pending = db_long(res, 0, 23);
 	s->alerts_inhibited = db_long(res, 0, 24);
+	s->chips_connected = db_long(res, 0, 25);
+	s->chips_may_prospect = db_long(res, 0, 26);
+	s->chips_may_followup = db_long(res, 0, 27);
+	s->burst_chip = db_long(res, 0, 28);
+	s->burst_provider = db_long(res, 0, 29);
+	s->burst_recipient = db_long(res, 0, 30);
 	PQclear(res);
 	return 0;
-}
-
-static const char jobs_sql[] =
-	"SELECT j.name, j.interval_s, l.started_at IS NOT NULL,"
-	"  extract(epoch FROM now() - l.started_at)::float8, l.status,"
-	"  coalesce(l.exit_code, -1),"
-	"  coalesce(extract(epoch FROM l.finished_at - l.started_at)::float8, -1),"
-	"  r.total, r.failed"
-	" FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS j(name, interval_s, ord)"
-	" LEFT JOIN LATERAL (SELECT started_at, finished_at, status, exit_code"
-	"   FROM job_executions e WHERE e.job_name = j.name AND e.status <> 'skipped'"
-	"   ORDER BY started_at DESC LIMIT 1) l ON true"
-	" LEFT JOIN LATERAL (SELECT count(*) AS total,"
-	"     count(*) FILTER (WHERE status IN ('failed', 'abandoned')) AS failed"
-	"   FROM (SELECT status FROM job_executions e WHERE e.job_name = j.name"
-	"         AND e.status IN ('success', 'failed', 'abandoned')"
-	"         ORDER BY started_at DESC LIMIT $3::int) z) r ON true"
-	" ORDER BY j.ord";
-
-int health_jobs(struct chipctl_ctx *ctx, struct health_job *jobs, int max)
-{
-	const struct config *cfg = &ctx->cfg;
-	const struct { const char *name; int interval; } table[] = {
-		{ "sync-evolution", cfg->jobs_sync_evolution_interval_s },
-		{ "trust-update", cfg->jobs_trust_update_interval_s },
-		{ "reset-stuck-queue", cfg->jobs_reset_stuck_queue_interval_s },
-		{ "reset-stuck-queue-expire", cfg->jobs_reset_stuck_queue_expire_interval_s },
-		{ "pool-check", cfg->jobs_pool_check_interval_s },
-		{ "watchdog", cfg->jobs_watchdog_interval_s },
-		{ "metrics-snapshot", cfg->jobs_metrics_snapshot_interval_s },
-	};
-	struct strbuf names = STRBUF_INIT, ivals = STRBUF_INIT;
-	char recent[16];
-	const char *params[3];
-	PGresult *res;
-	size_t i;
-	int n, r;
-
-	sb_addc(&names, '{');
-	sb_addc(&ivals, '{');
-	for (i = 0, n = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-		if (table[i].interval <= 0)
-			continue;
-		sb_addf(&names, "%s%s", n ? "," : "", table[i].name);
-		sb_addf(&ivals, "%s%d", n ? "," : "", table[i].interval);
-		n++;
-	}
-	sb_addc(&names, '}');
-	sb_addc(&ivals, '}');
-	snprintf(recent, sizeof(recent), "%d", cfg->watchdog_recent_runs);
-	params[0] = sb_str(&names);
-	params[1] = sb_str(&ivals);
-	params[2] = recent;
-	res = db_query(ctx->db, jobs_sql, 3, params);
-	sb_free(&names);
-	sb_free(&ivals);
-	if (!res)
-		return -1;
-	for (r = 0; r < PQntuples(res) && r < max; r++) {
-		struct health_job *j = &jobs[r];
-
-		memset(j, 0, sizeof(*j));
-		snprintf(j->name, sizeof(j->name), "%s", PQgetvalue(res, r, 0));
-		j->interval_s = (int)db_long(res, r, 1);
-		j->ran = PQgetvalue(res, r, 2)[0] == 't';
-		j->age_s = j->ran ? strtod(PQgetvalue(res, r, 3), NULL) : -1;
-		snprintf(j->last_status, sizeof(j->last_status), "%s",
-			 j->ran ? PQgetvalue(res, r, 4) : "never");
-		j->last_exit = (int)db_long(res, r, 5);
-		j->last_duration_s = strtod(PQgetvalue(res, r, 6), NULL);
-		j->recent = db_long(res, r, 7);
-		j->failed = db_long(res, r, 8);
-		if (j->ran) {
-			j->late = j->age_s > j->interval_s + cfg->jobs_grace_s;
-			j->down = j->age_s > 2.0 * j->interval_s;
-		}
-		/* more than half of at least 3 recent runs failed */
-		j->failing = j->recent >= 3 && j->failed * 2 > j->recent;
-	}
-	PQclear(res);
-	return r;
 }
 
 void health_result_init(struct health_result *r, const char *name)
@@ -255,7 +184,7 @@ void health_perf(struct health_result *r, const char *label, double value,
 		sb_addf(&r->perf, ";%s;%s", warn ? warn : "", crit ? crit : "");
 }
 
-static void worse(struct health_result *r, enum health_status st)
+void health_worse(struct health_result *r, enum health_status st)
 {
 	if (st > r->status)
 		r->status = st;
@@ -273,7 +202,7 @@ static void jdbl(struct health_result *r, const char *k, double v)
 			       health_json_double(v));
 }
 
-static void fmt_age(char *buf, size_t n, double s)
+void health_fmt_age(char *buf, size_t n, double s)
 {
 	if (s < 0)
 		snprintf(buf, n, "none");
@@ -290,14 +219,14 @@ void health_eval_queue(const struct config *cfg, const struct health_snapshot *s
 {
 	char w[16], c[16], ew[16], ec[16], age[32];
 
-	worse(r, HEALTH_OK);
+	health_worse(r, HEALTH_OK);
 	if (s->oldest_due_s >= cfg->health_queue_age_critical_s ||
 	    s->errors_1h >= cfg->health_queue_errors_critical)
-		worse(r, HEALTH_CRITICAL);
+		health_worse(r, HEALTH_CRITICAL);
 	else if (s->oldest_due_s >= cfg->health_queue_age_warning_s ||
 		 s->errors_1h >= cfg->health_queue_errors_warning)
-		worse(r, HEALTH_WARNING);
-	fmt_age(age, sizeof(age), s->oldest_due_s);
+		health_worse(r, HEALTH_WARNING);
+	health_fmt_age(age, sizeof(age), s->oldest_due_s);
 	sb_addf(&r->text, "%ld pending (%ld due, oldest due %s), %ld processing, "
 		"%ld sent and %ld errors in the last hour", s->pending, s->due, age,
 		s->processing, s->sent_1h, s->errors_1h);
@@ -326,16 +255,16 @@ void health_eval_worker(const struct config *cfg, const struct health_snapshot *
 {
 	char w[16], c[16], age[32];
 
-	worse(r, HEALTH_OK);
+	health_worse(r, HEALTH_OK);
 	if (s->heartbeat_age_s < 0) {
-		worse(r, HEALTH_CRITICAL);
+		health_worse(r, HEALTH_CRITICAL);
 		sb_addf(&r->text, "no send-worker has ever beaten");
 	} else {
 		if (s->heartbeat_age_s >= cfg->health_worker_critical_s)
-			worse(r, HEALTH_CRITICAL);
+			health_worse(r, HEALTH_CRITICAL);
 		else if (s->heartbeat_age_s >= cfg->health_worker_warning_s)
-			worse(r, HEALTH_WARNING);
-		fmt_age(age, sizeof(age), s->heartbeat_age_s);
+			health_worse(r, HEALTH_WARNING);
+		health_fmt_age(age, sizeof(age), s->heartbeat_age_s);
 		sb_addf(&r->text, "newest heartbeat %s ago, %ld of %ld workers alive",
 			age, s->workers_alive, s->workers);
 	}
@@ -354,27 +283,41 @@ void health_eval_chips(const struct config *cfg, const struct health_snapshot *s
 {
 	char w[16];
 
-	worse(r, HEALTH_OK);
-	if (s->chips_available == 0)
-		worse(r, HEALTH_CRITICAL);
+	health_worse(r, HEALTH_OK);
+	/* no chip may prospect or follow up: the pool alert's condition
+	 * (chipctl_pool_permissions), as critical as the alert */
+	if (s->chips_available == 0 || s->chips_may_prospect == 0 ||
+	    s->chips_may_followup == 0)
+		health_worse(r, HEALTH_CRITICAL);
 	else if (s->chips_available < cfg->health_chips_min_available)
-		worse(r, HEALTH_WARNING);
+		health_worse(r, HEALTH_WARNING);
 	sb_addf(&r->text, "%ld of %ld active chips available (%ld disconnected, "
 		"%ld cooling down), %ld chips in the pool", s->chips_available,
 		s->chips_active, s->chips_disconnected, s->chips_cooldown,
 		s->chips_total);
+	if (s->chips_may_prospect == 0 && s->chips_may_followup == 0)
+		sb_add(&r->text, "; no chip may prospect or follow up");
+	else if (s->chips_may_prospect == 0)
+		sb_add(&r->text, "; no chip may prospect");
+	else if (s->chips_may_followup == 0)
+		sb_add(&r->text, "; no chip may follow up");
 	snprintf(w, sizeof(w), "%d:", cfg->health_chips_min_available);
 	health_perf(r, "available", (double)s->chips_available, NULL, w, "1:");
 	health_perf(r, "active", (double)s->chips_active, NULL, NULL, NULL);
 	health_perf(r, "disconnected", (double)s->chips_disconnected, NULL, NULL, NULL);
 	health_perf(r, "cooldown", (double)s->chips_cooldown, NULL, NULL, NULL);
 	health_perf(r, "pool", (double)s->chips_total, NULL, NULL, NULL);
+	health_perf(r, "may_prospect", (double)s->chips_may_prospect, NULL, NULL, "1:");
+	health_perf(r, "may_followup", (double)s->chips_may_followup, NULL, NULL, "1:");
 	jint(r, "pool", s->chips_total);
 	jint(r, "active", s->chips_active);
 	jint(r, "available", s->chips_available);
 	jint(r, "disconnected", s->chips_disconnected);
 	jint(r, "cooldown", s->chips_cooldown);
 	jint(r, "circuit_open", s->chip_breakers_open);
+	jint(r, "connected", s->chips_connected);
+	jint(r, "may_prospect", s->chips_may_prospect);
+	jint(r, "may_followup", s->chips_may_followup);
 }
 
 static const char *breaker_name(int st)
@@ -389,13 +332,13 @@ void health_eval_circuits(const struct config *cfg, const struct health_snapshot
 					(double)s->chip_breakers : 0;
 	char w[16], c[16];
 
-	worse(r, HEALTH_OK);
+	health_worse(r, HEALTH_OK);
 	if (s->evolution_breaker == BREAKER_OPEN || s->zapi_breaker == BREAKER_OPEN ||
 	    (s->chip_breakers_open && pct >= cfg->health_circuits_critical_pct))
-		worse(r, HEALTH_CRITICAL);
+		health_worse(r, HEALTH_CRITICAL);
 	else if (s->evolution_breaker || s->zapi_breaker ||
 		 (s->chip_breakers_open && pct >= cfg->health_circuits_warning_pct))
-		worse(r, HEALTH_WARNING);
+		health_worse(r, HEALTH_WARNING);
 	sb_addf(&r->text, "evolution %s, zapi %s, %ld of %ld chip breakers open "
 		"(%ld half open), %ld transitions in 24h",
 		breaker_name(s->evolution_breaker), breaker_name(s->zapi_breaker),
@@ -416,60 +359,6 @@ void health_eval_circuits(const struct config *cfg, const struct health_snapshot
 	jint(r, "chip_open", s->chip_breakers_open);
 	jint(r, "chip_half_open", s->chip_breakers_half_open);
 	jint(r, "transitions_24h", s->transitions_24h);
-}
-
-void health_eval_jobs(const struct config *cfg, const struct health_job *jobs,
-		      int n, struct health_result *r)
-{
-	json_object *arr = json_object_new_array();
-	int i, down = 0, late = 0, failing = 0, ran = 0;
-
-	(void)cfg;
-	worse(r, HEALTH_OK);
-	for (i = 0; i < n; i++) {
-		const struct health_job *j = &jobs[i];
-		json_object *o = json_object_new_object();
-		const char *state = !j->ran ? "never_ran" : j->down ? "down" :
-				    j->late ? "late" : "ok";
-
-		ran += j->ran;
-		if (j->down) {
-			down++;
-			worse(r, HEALTH_CRITICAL);
-		} else if (j->late) {
-			late++;
-			worse(r, HEALTH_WARNING);
-		}
-		if (j->failing) {
-			failing++;
-			worse(r, HEALTH_WARNING);
-		}
-		if (j->down || j->late || j->failing) {
-			char age[32];
-			fmt_age(age, sizeof(age), j->age_s);
-			sb_addf(&r->text, "%s%s %s%s (last run %s ago, %ld of %ld recent failed)",
-				r->text.len ? "; " : "", j->name, state,
-				j->failing ? " and failing" : "", age, j->failed, j->recent);
-		}
-		json_object_object_add(o, "job", json_object_new_string(j->name));
-		json_object_object_add(o, "interval_s", json_object_new_int(j->interval_s));
-		json_object_object_add(o, "state", json_object_new_string(state));
-		json_object_object_add(o, "failing", json_object_new_boolean(j->failing));
-		json_object_object_add(o, "last_status", json_object_new_string(j->last_status));
-		json_object_object_add(o, "last_run_age_s", j->ran ?
-				       health_json_double(j->age_s) : NULL);
-		json_object_object_add(o, "last_exit_code", j->last_exit >= 0 ?
-				       json_object_new_int(j->last_exit) : NULL);
-		json_object_object_add(o, "recent_runs", json_object_new_int64(j->recent));
-		json_object_object_add(o, "recent_failed", json_object_new_int64(j->failed));
-		json_object_array_add(arr, o);
-	}
-	if (!r->text.len)
-		sb_addf(&r->text, "%d jobs watched, %d have run, none late or failing", n, ran);
-	health_perf(r, "down", down, NULL, NULL, "1");
-	health_perf(r, "late", late, NULL, "1", NULL);
-	health_perf(r, "failing", failing, NULL, "1", NULL);
-	json_object_object_add(r->json, "jobs", arr);
 }
 
 int health_probe_evolution(const struct config *cfg, char *why, size_t whysz)
@@ -505,66 +394,3 @@ int health_probe_evolution(const struct config *cfg, char *why, size_t whysz)
 	sb_free(&hdr);
 	return ok;
 }
-
-/*
- * The metrics: gauges, one row per series. Counting the whole queue by
- * status would walk a million rows; the live states are counted through
- * their partial indexes and the final ones over the last hour.
- */
-const char health_metrics_sql[] =
-	"SELECT name, labels::text, value FROM ("
-	" SELECT 'chipctl_queue_messages' AS name,"
-	"   jsonb_build_object('status', 'pendente') AS labels, count(*)::float8 AS value"
-	"   FROM fila_mensagens WHERE status = 'pendente'"
-	" UNION ALL SELECT 'chipctl_queue_messages', jsonb_build_object('status', 'processando'),"
-	"   count(*) FROM fila_mensagens WHERE status = 'processando'"
-	" UNION ALL SELECT 'chipctl_queue_due_messages', '{}', count(*)"
-	"   FROM fila_mensagens WHERE status = 'pendente' AND agendar_para <= now()"
-	" UNION ALL SELECT 'chipctl_queue_oldest_due_seconds', '{}',"
-	"   coalesce(extract(epoch FROM now() - min(agendar_para))::float8, 0)"
-	"   FROM fila_mensagens WHERE status = 'pendente' AND agendar_para <= now()"
-	" UNION ALL SELECT 'chipctl_queue_sent_last_hour', '{}', count(*)"
-	"   FROM fila_mensagens WHERE status = 'enviada' AND enviada_em > now() - interval '1 hour'"
-	" UNION ALL SELECT 'chipctl_queue_errors_last_hour', '{}', count(*)"
-	"   FROM fila_mensagens WHERE status = 'erro' AND updated_at > now() - interval '1 hour'"
-	" UNION ALL SELECT 'chipctl_send_attempts_last_hour', jsonb_build_object('result', r.result),"
-	"   coalesce(n, 0) FROM unnest(ARRAY['ok', 'timeout', 'network', '4xx', '5xx']) AS r(result)"
-	"   LEFT JOIN (SELECT result, count(*)::float8 AS n FROM send_attempts"
-	"     WHERE created_at > now() - interval '1 hour' GROUP BY result) a USING (result)"
-	" UNION ALL SELECT 'chipctl_chips', jsonb_build_object('status', st),"
-	"   (SELECT count(*) FROM chips c WHERE c.status = st)"
-	"   FROM unnest(ARRAY['provisioned', 'pending', 'warming', 'ready', 'active',"
-	"     'degraded', 'banned']) AS st"
-	" UNION ALL SELECT 'chipctl_chips_connected', '{}', count(*)"
-	"   FROM chips WHERE status = 'active' AND evolution_connected"
-	" UNION ALL SELECT 'chipctl_chip_trust_score_avg', '{}', coalesce(avg(trust_score)::float8, 0)"
-	"   FROM chips WHERE status IN ('warming', 'ready', 'active', 'degraded')"
-	" UNION ALL SELECT 'chipctl_circuit_breakers', jsonb_build_object('kind', k, 'state', s),"
-	"   (SELECT count(*) FROM circuit_breakers b WHERE b.kind = k AND"
-	"    CASE WHEN " BREAKER_OPEN_SQL("b") " THEN 'open' WHEN b.state = 'half_open'"
-	"    THEN 'half_open' ELSE 'closed' END = s)"
-	"   FROM unnest(ARRAY['provider', 'chip']) AS k,"
-	"        unnest(ARRAY['closed', 'half_open', 'open']) AS s"
-	" UNION ALL SELECT 'chipctl_circuit_transitions_last_day', '{}', count(*)"
-	"   FROM circuit_transitions WHERE created_at > now() - interval '24 hours'"
-	" UNION ALL SELECT 'chipctl_worker_heartbeat_age_seconds', '{}',"
-	"   coalesce(extract(epoch FROM now() - max(last_beat_at))::float8, -1)"
-	"   FROM worker_heartbeats"
-	" UNION ALL SELECT 'chipctl_workers_alive', '{}', count(*) FROM worker_heartbeats"
-	"   WHERE last_beat_at > now() - make_interval(secs => $1::int)"
-	" UNION ALL SELECT 'chipctl_alerts_pending', '{}', count(*) FROM alert_outbox"
-	"   WHERE status = 'pending'"
-	" UNION ALL SELECT m.name, jsonb_build_object('job', l.job_name), m.value"
-	"   FROM unnest(ARRAY['sync-evolution', 'trust-update', 'reset-stuck-queue',"
-	"     'reset-stuck-queue-expire', 'pool-check', 'watchdog', 'metrics-snapshot',"
-	"     'send-worker']) AS jn(job_name),"
-	"   LATERAL (SELECT e.job_name, e.started_at, e.finished_at, e.exit_code, e.status"
-	"         FROM job_executions e WHERE e.job_name = jn.job_name AND e.status <> 'skipped'"
-	"         ORDER BY e.started_at DESC LIMIT 1) l,"
-	"   LATERAL (VALUES"
-	"     ('chipctl_job_last_run_timestamp_seconds', extract(epoch FROM l.started_at)::float8),"
-	"     ('chipctl_job_last_run_duration_seconds',"
-	"        coalesce(extract(epoch FROM l.finished_at - l.started_at)::float8, -1)),"
-	"     ('chipctl_job_last_exit_code', coalesce(l.exit_code, -1)::float8),"
-	"     ('chipctl_job_running', (l.status = 'running')::int::float8)) AS m(name, value)"
-	") x ORDER BY name, labels::text";

@@ -3,12 +3,14 @@
  *
  * Owns reading the state of the system in few round trips (one for the
  * queue, the worker heartbeats, recent send errors, the chips and the
- * breakers; one for the cron jobs), and judging it: each check gives a
+ * breakers; one for the cron jobs of the job table), and judging it: each check gives a
  * status in the monitoring-plugin convention (0 OK, 1 WARNING, 2 CRITICAL,
  * 3 UNKNOWN), a one-line summary, performance data and a JSON object. The
- * thresholds are settings (health.*, jobs.*). The watchdog alerts on the
- * same numbers and metrics exports them, so the three never disagree on
- * what "late" or "available" means.
+ * thresholds are settings (health.*, jobs.*). What a chip, a breaker or a
+ * permission is comes from the SQL that defines it once (006's
+ * chipctl_chip_now and chipctl_breakers, 007's chipctl_pool_permissions).
+ * The watchdog alerts on the same numbers and metrics exports them, so the
+ * three never disagree on what "late" or "available" means.
  */
 #ifndef CHIPCTL_HEALTH_H
 #define CHIPCTL_HEALTH_H
@@ -36,9 +38,12 @@ struct health_snapshot {
 	double heartbeat_age_s;		/* -1: no worker ever beat */
 	long workers, workers_alive;
 	long burst_total;		/* send errors in watchdog.error_burst_window_s */
-	char burst[256];		/* "5xx=7, timeout=4" */
-	long chips_total, chips_active, chips_available;
-	long chips_disconnected, chips_cooldown;
+	char burst[256];		/* by fault and result: "provider 5xx=7, chip 4xx=4" */
+	long burst_chip, burst_provider, burst_recipient;	/* by send_attempts.fault */
+	long chips_total, chips_active;
+	long chips_available;		/* chipctl_chip_now.sendable */
+	long chips_disconnected, chips_cooldown, chips_connected;
+	long chips_may_prospect, chips_may_followup;	/* chipctl_pool_permissions */
 	long chip_breakers, chip_breakers_open, chip_breakers_half_open;
 	int evolution_breaker, zapi_breaker;	/* BREAKER_* */
 	long transitions_24h;
@@ -51,8 +56,13 @@ int health_snapshot(struct chipctl_ctx *ctx, struct health_snapshot *s);
 struct health_job {
 	char name[48];
 	int interval_s;
-	int ran;			/* 0: never ran, not judged */
+	int ran;			/* 0: no run that was not skipped */
 	double age_s;			/* since the last run that was not skipped started */
+	int succeeded;			/* 0: no successful run */
+	double success_age_s;		/* since the last successful run started, -1: none */
+	double quiet_s;			/* without a success: since the last one, else
+					 * since chipctl was installed (0: the job asking) */
+	double installed_s;		/* since the first migration, -1 unknown */
 	char last_status[16];
 	int last_exit;			/* -1 when unknown */
 	double last_duration_s;		/* -1 while running */
@@ -62,15 +72,14 @@ struct health_job {
 
 #define HEALTH_MAX_JOBS 16
 
-/* SQL: a breaker (the circuit_breakers row aliased b) is open when forced
- * open, or open and not disabled. The health checks, the metrics and the
- * report read this one definition. */
-#define BREAKER_OPEN_SQL(b) \
-	"coalesce(" b ".override = 'forced_open' OR (" b ".state = 'open'" \
-	" AND " b ".override IS DISTINCT FROM 'disabled'), false)"
-
-/* The cron jobs with their intervals from the config (interval 0: not
- * watched), one round trip. Returns the number filled, or -1. */
+/*
+ * The watched jobs of the job table (common/job.c) with their intervals
+ * from the config (interval 0: not watched), one round trip. A job is late
+ * past interval + jobs.grace_s and down past twice its interval without a
+ * successful run, counted from its last success or, when it never
+ * succeeded, from chipctl's installation (the first migration). Returns
+ * the number filled, or -1.
+ */
 int health_jobs(struct chipctl_ctx *ctx, struct health_job *jobs, int max);
 
 struct health_result {
@@ -83,6 +92,10 @@ struct health_result {
 };
 
 void health_result_init(struct health_result *r, const char *name);
+/* Raise r's status to st if st is worse; the score follows. */
+void health_worse(struct health_result *r, enum health_status st);
+/* An age for a summary: "45s", "12m", "3.0h", or "none" when negative. */
+void health_fmt_age(char *buf, size_t n, double s);
 void health_result_free(struct health_result *r);
 /* Append one performance datum: label=value[uom];warn;crit */
 void health_perf(struct health_result *r, const char *label, double value,
@@ -117,7 +130,8 @@ int health_status_score(enum health_status st);
 /*
  * The current metrics as rows (name text, labels jsonb as text, value
  * float8), ordered by name: the query metrics prints and metrics-snapshot
- * stores. Takes $1 = worker heartbeat age limit in seconds.
+ * stores. Takes $1 = worker heartbeat age limit in seconds, $2 = the job
+ * names (job_names_array).
  */
 extern const char health_metrics_sql[];
 

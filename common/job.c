@@ -1,7 +1,9 @@
 #include "job.h"
+#include "config.h"
 #include "ctx.h"
 #include "db.h"
 #include "log.h"
+#include "strbuf.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -10,9 +12,120 @@
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * The job table. Every scheduled run of chipctl is a row here and nowhere
+ * else: crontab/chipctl, crontab/railway.json and the generated systemd
+ * timers are checked against `chipctl --list-jobs` by tests/bats/jobs.bats.
+ * A schedule's period must equal its interval setting's default.
+ */
+const struct job_def job_table[] = {
+	{ "reset-stuck-queue", "reset-stuck-queue", "*/15 * * * *",
+	  "jobs.reset_stuck_queue_interval_s", "ping.reset_stuck_queue_url",
+	  JOB_LEASE | JOB_WATCHED },
+	/* its own lease, so it never skips the rescue cron starts in the same minute */
+	{ "reset-stuck-queue-expire", "reset-stuck-queue --expire", "0 3 * * *",
+	  "jobs.reset_stuck_queue_expire_interval_s",
+	  "ping.reset_stuck_queue_expire_url", JOB_LEASE | JOB_WATCHED },
+	{ "sync-evolution", "sync-evolution", "*/2 * * * *",
+	  "jobs.sync_evolution_interval_s", "ping.sync_evolution_url",
+	  JOB_LEASE | JOB_WATCHED },
+	{ "trust-update", "trust-update", "7-59/15 * * * *",
+	  "jobs.trust_update_interval_s", "ping.trust_update_url",
+	  JOB_LEASE | JOB_WATCHED },
+	{ "pool-check", "pool-check", "* * * * *",
+	  "jobs.pool_check_interval_s", "ping.pool_check_url",
+	  JOB_LEASE | JOB_WATCHED },
+	{ "watchdog", "watchdog", "* * * * *",
+	  "jobs.watchdog_interval_s", "ping.watchdog_url",
+	  JOB_LEASE | JOB_WATCHED },
+	{ "metrics-snapshot", "metrics-snapshot", "1-59/5 * * * *",
+	  "jobs.metrics_snapshot_interval_s", "ping.metrics_snapshot_url",
+	  JOB_LEASE | JOB_WATCHED },
+	/* any number of workers at once: no lease; watched by its heartbeat */
+	{ "send-worker", "send-worker --once", "* * * * *", NULL, NULL, JOB_LOOP },
+};
+
+const int njob_table = (int)(sizeof(job_table) / sizeof(job_table[0]));
+
+const struct job_def *job_find(const char *name)
+{
+	int i;
+
+	for (i = 0; name && i < njob_table; i++)
+		if (!strcmp(job_table[i].name, name))
+			return &job_table[i];
+	return NULL;
+}
+
+const char *job_run_name(const struct chipctl_ctx *ctx)
+{
+	return ctx->job_name ? ctx->job_name : ctx->cmd ? ctx->cmd->name : NULL;
+}
+
+const struct job_def *job_of(const struct chipctl_ctx *ctx)
+{
+	return job_find(job_run_name(ctx));
+}
+
+int job_interval(const struct job_def *j, const struct config *cfg)
+{
+	int v = 0;
+
+	if (!(j->flags & JOB_WATCHED) || !j->interval_setting ||
+	    config_int(cfg, j->interval_setting, &v))
+		return 0;
+	return v > 0 ? v : 0;
+}
+
+const char *job_ping_url(const struct job_def *j, const struct config *cfg)
+{
+	const char *url = j->ping_setting ? config_str(cfg, j->ping_setting) : NULL;
+
+	return url && *url ? url : NULL;
+}
+
+void job_names_array(struct strbuf *sb)
+{
+	int i;
+
+	/* the names are plain words: no quoting needed */
+	sb_addc(sb, '{');
+	for (i = 0; i < njob_table; i++)
+		sb_addf(sb, "%s%s", i ? "," : "", job_table[i].name);
+	sb_addc(sb, '}');
+}
+
+void job_list(FILE *out)
+{
+	char def[64];
+	int i;
+
+	for (i = 0; i < njob_table; i++) {
+		const struct job_def *j = &job_table[i];
+
+		fprintf(out, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j->name,
+			j->schedule, j->command,
+			j->interval_setting ? j->interval_setting : "-",
+			j->interval_setting ? config_default(j->interval_setting, def,
+							     sizeof(def)) : "-",
+			j->ping_setting ? j->ping_setting : "-",
+			j->flags & JOB_LEASE ? "lease" : "none",
+			j->flags & JOB_WATCHED ? "watched" :
+			j->flags & JOB_LOOP ? "heartbeat" : "unwatched");
+	}
+}
+
 static const char *job_name(const struct chipctl_ctx *ctx)
 {
-	return ctx->job_name ? ctx->job_name : ctx->cmd->name;
+	return job_run_name(ctx);
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /*
@@ -101,6 +214,7 @@ int job_begin(struct chipctl_ctx *ctx)
 		rc = 0;
 	} else {
 		ctx->job_active = 1;
+		ctx->job_lease_at = mono_now();
 		ctx->job_counts = json_object_new_object();
 		if (db_long(res, 0, 5) > 0)
 			log_warn("previous run of this job died without finishing",
@@ -150,7 +264,18 @@ int job_renew(struct chipctl_ctx *ctx)
 		log_error("job lease lost", "job=%s", job_name(ctx));
 		return -1;
 	}
+	ctx->job_lease_at = mono_now();
+	log_debug("job lease renewed", "job=%s", job_name(ctx),
+		  "lease_s=%d", ctx->cfg.jobs_lease_s);
 	return 0;
+}
+
+int job_renew_if_due(struct chipctl_ctx *ctx)
+{
+	if (!ctx->job_active ||
+	    (mono_now() - ctx->job_lease_at) * 3 < ctx->cfg.jobs_lease_s)
+		return 0;
+	return job_renew(ctx);
 }
 
 void job_end(struct chipctl_ctx *ctx, int rc)

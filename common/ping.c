@@ -2,42 +2,20 @@
 #include "config.h"
 #include "ctx.h"
 #include "http.h"
+#include "job.h"
 #include "log.h"
 #include "strbuf.h"
 
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
-static const struct {
-	const char *job;
-	size_t off;
-} ping_urls[] = {
-	{ "sync-evolution", offsetof(struct config, ping_sync_evolution_url) },
-	{ "trust-update", offsetof(struct config, ping_trust_update_url) },
-	{ "reset-stuck-queue", offsetof(struct config, ping_reset_stuck_queue_url) },
-	{ "reset-stuck-queue-expire", offsetof(struct config, ping_reset_stuck_queue_expire_url) },
-	{ "pool-check", offsetof(struct config, ping_pool_check_url) },
-	{ "watchdog", offsetof(struct config, ping_watchdog_url) },
-	{ "metrics-snapshot", offsetof(struct config, ping_metrics_snapshot_url) },
-};
-
-static const char *job_of(const struct chipctl_ctx *ctx)
-{
-	return ctx->job_name ? ctx->job_name : ctx->cmd->name;
-}
-
 static const char *url_of(const struct chipctl_ctx *ctx)
 {
-	const char *job = job_of(ctx);
-	size_t i;
+	const struct job_def *j = job_of(ctx);
 
-	if (!ctx->job_active || !ctx->cfg_loaded)
+	if (!ctx->job_active || !ctx->cfg_loaded || !j)
 		return NULL;
-	for (i = 0; i < sizeof(ping_urls) / sizeof(ping_urls[0]); i++)
-		if (!strcmp(ping_urls[i].job, job))
-			return *(char *const *)((const char *)&ctx->cfg + ping_urls[i].off);
-	return NULL;
+	return job_ping_url(j, &ctx->cfg);
 }
 
 static void ping(struct chipctl_ctx *ctx, const char *base, const char *suffix,
@@ -52,11 +30,11 @@ static void ping(struct chipctl_ctx *ctx, const char *base, const char *suffix,
 	http = http_client_new(ctx->cfg.ping_timeout_ms, ctx->cfg.ping_timeout_ms, 4096);
 	http_request(http, "POST", sb_str(&url), headers, body, &resp);
 	if (resp.cls != HTTP_OK)
-		log_warn("dead man's switch ping failed", "job=%s", job_of(ctx),
+		log_warn("dead man's switch ping failed", "job=%s", job_run_name(ctx),
 			 "ping=%s", suffix, "class=%s", http_class_name(resp.cls),
 			 "status=%ld", resp.status, "error=%s", resp.error);
 	else
-		log_debug("dead man's switch pinged", "job=%s", job_of(ctx),
+		log_debug("dead man's switch pinged", "job=%s", job_run_name(ctx),
 			  "ping=%s", suffix);
 	http_response_free(&resp);
 	http_client_free(http);

@@ -1,8 +1,8 @@
 /*
  * ping: the dead man's switch of the cron jobs.
  *
- * Owns the optional per-job ping URL (ping.<job>_url, healthchecks.io
- * style): a run that took its lease pings URL/start, and at its end URL/N
+ * Owns pinging the optional per-job URL (the ping setting the job table
+ * in common/job.c names, healthchecks.io style): a run that took its lease pings URL/start, and at its end URL/N
  * with its exit code N (0 is success, anything else a failure, with the
  * run's error as the body). A monitor outside that stops hearing the pings
  * knows cron itself stopped, which no check inside can notice. A ping is

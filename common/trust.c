@@ -2,6 +2,7 @@
 #include "alert.h"
 #include "ctx.h"
 #include "db.h"
+#include "job.h"
 #include "log.h"
 #include "strbuf.h"
 
@@ -138,6 +139,10 @@ static int recalc_each(struct chipctl_ctx *ctx, const char *cfg,
 	for (r = 0; r < n && !rc; r++) {
 		char one[64];
 
+		if (job_renew_if_due(ctx)) {	/* the run outlives its lease */
+			rc = EX_TEMPFAIL;
+			break;
+		}
 		snprintf(one, sizeof(one), "{%s}", PQgetvalue(ids, r, 0));
 		res = recalc_once(ctx, one, cfg, motivo);
 		if (!res) {

@@ -7,7 +7,7 @@ PKGS="build-essential pkg-config libpq-dev libcurl4-openssl-dev libjson-c-dev
 libconfig-dev postgresql-15 postgresql-client-15 postgresql-15-pgtap bats
 bats-assert bats-support python3 curl ca-certificates util-linux procps
 nginx-light hyperfine valgrind pgbouncer clang libclang-rt-14-dev cppcheck
-clang-tidy chromium"
+clang-tidy chromium systemd logrotate"
 
 missing=""
 for p in $PKGS; do

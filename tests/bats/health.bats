@@ -14,10 +14,17 @@ pending() {
 		SELECT 'dr' || g, '5511999990000', 'oi', now() - make_interval(mins => $2)
 		FROM generate_series(1, $1) g"
 }
-# chip NAME [PROVIDER] [STATUS] [CONNECTED]
+# chip NAME [PROVIDER] [STATUS] [CONNECTED]: trusted enough to prospect and follow up
 chip() {
-	psql_q "INSERT INTO chips (telefone, instance_name, provider, status, evolution_connected)
-		VALUES ('55119999$RANDOM', '$1', '${2:-evolution}', '${3:-active}', ${4:-true})"
+	psql_q "INSERT INTO chips (telefone, instance_name, provider, status, evolution_connected,
+			pode_prospectar, pode_followup)
+		VALUES ('55119999$RANDOM', '$1', '${2:-evolution}', '${3:-active}', ${4:-true}, true, true)"
+}
+# evolution_up: a fake Evolution answering the probe
+evolution_up() {
+	fake_start evolution
+	export EVOLUTION_API_URL="$FAKE_EVOLUTION_URL" EVOLUTION_API_KEY="$FAKE_EVOLUTION_APIKEY"
+	add_secret "$FAKE_EVOLUTION_APIKEY"
 }
 # breaker NAME STATE: a provider breaker, or chip:INSTANCE for a chip's
 breaker() {
@@ -169,7 +176,40 @@ chips = {c["instance"]: c for c in o["chips"]}
 assert set(chips) == {"a", "b", "c", "off", "cold", "broken", "spare"}, chips
 assert chips["broken"]["circuit_state"] == "open" and chips["a"]["circuit_state"] == "closed"
 assert len(chips["a"]["telefone_end"]) == 4 and chips["a"]["msgs_24h"] == 0
-assert chips["off"]["connected"] is False and chips["a"]["trust_score"] == 50' <<< "$output"
+assert chips["off"]["connected"] is False and chips["a"]["trust_score"] == 50
+assert chips["a"]["sendable"] is False and o["may_prospect"] == 6, o' <<< "$output"
+}
+
+@test "chips: CRITICAL while no chip may prospect or none may follow up (the pool alert's rule)" {
+	for i in 1 2 3; do chip "c$i"; done
+	run_chipctl 0 health chips
+	[[ "$output" == *"may_prospect=3;;1: may_followup=3;;1:"* ]]
+	psql_q "UPDATE chips SET pode_prospectar = false"
+	run_chipctl 2 health chips
+	[[ "$output" == "CRITICAL - 3 of 3 active chips available (0 disconnected, 0 cooling down), 3 chips in the pool; no chip may prospect |"* ]]
+	# pool-check raises its alert from the same definition
+	run_chipctl 0 pool-check
+	[ "$(psql_q "SELECT count(*) FROM alert_state WHERE alert_key = 'nenhum_chip_prospeccao' AND active")" -eq 1 ]
+	psql_q "UPDATE chips SET pode_prospectar = true WHERE instance_name = 'c1'"
+	run_chipctl 0 health chips
+	run_chipctl 0 pool-check
+	[ "$(psql_q "SELECT count(*) FROM alert_state WHERE alert_key = 'nenhum_chip_prospeccao' AND active")" -eq 0 ]
+	psql_q "UPDATE chips SET pode_followup = false"
+	run_chipctl 2 health chips --json
+	python3 -c '
+import json, sys
+o = json.load(sys.stdin)
+assert o["status"] == "CRITICAL" and o["may_prospect"] == 1 and o["may_followup"] == 0, o
+assert o["summary"].endswith("; no chip may follow up"), o' <<< "$output"
+}
+
+@test "chips: a Z-API chip is connected by its own status, not Evolution's" {
+	chip z1 zapi active false	# evolution_connected false, zapi_connected true
+	run_chipctl 1 health chips
+	[[ "$output" == "WARNING - 1 of 1 active chips available (0 disconnected,"* ]]
+	psql_q "UPDATE chips SET zapi_connected = false"
+	run_chipctl 2 health chips
+	[[ "$output" == "CRITICAL - 0 of 1 active chips available (1 disconnected,"* ]]
 }
 
 @test "circuits: provider open CRITICAL, half open WARNING, chip breakers by share" {
@@ -210,7 +250,7 @@ assert any(n.startswith("chip:") for n in b), b' <<< "$output"
 	run_chipctl 0 health jobs
 	conf 'jobs: { grace_s = 30; };'
 	run_chipctl 1 health jobs	# late past 90 s, not down before 120 s
-	[[ "$output" == "WARNING - pool-check late (last run 10"?"s ago, 0 of 1 recent failed)"* ]]
+	[[ "$output" == "WARNING - pool-check late (last success 10"?"s ago, 0 of 1 recent failed)"* ]]
 	job_run trust-update 1801	# 900 s interval: down past 1800 s
 	run_chipctl 2 health jobs
 	[[ "$output" == *"trust-update down"* ]]
@@ -226,7 +266,7 @@ assert any(n.startswith("chip:") for n in b), b' <<< "$output"
 	job_run reset-stuck-queue 20 failed
 	job_run reset-stuck-queue 10 skipped
 	run_chipctl 1 health jobs
-	[[ "$output" == *"reset-stuck-queue ok and failing (last run 2"?"s ago, 2 of 3 recent failed)"* ]]
+	[[ "$output" == *"reset-stuck-queue ok and failing (last success 3"?"s ago, last run failed 2"?"s ago, 2 of 3 recent failed)"* ]]
 	job_run reset-stuck-queue 5 success	# 2 of 4: not more than half
 	run_chipctl 0 health jobs --json
 	python3 -c '
@@ -235,11 +275,38 @@ o = json.load(sys.stdin)
 j = {x["job"]: x for x in o["jobs"]}
 r = j["reset-stuck-queue"]
 assert r["recent_runs"] == 4 and r["recent_failed"] == 2 and not r["failing"], r
-assert r["state"] == "ok" and r["last_exit_code"] == 0 and j["watchdog"]["state"] == "never_ran", j' <<< "$output"
+assert r["state"] == "ok" and r["last_exit_code"] == 0 and j["watchdog"]["state"] == "never_ran", j
+assert r["counted_from"] == "last_success" and j["watchdog"]["counted_from"] == "installed", j' <<< "$output"
+}
+
+@test "jobs: a job that never ran is judged from the first migration's time" {
+	psql_q "UPDATE schema_migrations SET applied_at = now() - interval '100 seconds'"
+	run_chipctl 0 health jobs	# 100 s: pool-check and watchdog within 60 + 60
+	psql_q "UPDATE schema_migrations SET applied_at = now() - interval '3 hours'
+		WHERE version = (SELECT min(version) FROM schema_migrations)"
+	job_run watchdog 30
+	run_chipctl 2 health jobs
+	[[ "$output" == "CRITICAL - "*"trust-update down (no successful run since chipctl was installed 3.0h ago, 0 of 0 recent failed)"* ]]
+	[[ "$output" != *"watchdog down"* ]]
+	[[ "$output" != *"reset-stuck-queue-expire"* ]]	# daily: 3 h is on time
+	# only failed runs since: still down, counted from the installation
+	job_run trust-update 60 failed
+	run_chipctl 2 health jobs --json
+	python3 -c '
+import json, sys
+j = {x["job"]: x for x in json.load(sys.stdin)["jobs"]}
+t = j["trust-update"]
+assert t["state"] == "down" and t["counted_from"] == "installed" and t["last_status"] == "failed", t
+assert 10790 < t["without_success_s"] < 10900 and t["last_success_age_s"] is None, t
+assert j["watchdog"]["state"] == "ok" and j["watchdog"]["counted_from"] == "last_success", j' <<< "$output"
+	job_run trust-update 10	# a success: no longer down
+	run_chipctl 2 health jobs
+	[[ "$output" != *"trust-update"* ]]
 }
 
 @test "score: the mean of six components; healthy, degraded, unhealthy" {
 	heartbeat 1
+	evolution_up
 	run_chipctl 0 health score
 	assert_plugin_line
 	[[ "$output" == "OK - score 100.0 (healthy): database 100, evolution 100, circuits 100, queue 100, worker 100, jobs 100 | overall=100;80:;50:"* ]]
@@ -250,13 +317,39 @@ assert r["state"] == "ok" and r["last_exit_code"] == 0 and j["watchdog"]["state"
 	pending 1 31	# queue CRITICAL: 0
 	run_chipctl 1 health score
 	[[ "$output" == "WARNING - score 66.7 (degraded)"* ]]
+	fake_stop evolution	# unreachable: measured, 0
 	breaker provider:evolution open	# circuits 0 and evolution 0
 	run_chipctl 2 health score --json
 	python3 -c '
 import json, sys
 o = json.load(sys.stdin)
 assert o["overall"] == 33.3 and o["health"] == "unhealthy", o
-assert o["components"] == {"database": 100, "evolution": 0, "circuits": 0, "queue": 0, "worker": 0, "jobs": 100}, o' <<< "$output"
+assert o["components"] == {"database": 100, "evolution": 0, "circuits": 0, "queue": 0, "worker": 0, "jobs": 100}, o
+assert o["unknown"] == [], o' <<< "$output"
+}
+
+@test "score: a component not configured or not measured is UNKNOWN, not 100" {
+	heartbeat 1
+	run_chipctl 3 health score	# evolution.url not set
+	assert_plugin_line
+	[[ "$output" == "UNKNOWN - score 100.0 (healthy): database 100, evolution unknown, circuits 100, queue 100, worker 100, jobs 100 (evolution.url is not set) | overall=100;80:;50: database=100 circuits=100"* ]]
+	run_chipctl 3 health score --json
+	python3 -c '
+import json, sys
+o = json.load(sys.stdin)
+assert o["status"] == "UNKNOWN" and o["components"]["evolution"] is None, o
+assert o["unknown"] == ["evolution"], o' <<< "$output"
+	conf 'jobs: { sync_evolution_interval_s = 0; trust_update_interval_s = 0;
+		reset_stuck_queue_interval_s = 0; reset_stuck_queue_expire_interval_s = 0;
+		pool_check_interval_s = 0; watchdog_interval_s = 0; metrics_snapshot_interval_s = 0; };'
+	run_chipctl 3 health jobs
+	[[ "$output" == "UNKNOWN - no job is watched"* ]]
+	heartbeat 500	# a measured CRITICAL beats what is unknown
+	pending 1 31
+	breaker provider:zapi open
+	run_chipctl 2 health score
+	[[ "$output" == "CRITICAL - score 25.0 (unhealthy): database 100, evolution unknown, circuits 0, queue 0, worker 0, jobs unknown"* ]]
+	run_chipctl 2 health deep
 }
 
 @test "score and ready --evolution probe Evolution when it is configured" {
@@ -278,6 +371,7 @@ assert o["components"] == {"database": 100, "evolution": 0, "circuits": 0, "queu
 
 @test "deep: every check, one line, the worst status wins; --json has them all" {
 	heartbeat 1
+	evolution_up
 	for i in 1 2 3; do chip "c$i"; done
 	run_chipctl 0 health deep
 	assert_plugin_line

@@ -76,21 +76,3 @@ load ../lib/common
 @test "help for an unknown command: exit 64" {
 	run_chipctl 64 help frobnicate
 }
-
-@test "the crontab schedules every job with absolute paths and no dotted name" {
-	cron="$REPO/crontab/chipctl"
-	[ -f "$cron" ]
-	for job in reset-stuck-queue "reset-stuck-queue --expire" sync-evolution trust-update \
-		pool-check watchdog metrics-snapshot "send-worker --once"; do
-		grep -q "@BINDIR@/chipctl $job" "$cron" || { echo "no $job in crontab"; return 1; }
-	done
-	# five time fields, a user, an absolute command
-	run awk '!/^#/ && NF && !/^[A-Z_]+=/ && ($6 != "chipctl" || $7 !~ /^@BINDIR@\//)' "$cron"
-	[ -z "$output" ]
-	python3 -c '
-import json, sys
-names = {s["name"] for s in json.load(open(sys.argv[1]))["services"]}
-want = {"chipctl-" + j for j in ("reset-stuck-queue", "reset-stuck-queue-expire", "sync-evolution",
-        "trust-update", "pool-check", "watchdog", "metrics-snapshot", "send-worker")}
-assert want <= names, want - names' "$REPO/crontab/railway.json"
-}

@@ -70,3 +70,34 @@ start_held_run() {	# start a run that holds its lease until "$HOLD" is removed
 	run psql_q "SELECT status, exit_code, error IS NOT NULL FROM job_executions"
 	[ "$output" = "failed|70|t" ]
 }
+
+@test "a run that outlasts its lease renews it: no second copy starts meanwhile" {
+	conf 'jobs: { lease_s = 2; };'
+	psql_q "INSERT INTO chips (telefone, instance_name, status)
+		SELECT '5511900000' || g, 'c' || g, 'active' FROM generate_series(10, 19) g"
+	# trust-update made slow: the statement for every chip is refused, so it
+	# goes chip by chip, and each chip takes half a second (10 chips: 5 s,
+	# more than twice the lease)
+	psql_q "CREATE FUNCTION slow_trust() RETURNS trigger LANGUAGE plpgsql AS \$\$
+		BEGIN
+			IF (SELECT count(*) FROM n) > 1 THEN
+				RAISE EXCEPTION 'one chip at a time in this test';
+			END IF;
+			PERFORM pg_sleep(0.5);
+			RETURN NULL;
+		END \$\$"
+	psql_q "CREATE TRIGGER slow AFTER UPDATE ON chips REFERENCING NEW TABLE AS n
+		FOR EACH STATEMENT EXECUTE FUNCTION slow_trust()"
+	"$CHIPCTL_BIN" trust-update 3>&- 2>"$BATS_TEST_TMPDIR/first.err" &
+	first=$!
+	# past the first lease's end (its acquired_at + 2 s), the run still holds it
+	wait_for "SELECT coalesce(bool_or(now() > acquired_at + interval '2.5 seconds'
+		AND expires_at > now()), false) FROM job_leases"
+	run_chipctl 0 trust-update
+	[[ "$stderr" == *"already running elsewhere"* ]]
+	wait "$first"
+	run psql_q "SELECT status FROM job_executions ORDER BY id"
+	[ "$output" = $'success\nskipped' ]
+	[ "$(psql_q "SELECT count(*) FROM chip_trust_history")" -eq 10 ]
+	if grep -q "lease lost" "$BATS_TEST_TMPDIR/first.err"; then cat "$BATS_TEST_TMPDIR/first.err"; return 1; fi
+}

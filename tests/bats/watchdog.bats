@@ -13,10 +13,11 @@ pending() {	# N AGE_MIN
 		SELECT 'dr' || g, '5511999990000', 'oi', now() - make_interval(mins => $2)
 		FROM generate_series(1, $1) g"
 }
-errors() {	# N RESULT [AGE_S]
-	psql_q "INSERT INTO send_attempts (message_id, attempt, result, http_status, created_at)
+errors() {	# N RESULT [AGE_S] [FAULT]
+	psql_q "INSERT INTO send_attempts (message_id, attempt, result, http_status, created_at, fault)
 		SELECT g, 1, '$2', CASE '$2' WHEN '5xx' THEN 500 WHEN '4xx' THEN 400 END,
-			now() - make_interval(secs => ${3:-10})
+			now() - make_interval(secs => ${3:-10}),
+			CASE WHEN '$2' = 'ok' THEN NULL ELSE '${4:-provider}' END
 		FROM generate_series(1, $1) g"
 }
 job_run() {	# JOB AGE_S [STATUS]
@@ -76,9 +77,10 @@ assert o["firing"][0]["severity"] == "critical"' <<< "$output"
 	[ "$(psql_q "SELECT counts->>'alerts_raised' FROM job_executions WHERE job_name = 'watchdog' ORDER BY id")" = "$(printf '2\n0\n1\n1')" ]
 }
 
-@test "error burst: more than 10 send errors in 5 min, by type; 10 is not enough" {
+@test "error burst: more than 10 send errors in 5 min, by fault and result; 10 is not enough" {
 	heartbeat 1
-	errors 6 5xx
+	errors 4 5xx
+	errors 2 4xx 10 chip
 	errors 4 timeout
 	errors 5 network 400	# older than the window
 	errors 3 ok
@@ -86,7 +88,7 @@ assert o["firing"][0]["severity"] == "critical"' <<< "$output"
 	[ -z "$(outbox)" ]
 	errors 1 5xx
 	run_chipctl 0 watchdog
-	[ "$(psql_q "SELECT alert_key, severity, text FROM alert_outbox")" = "send_error_burst|warning|11 send errors in the last 300 s: 5xx=7, timeout=4" ]
+	[ "$(psql_q "SELECT alert_key, severity, text FROM alert_outbox")" = "send_error_burst|warning|11 send errors in the last 300 s (the provider's fault 9, the chips' 2, the recipients' 0): provider 5xx=5, provider timeout=4, chip 4xx=2" ]
 	run_chipctl 0 watchdog	# 30 min cooldown
 	[ "$(psql_q "SELECT count(*) FROM alert_outbox")" -eq 1 ]
 	psql_q "UPDATE send_attempts SET created_at = now() - interval '10 minutes'"
@@ -125,11 +127,37 @@ assert o["firing"][0]["severity"] == "critical"' <<< "$output"
 	psql_q "UPDATE job_executions SET started_at = started_at - interval '2 seconds' WHERE job_name = 'pool-check'"
 	run_chipctl 0 watchdog
 	[ "$(outbox)" = "job_down:pool-check|unrouted|f" ]
-	[[ "$(psql_q "SELECT text FROM alert_outbox")" == "job pool-check is down: its last run started 12"?" s ago (status success), more than twice its interval of 60 s; newest worker heartbeat "*" s ago" ]]
+	[[ "$(psql_q "SELECT text FROM alert_outbox")" == "job pool-check is down: its last successful run started 12"?" s ago (last run 12"?" s ago, status success), more than twice its interval of 60 s; newest worker heartbeat "*" s ago" ]]
 	conf 'jobs: { pool_check_interval_s = 600; };'
 	run_chipctl 0 watchdog
 	[ "$(outbox | tail -1)" = "job_down:pool-check|unrouted|t" ]
 	[ "$(psql_q "SELECT text FROM alert_outbox ORDER BY id DESC LIMIT 1")" = "job pool-check runs again" ]
+}
+
+@test "jobs: installed 3 h ago, only the watchdog ran: it names trust-update, health is not OK" {
+	psql_q "UPDATE schema_migrations SET applied_at = now() - interval '3 hours'"
+	psql_q "INSERT INTO chips (telefone, instance_name, status, pode_prospectar, pode_followup)
+		VALUES ('5511999990001', 'pool-1', 'active', true, true)"
+	heartbeat 1
+	job_run watchdog 60
+	run_chipctl 0 watchdog --json
+	python3 -c '
+import json, sys
+keys = {f["key"] for f in json.load(sys.stdin)["firing"]}
+want = {"job_down:" + j for j in ("trust-update", "pool-check", "sync-evolution",
+        "reset-stuck-queue", "metrics-snapshot")}
+assert want <= keys, keys
+assert "job_down:watchdog" not in keys and "job_down:reset-stuck-queue-expire" not in keys, keys' <<< "$output"
+	[[ "$(psql_q "SELECT text FROM alert_outbox WHERE alert_key = 'job_down:trust-update'")" == "job trust-update is down: no successful run since chipctl was installed 3.0 h ago (last run: never), more than twice its interval of 900 s; is it scheduled"* ]]
+	run_chipctl 2 health jobs
+	[[ "$output" == *"trust-update down (no successful run since chipctl was installed 3.0h ago"* ]]
+	run_chipctl 2 health deep
+	# the first watchdog run ever is not down itself: it is running
+	psql_q "DELETE FROM job_executions"
+	run_chipctl 0 watchdog --dry-run --json
+	[[ "$output" != *"job_down:watchdog"* && "$output" == *"job_down:trust-update"* ]]
+	run_chipctl 0 watchdog --json
+	[[ "$output" != *"job_down:watchdog"* ]]
 }
 
 @test "jobs: more than half of the recent runs failed alerts" {
@@ -265,7 +293,7 @@ for r in json.load(sys.stdin):
 	[ "$(fake_count slack POST /ping/wd/70)" -eq 1 ]
 	[[ "$(fake_requests slack | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["body"])')" == "run "*" exit 70: "* ]]
 	fake_stop slack
-	psql_q "CREATE TABLE send_attempts (id bigserial, message_id bigint, result text, latency_ms int, created_at timestamptz)"
+	psql_q "CREATE TABLE send_attempts (id bigserial, message_id bigint, result text, latency_ms int, created_at timestamptz, fault text)"
 	run_chipctl 0 watchdog
 	[[ "$stderr" == *"dead man's switch ping failed"*"ping=start"* ]]
 	[[ "$stderr" == *"dead man's switch ping failed"*"ping=0"* ]]
