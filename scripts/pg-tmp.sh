@@ -8,6 +8,9 @@
 #   pg-tmp.sh url DIR [DB]  print the URL of database DB (default postgres)
 #   pg-tmp.sh restart DIR   a clean restart; crash DIR: an immediate one
 #
+# PG_TMP_OPTS (start): extra server options, e.g. "-c
+# shared_preload_libraries=pg_stat_statements"; none by default.
+#
 # initdb and postgres refuse to run as root: as root the server runs as the
 # "postgres" system user (created by Debian's postgresql package). Callers
 # inside bats must close fd 3 (3>&-) or bats waits for the server to exit.
@@ -58,7 +61,7 @@ start)
 	durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 	[ -n "${PG_TMP_DURABLE:-}" ] && durability=""
 	as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-		-o "-c port=$port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir $durability -c max_connections=300 -c shared_buffers=256MB" \
+		-o "-c port=$port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir $durability -c max_connections=300 -c shared_buffers=256MB ${PG_TMP_OPTS:-}" \
 		start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
 	url postgres
 	;;
