@@ -577,9 +577,12 @@ BEGIN
         greatest(least(n.hour_cap - n.hour_used, n.day_cap - n.day_used), 0),
         af.affinity
     FROM chipctl_chip_now n
+    -- one probe of the doctors' key each (the plan is generic: an
+    -- "= ANY (array)" would be planned as a scan of the whole table)
     LEFT JOIN (SELECT a.chip_id,
                       json_object_agg(a.cliente_id, a.respostas * 3 + a.msgs_enviadas) AS affinity
-               FROM medico_chip_affinity a WHERE a.cliente_id = ANY (p_clientes)
+               FROM (SELECT DISTINCT u.cli FROM unnest(p_clientes) AS u(cli)) d
+               JOIN medico_chip_affinity a ON a.cliente_id = d.cli
                GROUP BY a.chip_id) af ON af.chip_id = n.id
     WHERE n.status = 'active'
       AND (p_multi OR n.instance_name = coalesce(p_default,
