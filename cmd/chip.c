@@ -4,7 +4,7 @@
 #include "db.h"
 #include "lifecycle.h"
 #include "log.h"
-#include "salvy.h"
+#include "provision.h"
 #include "trust.h"
 
 #include <json-c/json.h>
@@ -258,7 +258,7 @@ static int do_change(struct chipctl_ctx *ctx, const char *sub,
 			 actor, reason);
 		if (alert_raise(ctx, "chip_banned", ch->name, ALERT_WARNING, 0, text) < 0)
 			return db_failure_rc(ctx->db);
-		if (salvy_cancel_banned(ctx, ch->id) < 0)
+		if (provision_cancel_banned(ctx, ch->id) < 0)
 			return db_failure_rc(ctx->db);
 		return 0;
 	} else {	/* cooldown */
