@@ -14,10 +14,13 @@ const char usage_chips[] =
 	"\n"
 	"One line per chip, production first (active, ready, warming, pending,\n"
 	"provisioned, degraded, banned), best trust first: instance name, phone,\n"
-	"status, trust score and level, Evolution connection (for how long it has\n"
-	"been down), circuit breaker state (and an operator override), cooldown\n"
-	"left, recovery phase, messages sent and errors in the last 24 h. A\n"
-	"summary line counts the chips by status.\n"
+	"status, trust score and level, connection to its own provider (Evolution,\n"
+	"or Z-API for a Z-API chip; for how long it has been down), circuit\n"
+	"breaker state (and an operator override), cooldown left, recovery phase,\n"
+	"messages sent and errors in the last 24 h. A summary line counts the\n"
+	"chips by status; then the pool alerts pool-check raised in the last 24 h\n"
+	"(pool_alerts: time, severity, type, text, the counts behind it). --json\n"
+	"adds connected, msgs_enviadas_total and msgs_recebidas_total.\n"
 	"\n"
 	"  --status STATUS  only chips in this status\n"
 	"  --json           an array of objects on stdout instead\n"
@@ -37,7 +40,9 @@ static const char list_sql[] =
 	"  (SELECT count(*) FROM fila_mensagens f WHERE f.chip_id = c.id"
 	"     AND f.enviada_em > now() - interval '24 hours'),"
 	"  c.erros_ultimas_24h, c.pode_prospectar, c.pode_followup, c.pode_responder,"
-	"  c.limite_hora, c.limite_dia"
+	"  c.limite_hora, c.limite_dia,"
+	"  chipctl_chip_connected(c.provider, c.evolution_connected, c.zapi_connected),"
+	"  c.msgs_enviadas_total, c.msgs_recebidas_total"
 	" FROM chips c LEFT JOIN circuit_breakers b ON b.name = 'chip:' || c.id"
 	" WHERE $1::text IS NULL OR c.status = $1"
 	" ORDER BY array_position(ARRAY['active','ready','warming','pending',"
@@ -46,7 +51,15 @@ static const char list_sql[] =
 
 enum { C_ID, C_NAME, C_PHONE, C_STATUS, C_TRUST, C_LEVEL, C_PROVIDER, C_CONN,
        C_DOWN_MIN, C_BREAKER, C_OVERRIDE, C_COOL_MIN, C_COOL_REASON, C_PHASE,
-       C_SENT, C_ERRORS, C_PROSP, C_FOLLOW, C_RESP, C_LHORA, C_LDIA };
+       C_SENT, C_ERRORS, C_PROSP, C_FOLLOW, C_RESP, C_LHORA, C_LDIA, C_CONNECTED,
+       C_SENT_TOTAL, C_RECV_TOTAL };
+
+/* The pool alerts pool-check raised in the last 24 h, with the counts. */
+static const char pool_alerts_sql[] =
+	"SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI\"Z\"'), tipo,"
+	"  severidade, mensagem, counts::text"
+	" FROM pool_alerts WHERE created_at > now() - interval '24 hours'"
+	" ORDER BY id DESC LIMIT 10";
 
 static json_object *jstr(const char *v)
 {
@@ -78,6 +91,7 @@ static void print_json(const PGresult *res)
 				       json_object_new_double(atof(PQgetvalue(res, i, C_TRUST))));
 		json_object_object_add(o, "trust_level", jstr(db_val(res, i, C_LEVEL)));
 		json_object_object_add(o, "provider", jstr(db_val(res, i, C_PROVIDER)));
+		json_object_object_add(o, "connected", jbool(res, i, C_CONNECTED));
 		json_object_object_add(o, "evolution_connected", jbool(res, i, C_CONN));
 		json_object_object_add(o, "disconnected_min", jlong(res, i, C_DOWN_MIN));
 		json_object_object_add(o, "breaker", jstr(db_val(res, i, C_BREAKER)));
@@ -92,6 +106,8 @@ static void print_json(const PGresult *res)
 		json_object_object_add(o, "pode_responder", jbool(res, i, C_RESP));
 		json_object_object_add(o, "limite_hora", jlong(res, i, C_LHORA));
 		json_object_object_add(o, "limite_dia", jlong(res, i, C_LDIA));
+		json_object_object_add(o, "msgs_enviadas_total", jlong(res, i, C_SENT_TOTAL));
+		json_object_object_add(o, "msgs_recebidas_total", jlong(res, i, C_RECV_TOTAL));
 		json_object_array_add(arr, o);
 	}
 	puts(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
@@ -110,17 +126,19 @@ static void print_table(const PGresult *res)
 	       "COOLDOWN", "RECOV", "SENT24H", "ERR24H");
 	for (i = 0; i < PQntuples(res); i++) {
 		char trust[32], conn[32], brk[48], cool[24], phase[8];
+		const char *prov;
 
 		snprintf(trust, sizeof(trust), "%.0f %s", atof(PQgetvalue(res, i, C_TRUST)),
 			 PQgetvalue(res, i, C_LEVEL));
-		if (strcmp(PQgetvalue(res, i, C_PROVIDER), "evolution"))
-			snprintf(conn, sizeof(conn), "%s", PQgetvalue(res, i, C_PROVIDER));
-		else if (!strcmp(PQgetvalue(res, i, C_CONN), "t"))
-			snprintf(conn, sizeof(conn), "connected");
+		/* connected by the chip's own provider; Z-API chips say so */
+		prov = strcmp(PQgetvalue(res, i, C_PROVIDER), "evolution") ? "zapi " : "";
+		if (!strcmp(PQgetvalue(res, i, C_CONNECTED), "t"))
+			snprintf(conn, sizeof(conn), "%sconnected", prov);
 		else if (db_val(res, i, C_DOWN_MIN))
-			snprintf(conn, sizeof(conn), "down %ldm", db_long(res, i, C_DOWN_MIN));
+			snprintf(conn, sizeof(conn), "%sdown %ldm", prov,
+				 db_long(res, i, C_DOWN_MIN));
 		else
-			snprintf(conn, sizeof(conn), "disconnected");
+			snprintf(conn, sizeof(conn), "%sdisconnected", prov);
 		snprintf(brk, sizeof(brk), "%s%s%s", PQgetvalue(res, i, C_BREAKER),
 			 db_val(res, i, C_OVERRIDE) ? "/" : "",
 			 db_val(res, i, C_OVERRIDE) ? PQgetvalue(res, i, C_OVERRIDE) : "");
@@ -141,6 +159,17 @@ static void print_table(const PGresult *res)
 	printf("%d chips:", PQntuples(res));
 	for (k = 0; k < 7; k++)
 		printf(" %s %ld%s", st[k], by[k], k < 6 ? "," : "\n");
+}
+
+static void print_pool_alerts(const PGresult *res)
+{
+	int i;
+
+	printf("pool alerts in the last 24 h:%s\n", PQntuples(res) ? "" : " none");
+	for (i = 0; i < PQntuples(res); i++)
+		printf("  %s  %-8s %-24s %s  %s\n", PQgetvalue(res, i, 0),
+		       PQgetvalue(res, i, 2), PQgetvalue(res, i, 1), PQgetvalue(res, i, 3),
+		       PQgetvalue(res, i, 4));
 }
 
 int cmd_chips(int argc, char **argv, struct chipctl_ctx *ctx)
@@ -164,10 +193,16 @@ int cmd_chips(int argc, char **argv, struct chipctl_ctx *ctx)
 	params[0] = status;
 	if (!(res = db_query(ctx->db, list_sql, 1, params)))
 		return db_failure_rc(ctx->db);
-	if (ctx->json)
+	if (ctx->json) {
 		print_json(res);
-	else
-		print_table(res);
+		PQclear(res);
+		return 0;
+	}
+	print_table(res);
+	PQclear(res);
+	if (!(res = db_query(ctx->db, pool_alerts_sql, 0, NULL)))
+		return db_failure_rc(ctx->db);
+	print_pool_alerts(res);
 	PQclear(res);
 	return 0;
 }
