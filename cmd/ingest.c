@@ -127,10 +127,12 @@ static int apply(struct chipctl_ctx *ctx, const struct webhook_event *ev, long l
 		 struct counts *n)
 {
 	char key[640];
-	const char *result = NULL;
+	const char *result = "";
 	PGresult *res = NULL;
 	int i, times = ev->kind == EV_RECEIPT ? ev->nids : 1, applied = 0, rc = 0;
 
+	if (times < 1)	/* a receipt without ids is never parsed as one */
+		return 0;
 	for (i = 0; i < times; i++) {
 		if (ev->kind == EV_RECEIPT)
 			event_receipt_key(ev, i, key, sizeof(key));
