@@ -130,7 +130,8 @@ $$;
 -- (Evolution messages.upsert with fromMe, send.message; Z-API
 -- ReceivedCallback with fromMe). Returns 'own' when it is already an
 -- outbound interaction of the chip with that provider message id
--- (chipctl's own send, or the same message through the other event),
+-- (chipctl's own send, or the same message through the other event), or
+-- a message chipctl is sending to that number right now,
 -- 'claimed' when it completes a send the application reported through
 -- chip_registrar_envio_sucesso in the last 10 minutes without a message id,
 -- 'recorded' when it is new: an outbound interaction and the chip's counters.
@@ -154,6 +155,15 @@ BEGIN
         WHERE v_tel IS NULL AND i.chip_id = p_chip_id AND i.direction = 'out'
           AND i.provider_message_id = p_provider_message_id
           AND i.created_at > now() - interval '7 days') THEN
+        RETURN 'own';
+    END IF;
+    -- The echo of a send chipctl is making right now (its webhook can come
+    -- before the send is recorded): the message is still 'processando'. The
+    -- set in flight is small and indexed (fila_processando_idx).
+    IF v_tel IS NOT NULL AND EXISTS (
+        SELECT 1 FROM fila_mensagens f
+        WHERE f.status = 'processando' AND f.processando_desde IS NOT NULL
+          AND f.telefone = v_tel) THEN
         RETURN 'own';
     END IF;
     SELECT i.id INTO v_claim FROM chip_interactions i

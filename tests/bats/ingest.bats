@@ -90,6 +90,15 @@ out() {
 	[ "$(psql_q "SELECT msgs_enviadas_total FROM chips")" = 1 ]
 }
 
+@test "the echo of a send chipctl is making right now (still processando) is its own" {
+	psql_q "INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, status, processando_desde, worker_id, chip_id)
+	        VALUES ('dr1', '5511988800003', 'x', 'processando', now(), 'w1', '$CHIP')"
+	out 5511988800003 RACE1 conversation send.message
+	run_chipctl 0 ingest --json "$EV"
+	[[ "$output" == *'"applied":0,'*'"own_sends":1}' ]]
+	[ "$(psql_q "SELECT count(*) FROM chip_interactions")" = 0 ]
+}
+
 @test "a send the application reported with the chip alone gets its recipient from the webhook" {
 	psql_q "SELECT chip_registrar_envio_sucesso(p_chip_id => '$CHIP')" >/dev/null
 	[ "$(psql_q "SELECT count(*), count(telefone) FROM chip_interactions WHERE direction = 'out'")" = "1|0" ]
