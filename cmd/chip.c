@@ -4,7 +4,7 @@
 #include "db.h"
 #include "lifecycle.h"
 #include "log.h"
-#include "salvy.h"
+#include "provision.h"
 #include "trust.h"
 
 #include <json-c/json.h>
@@ -22,8 +22,11 @@ const char usage_chip[] =
 	"\n"
 	"CHIP is the chip's id (a uuid), its instance name or its phone number.\n"
 	"\n"
-	"show      every column of the chip, its circuit breaker, its last status\n"
-	"          transitions and manual actions.\n"
+	"show      every column of the chip (msgs_enviadas_total and\n"
+	"          msgs_recebidas_total among them), its circuit breaker, why it\n"
+	"          would be demoted now (pool.demote_* rules; none when nothing\n"
+	"          would), its last status transitions and manual actions, and the\n"
+	"          conversations migrated off or onto it (chip_migrations).\n"
 	"explain   how the stored trust score was reached, factor by factor.\n"
 	"promote   one step forward: provisioned -> pending -> warming -> ready ->\n"
 	"          active; degraded -> ready through recovery (phase 1, 10 % of\n"
@@ -104,7 +107,19 @@ static const char show_sql[] =
 	"  'manual_actions', coalesce((SELECT json_agg(m ORDER BY m.id DESC) FROM ("
 	"     SELECT id, action, reason, actor, details, created_at"
 	"     FROM chip_manual_actions WHERE chip_id = c.id"
-	"     ORDER BY id DESC LIMIT 10) m), '[]'))"
+	"     ORDER BY id DESC LIMIT 10) m), '[]'),"
+	"  'migrations', coalesce((SELECT json_agg(g ORDER BY g.id DESC) FROM ("
+	"     SELECT x.id, x.conversa_id, x.cliente_id,"
+	"            CASE WHEN x.chip_origem = c.id THEN 'out' ELSE 'in' END AS direction,"
+	"            o.instance_name AS chip_origem, d.instance_name AS chip_destino,"
+	"            x.interacoes_count, x.motivo, x.continuidade_agendada, x.mensagem_id,"
+	"            x.created_at"
+	"     FROM (SELECT * FROM chip_migrations WHERE chip_origem = c.id"
+	"           UNION SELECT * FROM chip_migrations WHERE chip_destino = c.id) x"
+	"     LEFT JOIN chips o ON o.id = x.chip_origem"
+	"     LEFT JOIN chips d ON d.id = x.chip_destino"
+	"     ORDER BY x.id DESC LIMIT 20) g), '[]'),"
+	"  'demotion_reason', $2::text)"
 	" FROM chips c WHERE c.id = $1";
 
 static void print_kv(json_object *o, const char *indent)
@@ -124,10 +139,11 @@ static void print_list(json_object *arr, const char *title, const char *f1,
 
 	printf("%s:%s\n", title, n ? "" : " none");
 	for (i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(arr, i), *a, *b, *c, *r, *t;
+		json_object *e = json_object_array_get_idx(arr, i), *a, *b = NULL, *c, *r, *t;
 		json_object_object_get_ex(e, "created_at", &t);
 		json_object_object_get_ex(e, f1, &a);
-		json_object_object_get_ex(e, f2, &b);
+		if (f2)
+			json_object_object_get_ex(e, f2, &b);
 		json_object_object_get_ex(e, f3, &c);
 		json_object_object_get_ex(e, "reason", &r);
 		printf("  %s  %s%s%s  by %s: %s\n", json_object_get_string(t),
@@ -137,13 +153,41 @@ static void print_list(json_object *arr, const char *title, const char *f1,
 	}
 }
 
+static void print_migrations(json_object *arr)
+{
+	size_t i, n = json_object_array_length(arr);
+
+	printf("migrations:%s\n", n ? "" : " none");
+	for (i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(arr, i), *v;
+		const char *f[6] = { NULL };
+		static const char *const k[6] = { "created_at", "conversa_id", "chip_origem",
+			"chip_destino", "motivo", "cliente_id" };
+		int j, cont;
+
+		for (j = 0; j < 6; j++)
+			if (json_object_object_get_ex(e, k[j], &v) && v)
+				f[j] = json_object_get_string(v);
+		cont = json_object_object_get_ex(e, "continuidade_agendada", &v) &&
+		       json_object_get_boolean(v);
+		printf("  %s  conversation %s (cliente %s): %s -> %s: %s%s\n", f[0], f[1],
+		       f[5] ? f[5] : "-", f[2] ? f[2] : "-", f[3] ? f[3] : "-", f[4],
+		       cont ? "; continuity message scheduled" : "");
+	}
+}
+
 static int show(struct chipctl_ctx *ctx, const struct chip_ref *ch)
 {
-	const char *params[1] = { ch->id };
-	PGresult *res = db_query(ctx->db, show_sql, 1, params);
-	json_object *root, *chip, *brk, *tr, *ma, *sent;
+	char reason[256];
+	const char *params[2] = { ch->id, NULL };
+	PGresult *res;
+	json_object *root, *chip, *brk, *tr, *ma, *sent, *mg;
+	int r = lifecycle_demotion_reason(ctx, ch->id, reason, sizeof(reason));
 
-	if (!res)
+	if (r < 0)
+		return db_failure_rc(ctx->db);
+	params[1] = r ? reason : NULL;
+	if (!(res = db_query(ctx->db, show_sql, 2, params)))
 		return db_failure_rc(ctx->db);
 	if (ctx->json) {
 		puts(PQgetvalue(res, 0, 0));
@@ -159,8 +203,10 @@ static int show(struct chipctl_ctx *ctx, const struct chip_ref *ch)
 	json_object_object_get_ex(root, "sent_24h", &sent);
 	json_object_object_get_ex(root, "transitions", &tr);
 	json_object_object_get_ex(root, "manual_actions", &ma);
+	json_object_object_get_ex(root, "migrations", &mg);
 	print_kv(chip, "");
 	printf("%-26s %s\n", "sent_24h", json_object_get_string(sent));
+	printf("%-26s %s\n", "demotion_reason", r ? reason : "none (nothing would demote it now)");
 	if (brk) {
 		printf("breaker:\n");
 		print_kv(brk, "  ");
@@ -169,6 +215,7 @@ static int show(struct chipctl_ctx *ctx, const struct chip_ref *ch)
 	}
 	print_list(tr, "transitions", "from_status", "to_status", "actor");
 	print_list(ma, "manual actions", "action", NULL, "actor");
+	print_migrations(mg);
 	json_object_put(root);
 	return 0;
 }
@@ -258,7 +305,7 @@ static int do_change(struct chipctl_ctx *ctx, const char *sub,
 			 actor, reason);
 		if (alert_raise(ctx, "chip_banned", ch->name, ALERT_WARNING, 0, text) < 0)
 			return db_failure_rc(ctx->db);
-		if (salvy_cancel_banned(ctx, ch->id) < 0)
+		if (provision_cancel_banned(ctx, ch->id) < 0)
 			return db_failure_rc(ctx->db);
 		return 0;
 	} else {	/* cooldown */

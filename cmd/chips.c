@@ -15,10 +15,13 @@ const char usage_chips[] =
 	"\n"
 	"One line per chip, production first (active, ready, warming, pending,\n"
 	"provisioned, degraded, banned), best trust first: instance name, phone,\n"
-	"status, trust score and level, Evolution connection (for how long it has\n"
-	"been down), circuit breaker state (and an operator override), cooldown\n"
-	"left, recovery phase, messages sent and errors in the last 24 h. A\n"
-	"summary line counts the chips by status.\n"
+	"status, trust score and level, connection to its own provider (Evolution,\n"
+	"or Z-API for a Z-API chip; for how long it has been down), circuit\n"
+	"breaker state (and an operator override), cooldown left, recovery phase,\n"
+	"messages sent and errors in the last 24 h. A summary line counts the\n"
+	"chips by status; then the pool alerts pool-check raised in the last 24 h\n"
+	"(pool_alerts: time, severity, type, text, the counts behind it). --json\n"
+	"adds connected, msgs_enviadas_total and msgs_recebidas_total.\n"
 	"\n"
 	"  --status STATUS  only chips in this status\n"
 	"  --json           an array of objects on stdout instead\n"
@@ -26,6 +29,13 @@ const char usage_chips[] =
 	"Exit: 0 done, 64 usage (also an unknown status), 75 database\n"
 	"unreachable, 78 configuration error or refused credentials, 70 internal\n"
 	"error.\n";
+
+/* The pool alerts pool-check raised in the last 24 h, with the counts. */
+static const char pool_alerts_sql[] =
+	"SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI\"Z\"'), tipo,"
+	"  severidade, mensagem, counts::text"
+	" FROM pool_alerts WHERE created_at > now() - interval '24 hours'"
+	" ORDER BY id DESC LIMIT 10";
 
 static json_object *jstr(const char *v)
 {
@@ -57,7 +67,8 @@ static void print_json(const PGresult *res)
 				       json_object_new_double(atof(PQgetvalue(res, i, POOL_TRUST))));
 		json_object_object_add(o, "trust_level", jstr(db_val(res, i, POOL_LEVEL)));
 		json_object_object_add(o, "provider", jstr(db_val(res, i, POOL_PROVIDER)));
-		json_object_object_add(o, "evolution_connected", jbool(res, i, POOL_CONN));
+		json_object_object_add(o, "connected", jbool(res, i, POOL_CONN));
+		json_object_object_add(o, "evolution_connected", jbool(res, i, POOL_EVO_CONN));
 		json_object_object_add(o, "disconnected_min", jlong(res, i, POOL_DOWN_MIN));
 		json_object_object_add(o, "breaker", jstr(db_val(res, i, POOL_BREAKER)));
 		json_object_object_add(o, "breaker_override", jstr(db_val(res, i, POOL_OVERRIDE)));
@@ -71,6 +82,8 @@ static void print_json(const PGresult *res)
 		json_object_object_add(o, "pode_responder", jbool(res, i, POOL_RESP));
 		json_object_object_add(o, "limite_hora", jlong(res, i, POOL_LHORA));
 		json_object_object_add(o, "limite_dia", jlong(res, i, POOL_LDIA));
+		json_object_object_add(o, "msgs_enviadas_total", jlong(res, i, POOL_SENT_TOTAL));
+		json_object_object_add(o, "msgs_recebidas_total", jlong(res, i, POOL_RECV_TOTAL));
 		json_object_array_add(arr, o);
 	}
 	puts(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
@@ -113,6 +126,17 @@ static void print_table(const PGresult *res)
 		printf(" %s %ld%s", st[k], by[k], k < 6 ? "," : "\n");
 }
 
+static void print_pool_alerts(const PGresult *res)
+{
+	int i;
+
+	printf("pool alerts in the last 24 h:%s\n", PQntuples(res) ? "" : " none");
+	for (i = 0; i < PQntuples(res); i++)
+		printf("  %s  %-8s %-24s %s  %s\n", PQgetvalue(res, i, 0),
+		       PQgetvalue(res, i, 2), PQgetvalue(res, i, 1), PQgetvalue(res, i, 3),
+		       PQgetvalue(res, i, 4));
+}
+
 int cmd_chips(int argc, char **argv, struct chipctl_ctx *ctx)
 {
 	static const struct option opts[] = {
@@ -134,10 +158,16 @@ int cmd_chips(int argc, char **argv, struct chipctl_ctx *ctx)
 	params[0] = status;
 	if (!(res = db_query(ctx->db, pool_list_sql, 1, params)))
 		return db_failure_rc(ctx->db);
-	if (ctx->json)
+	if (ctx->json) {
 		print_json(res);
-	else
-		print_table(res);
+		PQclear(res);
+		return 0;
+	}
+	print_table(res);
+	PQclear(res);
+	if (!(res = db_query(ctx->db, pool_alerts_sql, 0, NULL)))
+		return db_failure_rc(ctx->db);
+	print_pool_alerts(res);
 	PQclear(res);
 	return 0;
 }

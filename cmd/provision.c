@@ -3,6 +3,7 @@
 #include "db.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "provision.h"
 #include "salvy.h"
 
 #include <json-c/json.h>
@@ -81,7 +82,7 @@ int cmd_provision(int argc, char **argv, struct chipctl_ctx *ctx)
 	if (!actor_s)
 		actor_s = getenv("USER");
 	snprintf(actor, sizeof(actor), "operator:%s", actor_s && *actor_s ? actor_s : "unknown");
-	if (salvy_provision(ctx, area, n, "manual", actor, &pr))
+	if (provision_numbers(ctx, area, n, "manual", actor, &pr))
 		return db_failure_rc(ctx->db);
 	log_info(ctx->dry_run ? "would provision" : "provisioned", "requested=%d", n,
 		 "allowed=%d", pr.allowed, "numbers=%d", pr.numbers,

@@ -1,5 +1,6 @@
-/* chipctl sync-evolution: the connection state of every Evolution chip
- * from the server (T11.2, T03.7, T05.2). */
+/* chipctl sync-evolution: the connection state of every chip from its
+ * provider: Evolution's instances, and Z-API's status of each Z-API chip
+ * (T11.2, T03.7, T05.2). */
 #include "alert.h"
 #include "builtin.h"
 #include "db.h"
@@ -8,6 +9,8 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "strbuf.h"
+#include "http.h"
+#include "zapi.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -29,13 +32,21 @@ const char usage_sync_evolution[] =
 	"than sync.disconnected_alert_pct (30) % of the chips are disconnected, a\n"
 	"critical alert is raised (sync.alert_cooldown_s).\n"
 	"\n"
+	"Then each chip of provider zapi (not provisioned, not banned) is asked\n"
+	"for its GET /instances/ID/token/TOKEN/status (zapi.url, Client-Token\n"
+	"zapi.client_token): zapi_connected from \"connected\", and\n"
+	"desconectado_desde as above. A Z-API chip without an instance id and\n"
+	"token, or whose instance Z-API does not know, counts as disconnected; one\n"
+	"whose status could not be read is left as it was.\n"
+	"\n"
 	"  -n, --dry-run  ask the server and count; change nothing\n"
 	"      --json     print the counts as JSON on stdout\n"
 	"\n"
 	"Exit: 0 done (also when another run holds the lease), 64 usage, 75\n"
 	"Evolution or the database unreachable, the key refused, a timeout or an\n"
 	"answer that is not what the API documents, or an empty instance list\n"
-	"while there are chips to sync (nothing is changed then),\n"
+	"while there are chips to sync (nothing is changed then), or a Z-API\n"
+	"status that could not be read (the other chips are synced),\n"
 	"78 configuration error (evolution.url and evolution.api_key are needed),\n"
 	"70 internal error.\n";
 
@@ -148,7 +159,7 @@ static int ask_server(struct chipctl_ctx *ctx, struct evo_instances *l,
 	return rc == EVO_OK ? 0 : -1;
 }
 
-static int sync_run(struct chipctl_ctx *ctx)
+static int sync_run(struct chipctl_ctx *ctx, json_object *o)
 {
 	struct evo_instances l;
 	char err[512], text[700], actor[64];
@@ -245,28 +256,143 @@ static int sync_run(struct chipctl_ctx *ctx)
 		alert_resolve(ctx, "evolution_disconnected", NULL,
 			      "Evolution instances are connected again");
 	}
-	if (ctx->json) {
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "dry_run", json_object_new_boolean(ctx->dry_run));
-		json_object_object_add(o, "chips", json_object_new_int64(total));
-		json_object_object_add(o, "connected", json_object_new_int64(conn));
-		json_object_object_add(o, "disconnected", json_object_new_int64(disc));
-		json_object_object_add(o, "missing", json_object_new_int64(missing));
-		json_object_object_add(o, "newly_disconnected", json_object_new_int64(down));
-		json_object_object_add(o, "reconnected", json_object_new_int64(up));
-		json_object_object_add(o, "changed", json_object_new_int64(changed));
-		json_object_object_add(o, "unknown_instances", json_object_new_int64(unknown));
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
-	}
+	json_object_object_add(o, "chips", json_object_new_int64(total));
+	json_object_object_add(o, "connected", json_object_new_int64(conn));
+	json_object_object_add(o, "disconnected", json_object_new_int64(disc));
+	json_object_object_add(o, "missing", json_object_new_int64(missing));
+	json_object_object_add(o, "newly_disconnected", json_object_new_int64(down));
+	json_object_object_add(o, "reconnected", json_object_new_int64(up));
+	json_object_object_add(o, "changed", json_object_new_int64(changed));
+	json_object_object_add(o, "unknown_instances", json_object_new_int64(unknown));
 	PQclear(res);
 	return 0;
+}
+
+/* ---- Z-API ---- */
+
+static const char zapi_chips_sql[] =
+	"SELECT id, instance_name, zapi_instance_id, zapi_token FROM chips"
+	" WHERE provider = 'zapi' AND status NOT IN ('provisioned', 'banned')"
+	" ORDER BY instance_name";
+
+/* The statuses read, one JSON parameter; only rows that change are written. */
+static const char zapi_sync_sql[] =
+	"WITH z AS ("
+	"  SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, c boolean)"
+	"), upd AS ("
+	"  UPDATE chips ch SET zapi_connected = z.c,"
+	"    desconectado_desde = CASE WHEN z.c THEN NULL"
+	"                         ELSE coalesce(ch.desconectado_desde, now()) END,"
+	"    updated_at = now()"
+	"  FROM z WHERE ch.id = z.id AND $2::bool AND ("
+	"    ch.zapi_connected IS DISTINCT FROM z.c"
+	"    OR (z.c AND ch.desconectado_desde IS NOT NULL)"
+	"    OR (NOT z.c AND ch.desconectado_desde IS NULL))"
+	"  RETURNING ch.id"
+	")"
+	" SELECT count(*) FILTER (WHERE z.c), count(*) FILTER (WHERE NOT z.c),"
+	"   count(*) FILTER (WHERE ch.zapi_connected AND NOT z.c),"
+	"   count(*) FILTER (WHERE NOT ch.zapi_connected AND z.c),"
+	"   (SELECT count(*) FROM upd)"
+	" FROM z JOIN chips ch ON ch.id = z.id";
+
+struct zapi_counts {
+	long chips, connected, disconnected, missing, failed, down, up, changed;
+};
+
+static void zapi_add(json_object *arr, const char *id, int connected)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "c", json_object_new_boolean(connected));
+	json_object_array_add(arr, o);
+}
+
+/* Read every Z-API chip's status; store what was read. Returns 0, or an
+ * exit code (75 when some status could not be read). */
+static int sync_zapi(struct chipctl_ctx *ctx, struct zapi_counts *z)
+{
+	struct http_client *http;
+	json_object *arr;
+	const char *params[2];
+	PGresult *res;
+	char err[512] = "";
+	int i, rc = 0;
+
+	memset(z, 0, sizeof(*z));
+	if (!(res = db_query(ctx->db, zapi_chips_sql, 0, NULL)))
+		return db_failure_rc(ctx->db);
+	z->chips = PQntuples(res);
+	if (!z->chips) {
+		PQclear(res);
+		return 0;
+	}
+	http = http_client_new(ctx->cfg.evolution_connect_timeout_ms, ctx->cfg.zapi_timeout_ms,
+			       (size_t)ctx->cfg.http_max_response_bytes);
+	arr = json_object_new_array();
+	for (i = 0; i < z->chips; i++) {
+		const char *id = PQgetvalue(res, i, 0), *name = PQgetvalue(res, i, 1);
+		int connected = 0;
+		enum zapi_rc zr = ZAPI_MISSING;
+
+		if (!*PQgetvalue(res, i, 2) || !*PQgetvalue(res, i, 3)) {
+			log_warn("Z-API chip without an instance id and token: disconnected",
+				 "chip=%s", name);
+		} else if (!http) {
+			zr = ZAPI_TEMP;
+			snprintf(err, sizeof(err), "cannot create an HTTP client");
+		} else {
+			zr = zapi_status(http, &ctx->cfg, PQgetvalue(res, i, 2),
+					 PQgetvalue(res, i, 3), &connected, err, sizeof(err));
+		}
+		if (zr == ZAPI_OK || zr == ZAPI_MISSING) {
+			z->missing += zr == ZAPI_MISSING;
+			zapi_add(arr, id, connected);
+			continue;
+		}
+		z->failed++;
+		log_error("cannot read the Z-API status; the chip is left as it was",
+			  "chip=%s", name, "error=%s", err, "kind=%s", zapi_rc_name(zr));
+		if (zr == ZAPI_AUTH) {	/* the account's token: every chip would fail */
+			z->failed += z->chips - i - 1;
+			break;
+		}
+	}
+	http_client_free(http);
+	PQclear(res);
+	params[0] = json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN);
+	params[1] = ctx->dry_run ? "false" : "true";
+	res = db_query(ctx->db, zapi_sync_sql, 2, params);
+	json_object_put(arr);
+	if (!res)
+		return db_failure_rc(ctx->db);
+	z->connected = db_long(res, 0, 0);
+	z->disconnected = db_long(res, 0, 1);
+	z->down = db_long(res, 0, 2);
+	z->up = db_long(res, 0, 3);
+	z->changed = db_long(res, 0, 4);
+	PQclear(res);
+	log_info(ctx->dry_run ? "would sync Z-API state" : "synced Z-API state",
+		 "chips=%ld", z->chips, "connected=%ld", z->connected,
+		 "disconnected=%ld", z->disconnected, "missing=%ld", z->missing,
+		 "failed=%ld", z->failed, "newly_disconnected=%ld", z->down,
+		 "reconnected=%ld", z->up, "changed=%ld", z->changed);
+	job_count(ctx, "zapi_chips", z->chips);
+	job_count(ctx, "zapi_disconnected", z->disconnected);
+	if (z->failed) {
+		job_set_error(ctx, err);
+		rc = EX_TEMPFAIL;
+	}
+	return rc;
 }
 
 int cmd_sync_evolution(int argc, char **argv, struct chipctl_ctx *ctx)
 {
 	static const struct option opts[] = { CLI_COMMON_LONG, { 0, 0, 0, 0 } };
-	int rc;
+	struct zapi_counts z;
+	json_object *o;
+	int rc, zrc;
 
 	while (cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts) != -1)
 		;
@@ -274,12 +400,30 @@ int cmd_sync_evolution(int argc, char **argv, struct chipctl_ctx *ctx)
 		return cli_usage_error(ctx, "unexpected argument", argv[optind]);
 	if ((rc = ctx_start(ctx)) >= 0)
 		return rc;
+	o = json_object_new_object();
+	json_object_object_add(o, "dry_run", json_object_new_boolean(ctx->dry_run));
 	if (!ctx->cfg.evolution_url || !*ctx->cfg.evolution_url ||
 	    !ctx->cfg.evolution_api_key || !*ctx->cfg.evolution_api_key) {
 		log_error("evolution.url and evolution.api_key must be set "
 			  "(EVOLUTION_API_URL, EVOLUTION_API_KEY)");
 		job_set_error(ctx, "Evolution is not configured");
-		return EX_CONFIG;
+		rc = EX_CONFIG;
+	} else {
+		rc = sync_run(ctx, o);
 	}
-	return sync_run(ctx);
+	/* Z-API's chips are synced whatever happened to Evolution's. */
+	zrc = sync_zapi(ctx, &z);
+	if (ctx->json && !rc) {
+		json_object *zo = json_object_new_object();
+		json_object_object_add(zo, "chips", json_object_new_int64(z.chips));
+		json_object_object_add(zo, "connected", json_object_new_int64(z.connected));
+		json_object_object_add(zo, "disconnected", json_object_new_int64(z.disconnected));
+		json_object_object_add(zo, "missing", json_object_new_int64(z.missing));
+		json_object_object_add(zo, "failed", json_object_new_int64(z.failed));
+		json_object_object_add(zo, "changed", json_object_new_int64(z.changed));
+		json_object_object_add(o, "zapi", zo);
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	}
+	json_object_put(o);
+	return rc ? rc : zrc;
 }

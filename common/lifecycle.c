@@ -1,4 +1,5 @@
 #include "lifecycle.h"
+#include "alert.h"
 #include "ctx.h"
 #include "db.h"
 #include "log.h"
@@ -154,4 +155,304 @@ int lifecycle_valid_status(const char *s)
 		if (!strcmp(s, all[i]))
 			return 1;
 	return 0;
+}
+
+/* ---- the pool pass ---- */
+
+/* $1..$4: the pool.demote_* thresholds. */
+#define REASON(c) "chipctl_demotion_reason(" c ", p_trust_below => $1::int," \
+	" p_errors_24h => $2::int, p_disconnected_min => $3::int," \
+	" p_block_permille => $4::int)"
+
+static const char demote_sql[] =
+	"SELECT c.id, r.reason FROM chips c,"
+	"  LATERAL (SELECT " REASON("c") " AS reason) r"
+	" WHERE c.status = 'active' AND r.reason IS NOT NULL";
+
+/* A degraded chip returns when nothing would demote it any more, and it
+ * can take traffic: connected, not cooling off. $5: pool.recover_after_min. */
+static const char recover_sql[] =
+	"SELECT c.id, 'recovered:' || coalesce((extract(epoch FROM now() - c.demovido_em)"
+	"  / 60)::bigint || 'min_after_demotion', 'no_demotion_time') FROM chips c"
+	" WHERE c.status = 'degraded'"
+	"   AND coalesce(c.demovido_em, '-infinity') < now() - make_interval(mins => $5::int)"
+	"   AND " REASON("c") " IS NULL"
+	"   AND chipctl_chip_connected(c.provider, c.evolution_connected, c.zapi_connected)"
+	"   AND coalesce(c.cooldown_until, '-infinity') <= now()";
+
+static const char graduate_sql[] =
+	"SELECT id, 'graduated:' || (extract(epoch FROM now() - warming_started_at)"
+	"  / 86400)::int || 'd_trust_' || trust_score FROM chips"
+	" WHERE status = 'warming'"
+	"   AND warming_started_at <= now() - make_interval(days => $1::int)"
+	"   AND trust_score >= $2::int";
+
+/* Connected ready chips that nothing would demote, best trust first, up to
+ * pool.min_active ($5). */
+static const char promote_sql[] =
+	"SELECT c.id, 'pool_below_minimum:' ||"
+	"  (SELECT count(*) FROM chips WHERE status = 'active') || '/' || $5::int"
+	" FROM chips c WHERE c.status = 'ready'"
+	"   AND chipctl_chip_connected(c.provider, c.evolution_connected, c.zapi_connected)"
+	"   AND " REASON("c") " IS NULL"
+	" ORDER BY c.trust_score DESC, c.id"
+	" LIMIT greatest(0, $5::int - (SELECT count(*) FROM chips WHERE status = 'active'))";
+
+/* T10.3: day 1 -> 1 (10 %), days 2-3 -> 2 (25 %), days 4-6 -> 3 (50 %),
+ * then NULL (100 %). The send path scales the limits by the phase
+ * (chipctl_recovery_ramp). */
+static const char recovery_sql[] =
+	"WITH p AS ("
+	"  SELECT id, CASE"
+	"    WHEN coalesce(recovery_started_at, now()) > now() - interval '1 day' THEN 1"
+	"    WHEN recovery_started_at > now() - interval '3 days' THEN 2"
+	"    WHEN recovery_started_at > now() - interval '6 days' THEN 3 END AS phase"
+	"  FROM chips WHERE recovery_phase IS NOT NULL AND status IN ('ready', 'active')"
+	"), upd AS ("
+	"  UPDATE chips c SET recovery_phase = p.phase,"
+	"    recovery_started_at = coalesce(c.recovery_started_at, now()), updated_at = now()"
+	"  FROM p WHERE c.id = p.id AND $1::bool"
+	"    AND (c.recovery_phase IS DISTINCT FROM p.phase OR c.recovery_started_at IS NULL)"
+	"  RETURNING c.instance_name, p.phase"
+	")"
+	" SELECT count(*) FILTER (WHERE p.phase IS DISTINCT FROM c.recovery_phase),"
+	"        count(*) FILTER (WHERE p.phase IS NULL)"
+	" FROM p JOIN chips c ON c.id = p.id";
+
+/*
+ * The targets are an array, so the round-robin pick is an index into it,
+ * and the affinity lookup probes the primary keys: per conversation the
+ * cost stays constant, which also keeps the plan under jit_above_cost
+ * (JIT compilation alone would cost more than the whole statement).
+ */
+#define MIGRATE_CTES \
+	"WITH conv AS (" \
+	"  SELECT cv.id, cv.cliente_id, cv.telefone, cv.chip_id AS origem," \
+	"    (coalesce(cv.ultima_interacao_em, '-infinity')" \
+	"        > now() - make_interval(hours => $1::int)" \
+	"     OR EXISTS (SELECT 1 FROM chip_interactions i WHERE i.chip_id = cv.chip_id" \
+	"        AND i.cliente_id = cv.cliente_id" \
+	"        AND i.created_at > now() - make_interval(hours => $1::int))) AS recent," \
+	"    (SELECT count(*) FROM chip_interactions i WHERE i.chip_id = cv.chip_id" \
+	"        AND i.cliente_id = cv.cliente_id) AS n_inter" \
+	"  FROM chips c JOIN conversations cv ON cv.chip_id = c.id AND cv.status = 'active'" \
+	"  WHERE c.status IN ('degraded', 'banned')" \
+	"  FOR UPDATE OF cv SKIP LOCKED" \
+	"), numbered AS (" \
+	"  SELECT conv.*, row_number() OVER (ORDER BY id) - 1 AS rn FROM conv" \
+	"), targets AS MATERIALIZED (" \
+	"  SELECT array_agg(id ORDER BY trust_score DESC, id) AS ids FROM chips" \
+	"  WHERE status = 'active'" \
+	"    AND chipctl_chip_connected(provider, evolution_connected, zapi_connected)" \
+	"), pick AS (" \
+	"  SELECT numbered.*, coalesce(" \
+	"    (SELECT a.chip_id FROM medico_chip_affinity a JOIN chips t ON t.id = a.chip_id" \
+	"     WHERE a.cliente_id = numbered.cliente_id AND t.status = 'active'" \
+	"       AND chipctl_chip_connected(t.provider, t.evolution_connected, t.zapi_connected)" \
+	"     ORDER BY a.respostas DESC, a.msgs_enviadas DESC, a.ultima_interacao_em DESC" \
+	"     LIMIT 1)," \
+	"    (SELECT ids[1 + numbered.rn % cardinality(ids)] FROM targets)) AS destino" \
+	"  FROM numbered" \
+	")"
+
+/* Most runs have nothing to migrate: a cheap probe spares them the plan
+ * (and its JIT compilation) of the statement below. */
+static const char migrate_probe_sql[] =
+	"SELECT EXISTS (SELECT 1 FROM chips c JOIN conversations cv"
+	"  ON cv.chip_id = c.id AND cv.status = 'active'"
+	"  WHERE c.status IN ('degraded', 'banned'))";
+
+static const char migrate_dry_sql[] =
+	MIGRATE_CTES
+	" SELECT count(*), count(destino), count(*) FILTER (WHERE destino IS NOT NULL"
+	"   AND recent) FROM pick WHERE $2::text IS NOT NULL AND $3::int IS NOT NULL"
+	"   AND $4::uuid IS NOT NULL";
+
+static const char migrate_sql[] =
+	MIGRATE_CTES
+	", mv AS ("
+	"  UPDATE conversations cv SET chip_id = p.destino, chip_migrado_de = p.origem,"
+	"    chip_migrado_em = now(), updated_at = now()"
+	"  FROM pick p WHERE cv.id = p.id AND p.destino IS NOT NULL"
+	"  RETURNING cv.id, p.cliente_id, p.telefone, p.origem, p.destino, p.recent, p.n_inter"
+	"), pairs AS (SELECT DISTINCT cliente_id, origem, destino FROM mv"
+	"), aff AS ("
+	"  INSERT INTO medico_chip_affinity AS a"
+	"    (cliente_id, chip_id, msgs_enviadas, respostas, ultima_interacao_em)"
+	"  SELECT o.cliente_id, pairs.destino, o.msgs_enviadas, o.respostas,"
+	"         o.ultima_interacao_em"
+	"  FROM pairs JOIN medico_chip_affinity o"
+	"    ON o.cliente_id = pairs.cliente_id AND o.chip_id = pairs.origem"
+	"  ON CONFLICT (cliente_id, chip_id) DO UPDATE SET"
+	"    msgs_enviadas = a.msgs_enviadas + excluded.msgs_enviadas,"
+	"    respostas = a.respostas + excluded.respostas,"
+	"    ultima_interacao_em = greatest(a.ultima_interacao_em, excluded.ultima_interacao_em)"
+	"), affdel AS ("
+	"  DELETE FROM medico_chip_affinity a USING pairs"
+	"  WHERE a.cliente_id = pairs.cliente_id AND a.chip_id = pairs.origem"
+	"), cont AS ("
+	"  INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, tipo, agendar_para,"
+	"                              chip_id, conversa_id)"
+	"  SELECT cliente_id, telefone, $2, 'followup',"
+	"         now() + make_interval(hours => $3::int), destino, id FROM mv WHERE recent"
+	"  RETURNING id, conversa_id"
+	"), audit AS ("
+	"  INSERT INTO chip_migrations (conversa_id, cliente_id, chip_origem, chip_destino,"
+	"    interacoes_count, motivo, continuidade_agendada, mensagem_id, run_id)"
+	"  SELECT mv.id, mv.cliente_id, mv.origem, mv.destino, mv.n_inter,"
+	"    'chip_' || c.status || coalesce(':' || c.demovido_motivo, ''),"
+	"    cont.id IS NOT NULL, cont.id, $4::uuid"
+	"  FROM mv JOIN chips c ON c.id = mv.origem"
+	"  LEFT JOIN cont ON cont.conversa_id = mv.id"
+	")"
+	" SELECT (SELECT count(*) FROM conv), (SELECT count(*) FROM mv),"
+	"        (SELECT count(*) FROM cont)";
+
+static void reason_params(const struct config *cfg, char buf[5][16])
+{
+	snprintf(buf[0], 16, "%d", cfg->pool_demote_trust_below);
+	snprintf(buf[1], 16, "%d", cfg->pool_demote_errors_24h);
+	snprintf(buf[2], 16, "%d", cfg->pool_demote_disconnected_min);
+	snprintf(buf[3], 16, "%d", cfg->pool_demote_block_rate_permille);
+}
+
+int lifecycle_demotion_reason(struct chipctl_ctx *ctx, const char *chip_id,
+			      char *buf, size_t n)
+{
+	char v[5][16];
+	const char *p[5] = { v[0], v[1], v[2], v[3], chip_id };
+	PGresult *res;
+	int found;
+
+	reason_params(&ctx->cfg, v);
+	res = db_query(ctx->db, "SELECT " REASON("c") " FROM chips c WHERE c.id = $5::uuid",
+		       5, p);
+	if (!res)
+		return -1;
+	found = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
+	snprintf(buf, n, "%s", found ? PQgetvalue(res, 0, 0) : "");
+	PQclear(res);
+	return found;
+}
+
+/* Move the chips a rule selects; the count moved, or -1. */
+static long move(struct chipctl_ctx *ctx, const char *sql, int n, const char *const *p,
+		 const char *to, const char *actor, int *rc, PGresult **keep)
+{
+	PGresult *res = lifecycle_move(ctx, sql, n, p, to, actor);
+	long moved;
+
+	if (!res) {
+		if (!*rc)
+			*rc = db_failure_rc(ctx->db);
+		return 0;
+	}
+	moved = PQntuples(res);
+	if (keep)
+		*keep = res;
+	else
+		PQclear(res);
+	return moved;
+}
+
+static void pass_status(struct chipctl_ctx *ctx, const char *actor, struct lifecycle_pass *o,
+			int *rc)
+{
+	const struct config *cfg = &ctx->cfg;
+	char v[5][16], text[300];
+	const char *p[5] = { v[0], v[1], v[2], v[3], v[4] };
+	PGresult *res = NULL;
+	long i;
+
+	reason_params(cfg, v);
+	snprintf(v[4], 16, "%d", cfg->pool_recover_after_min);
+	o->demoted = move(ctx, demote_sql, 4, p, "degraded", actor, rc, &res);
+	for (i = 0; res && i < o->demoted; i++) {
+		snprintf(text, sizeof(text), "chip %s demoted to degraded: %s",
+			 PQgetvalue(res, (int)i, LC_INSTANCE), PQgetvalue(res, (int)i, LC_REASON));
+		if (alert_raise(ctx, "chip_demoted", PQgetvalue(res, (int)i, LC_INSTANCE),
+				ALERT_WARNING, cfg->alerts_cooldown_s, text) < 0 && !*rc)
+			*rc = db_failure_rc(ctx->db);
+	}
+	PQclear(res);
+	o->recovered = move(ctx, recover_sql, 5, p, "ready", actor, rc, NULL);
+	snprintf(v[4], 16, "%d", cfg->pool_min_active);
+	{
+		char days[16], trust[16];
+		const char *g[2] = { days, trust };
+
+		snprintf(days, sizeof(days), "%d", cfg->pool_graduate_days);
+		snprintf(trust, sizeof(trust), "%d", cfg->pool_graduate_trust);
+		o->graduated = move(ctx, graduate_sql, 2, g, "ready", actor, rc, NULL);
+	}
+	o->promoted = move(ctx, promote_sql, 5, p, "active", actor, rc, NULL);
+}
+
+static void pass_recovery(struct chipctl_ctx *ctx, struct lifecycle_pass *o, int *rc)
+{
+	const char *p[1] = { ctx->dry_run ? "false" : "true" };
+	PGresult *res = db_query(ctx->db, recovery_sql, 1, p);
+
+	if (!res) {
+		if (!*rc)
+			*rc = db_failure_rc(ctx->db);
+		return;
+	}
+	o->recovery_advanced = db_long(res, 0, 0);
+	o->recovery_completed = db_long(res, 0, 1);
+	if (o->recovery_advanced)
+		log_info(ctx->dry_run ? "would advance recovery phases" :
+			 "advanced recovery phases", "chips=%ld", o->recovery_advanced,
+			 "completed=%ld", o->recovery_completed);
+	PQclear(res);
+}
+
+static void pass_migrate(struct chipctl_ctx *ctx, struct lifecycle_pass *o, int *rc)
+{
+	char recent[16], delay[16];
+	const char *p[4] = { recent, ctx->cfg.pool_continuity_text, delay, ctx->run_id };
+	PGresult *res = db_query(ctx->db, migrate_probe_sql, 0, NULL);
+	int found;
+
+	if (!res) {
+		if (!*rc)
+			*rc = db_failure_rc(ctx->db);
+		return;
+	}
+	found = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!found)
+		return;
+	snprintf(recent, sizeof(recent), "%d", ctx->cfg.pool_migration_recent_hours);
+	snprintf(delay, sizeof(delay), "%d", ctx->cfg.pool_continuity_delay_hours);
+	res = db_query(ctx->db, ctx->dry_run ? migrate_dry_sql : migrate_sql, 4, p);
+	if (!res) {
+		if (!*rc)
+			*rc = db_failure_rc(ctx->db);
+		return;
+	}
+	o->conversations_found = db_long(res, 0, 0);
+	o->conversations_migrated = db_long(res, 0, 1);
+	o->continuity_scheduled = db_long(res, 0, 2);
+	PQclear(res);
+	if (o->conversations_found)
+		log_info(ctx->dry_run ? "would migrate conversations" :
+			 "migrated conversations", "found=%ld", o->conversations_found,
+			 "moved=%ld", o->conversations_migrated,
+			 "continuity=%ld", o->continuity_scheduled);
+	if (o->conversations_found > o->conversations_migrated)
+		log_warn("conversations of degraded chips wait: no active chip to take them",
+			 "waiting=%ld", o->conversations_found - o->conversations_migrated);
+}
+
+int lifecycle_pool_pass(struct chipctl_ctx *ctx, const char *actor,
+			struct lifecycle_pass *out)
+{
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	pass_status(ctx, actor, out, &rc);
+	pass_recovery(ctx, out, &rc);
+	pass_migrate(ctx, out, &rc);
+	return rc;
 }

@@ -10,6 +10,13 @@
  * final and is never left. Moves are set-based: the caller gives the SQL
  * that selects the chips, the helper moves them all in one round trip.
  * The send-worker, trust-update and every command here call this.
+ *
+ * Also owns the rules that decide those moves in a pool-check pass
+ * (T11.1, T10.3, T11.4): demotion and recovery, both read from the one SQL
+ * definition of a chip's demotion reason (chipctl_demotion_reason in
+ * sql/008_lifecycle_truth.sql, the pool.demote_* settings its thresholds),
+ * graduation, promotion, the recovery phases, and the migration of the
+ * conversations of degraded and banned chips.
  */
 #ifndef CHIPCTL_LIFECYCLE_H
 #define CHIPCTL_LIFECYCLE_H
@@ -46,6 +53,31 @@ int lifecycle_create_chip(struct chipctl_ctx *ctx, const char *telefone,
 
 /* "job:NAME" for a cron job, the actor of its transitions. */
 void lifecycle_job_actor(const struct chipctl_ctx *ctx, char *buf, size_t n);
+
+/* What one pool pass changed (or, in a dry run, would change). */
+struct lifecycle_pass {
+	long demoted, recovered, graduated, promoted;
+	long recovery_advanced, recovery_completed;
+	long conversations_found, conversations_migrated, continuity_scheduled;
+};
+
+/*
+ * One pool pass, in this order: demote each active chip that has a
+ * demotion reason (one chip_demoted alert each), return degraded chips that
+ * have none (after pool.recover_after_min, connected, not cooling off) to
+ * ready through recovery, graduate warming chips, promote ready ones to
+ * pool.min_active, advance recovery phases, migrate the conversations of
+ * degraded and banned chips. A failed step does not stop the others.
+ * Returns 0, or the exit code of the first database failure.
+ */
+int lifecycle_pool_pass(struct chipctl_ctx *ctx, const char *actor,
+			struct lifecycle_pass *out);
+
+/* Why chip chip_id (a uuid) should be demoted now, by the config's
+ * thresholds, into buf: returns 1 with a reason, 0 with none (buf ""), -1
+ * on a database error. */
+int lifecycle_demotion_reason(struct chipctl_ctx *ctx, const char *chip_id,
+			      char *buf, size_t n);
 
 /* Is s one of the seven chip statuses? */
 int lifecycle_valid_status(const char *s);

@@ -15,7 +15,8 @@ const char pool_list_sql[] =
 	"  (SELECT count(*) FROM fila_mensagens f WHERE f.chip_id = c.id"
 	"     AND f.enviada_em > now() - interval '24 hours'),"
 	"  c.erros_ultimas_24h, c.pode_prospectar, c.pode_followup, c.pode_responder,"
-	"  c.limite_hora, c.limite_dia"
+	"  c.limite_hora, c.limite_dia, c.evolution_connected, c.msgs_enviadas_total,"
+	"  c.msgs_recebidas_total"
 	" FROM chips c JOIN chipctl_chip_now n ON n.id = c.id"
 	" LEFT JOIN circuit_breakers b ON b.name = 'chip:' || c.id"
 	" WHERE $1::text IS NULL OR c.status = $1"
@@ -25,12 +26,15 @@ const char pool_list_sql[] =
 
 void pool_connection_text(const PGresult *res, int row, char *buf, size_t n)
 {
+	/* Z-API chips say so: their connection is Z-API's */
+	const char *prov = strcmp(PQgetvalue(res, row, POOL_PROVIDER), "evolution") ? "zapi " : "";
+
 	if (!strcmp(PQgetvalue(res, row, POOL_CONN), "t"))
-		snprintf(buf, n, "connected");
+		snprintf(buf, n, "%sconnected", prov);
 	else if (db_val(res, row, POOL_DOWN_MIN))
-		snprintf(buf, n, "down %ldm", db_long(res, row, POOL_DOWN_MIN));
+		snprintf(buf, n, "%sdown %ldm", prov, db_long(res, row, POOL_DOWN_MIN));
 	else
-		snprintf(buf, n, "disconnected");
+		snprintf(buf, n, "%sdisconnected", prov);
 }
 
 void pool_breaker_text(const PGresult *res, int row, char *buf, size_t n)

@@ -21,10 +21,11 @@ extern const char pool_list_sql[];
 enum { POOL_ID, POOL_NAME, POOL_PHONE, POOL_STATUS, POOL_TRUST, POOL_LEVEL,
        POOL_PROVIDER, POOL_CONN, POOL_DOWN_MIN, POOL_BREAKER, POOL_OVERRIDE,
        POOL_COOL_MIN, POOL_COOL_REASON, POOL_PHASE, POOL_SENT, POOL_ERRORS,
-       POOL_PROSP, POOL_FOLLOW, POOL_RESP, POOL_LHORA, POOL_LDIA };
+       POOL_PROSP, POOL_FOLLOW, POOL_RESP, POOL_LHORA, POOL_LDIA, POOL_EVO_CONN,
+       POOL_SENT_TOTAL, POOL_RECV_TOTAL };
 
 /* "connected", "down 12m" or "disconnected", by the chip's own provider
- * (chipctl_chip_now.connected). */
+ * (chipctl_chip_now.connected); "zapi " before it for a Z-API chip. */
 void pool_connection_text(const PGresult *res, int row, char *buf, size_t n);
 /* The effective state (chipctl_breakers: "closed", "open", "half_open"),
  * with "/forced_open" or "/disabled" when an operator set one. */

@@ -4,14 +4,11 @@
  * Owns running the recomputation (the formula lives in SQL, in
  * chip_trust_recalcular() of sql/004_trust.sql, set-based; this module
  * passes it the trust.* weights of the config as JSON), the alerts a
- * recomputation raises (a chip falling to vermelho or critico), `chip
- * explain`, and parsing the Evolution webhook events that `chipctl ingest`
- * feeds in. Parsing is pure (no database) so the unit tests cover it.
+ * recomputation raises (a chip falling to vermelho or critico) and `chip
+ * explain`. The webhook events that feed it are parsed in common/events.h.
  */
 #ifndef CHIPCTL_TRUST_H
 #define CHIPCTL_TRUST_H
-
-#include <stddef.h>
 
 struct chipctl_ctx;
 struct config;
@@ -51,36 +48,5 @@ int trust_recalc(struct chipctl_ctx *ctx, const char *chip_id,
  * database exit code.
  */
 int trust_explain(struct chipctl_ctx *ctx, const char *chip_ref);
-
-/* One Evolution webhook event, as `chipctl ingest` applies it. */
-enum trust_event_kind {
-	TEV_IGNORED,		/* valid, but nothing to apply (why says so) */
-	TEV_INBOUND,		/* messages.upsert not from us */
-	TEV_RECEIPT,		/* messages.update of a message we sent */
-	TEV_CONNECTION,		/* connection.update or status.instance */
-};
-
-struct trust_event {
-	enum trust_event_kind kind;
-	char event[32];
-	char instance[128];
-	char key[512];		/* identity: the same event gives the same key */
-	char phone[32];		/* TEV_INBOUND: the sender, digits only */
-	char message_id[128];	/* key.id or keyId */
-	char media[32];		/* TEV_INBOUND: text, image, audio, ... */
-	char status[32];	/* receipt status, or connection state */
-	int reason;		/* connection statusReason, or 0 */
-	const char *critical;	/* "block", "ban" or NULL */
-	const char *why;	/* TEV_IGNORED: why */
-};
-
-/*
- * Parse one line (len bytes, not necessarily NUL-terminated). Returns 0
- * with ev filled, or -1 with a reason in err when the line is malformed:
- * not JSON, not an object, no event or instance, or an event of a known
- * type without the fields it needs.
- */
-int trust_parse_event(const char *line, size_t len, struct trust_event *ev,
-		      char *err, size_t errsz);
 
 #endif

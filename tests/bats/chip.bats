@@ -22,6 +22,31 @@ status_of() { psql_q "SELECT status FROM chips WHERE instance_name = '$1'"; }
 	[ "$(echo "$output" | python3 -c 'import json,sys; o=json.load(sys.stdin); print(o["chip"]["trust_score"], o["breaker"]["state"], o["transitions"], o["sent_24h"])')" = "77.0 open [] 0" ]
 }
 
+@test "show: why the chip would be demoted now, its transitions and its migrations" {
+	chip src degraded "demovido_motivo = 'muitos_erros:12', erros_ultimas_24h = 12"
+	chip dst ready
+	run_chipctl 0 chip promote dst --reason "check the history" --actor ana
+	src=$(psql_q "SELECT id FROM chips WHERE instance_name = 'src'")
+	dst=$(psql_q "SELECT id FROM chips WHERE instance_name = 'dst'")
+	psql_q "INSERT INTO chip_migrations (conversa_id, cliente_id, chip_origem, chip_destino, interacoes_count, motivo, continuidade_agendada, mensagem_id)
+	        VALUES ('conv-1', 'dr1', '$src', '$dst', 3, 'chip_degraded:muitos_erros:12', true, 77)"
+	run_chipctl 0 chip show src
+	[[ "$output" == *"demotion_reason            muitos_erros:12"* ]]
+	[[ "$output" == *"migrations:"*"conversation conv-1 (cliente dr1): src -> dst: chip_degraded:muitos_erros:12; continuity message scheduled"* ]]
+	[[ "$output" == *"msgs_enviadas_total"*"msgs_recebidas_total"* ]]
+	run_chipctl 0 chip show dst
+	[[ "$output" == *"demotion_reason            none (nothing would demote it now)"* ]]
+	[[ "$output" == *"transitions:"*"ready -> active  by operator:ana: check the history"* ]]
+	[[ "$output" == *"conversation conv-1 (cliente dr1): src -> dst"* ]]
+	run_chipctl 0 chip show dst --json
+	run python3 -c '
+import json, sys
+o = json.loads(sys.argv[1])
+m = o["migrations"][0]
+print(o["demotion_reason"], m["direction"], m["chip_origem"], m["chip_destino"], m["interacoes_count"], m["mensagem_id"])' "$output"
+	[ "$output" = "None in src dst 3 77" ]
+}
+
 @test "an instance name wins over another chip's phone; two chips with one phone are ambiguous" {
 	chip 5511900000001 active "telefone = '5511900000009'"
 	chip other ready "telefone = '5511900000001'"

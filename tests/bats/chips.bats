@@ -28,11 +28,31 @@ seed() {
 	[ "${lines[0]}" = "$(printf '%-22s %-14s %-11s %-14s %-16s %-16s %-9s %-5s %7s %6s' INSTANCE PHONE STATUS TRUST CONNECTION BREAKER COOLDOWN RECOV SENT24H ERR24H)" ]
 	[[ "${lines[1]}" == "a2 "*" active "*"90 verde"*"down 12m"*"closed"*"10m"*" 2 "*"0      0" ]]
 	[ "${lines[2]}" = "$(printf '%-22s %-14s %-11s %-14s %-16s %-16s %-9s %-5s %7s %6s' a1 5511911110001 active '81 verde' connected half_open/disabled - - 4 3)" ]
-	[[ "${lines[3]}" == "z1 "*"zapi"* ]]
+	[[ "${lines[3]}" == "z1 "*" zapi connected "* ]]
 	[[ "${lines[4]}" == "r1 "* ]]
 	[[ "${lines[5]}" == "d1 "* ]]
 	[[ "${lines[6]}" == "b1 "* ]]
 	[ "${lines[7]}" = "6 chips: active 3, ready 1, warming 0, pending 0, provisioned 0, degraded 1, banned 1" ]
+	[ "${lines[8]}" = "pool alerts in the last 24 h: none" ]
+}
+
+@test "a Z-API chip shows its Z-API connection; the pool alerts of the last 24 h are listed" {
+	seed
+	psql_q "UPDATE chips SET zapi_connected = false, desconectado_desde = now() - interval '40 minutes 5 seconds' WHERE instance_name = 'z1'"
+	psql_q "INSERT INTO pool_alerts (tipo, severidade, mensagem, counts, created_at) VALUES
+	        ('pool_ready_baixo', 'warning', 'Reserve baixo: 1/2 chips ready', '{\"ready\": 1}', now() - interval '2 hours'),
+	        ('nenhum_chip_prospeccao', 'critical', 'old', '{}', now() - interval '25 hours')"
+	run_chipctl 0 chips
+	[[ "${lines[3]}" == "z1 "*" zapi down 40m "* ]]
+	[ "${lines[8]}" = "pool alerts in the last 24 h:" ]
+	[[ "${lines[9]}" == *"  warning  pool_ready_baixo         Reserve baixo: 1/2 chips ready  {\"ready\": 1}" ]]
+	[ "${#lines[@]}" -eq 10 ]
+	run_chipctl 0 chips --json
+	run python3 -c '
+import json, sys
+a = {c["instance_name"]: c for c in json.loads(sys.argv[1])}
+print(a["z1"]["connected"], a["z1"]["evolution_connected"], a["a1"]["connected"], a["a1"]["msgs_enviadas_total"], a["a1"]["msgs_recebidas_total"])' "$output"
+	[ "$output" = "False True True 0 0" ]
 }
 
 @test "--json: every field, as numbers, booleans and nulls" {
@@ -52,7 +72,7 @@ closed None 0 None None" ]
 @test "--status filters; an unknown status is a usage error" {
 	seed
 	run_chipctl 0 chips --status ready
-	[ "${#lines[@]}" -eq 3 ]
+	[ "${#lines[@]}" -eq 4 ]
 	[[ "${lines[1]}" == "r1 "* ]]
 	run_chipctl 64 chips --status nope
 	[[ "$stderr" == *"unknown status 'nope'"* ]]

@@ -35,7 +35,7 @@ sent() {
 	sent 5511988800001 dr1 OUT1
 	up 5511988800001 IN1
 	run_chipctl 0 ingest --json "$EV"
-	[ "$output" = '{"dry_run":false,"lines":1,"applied":1,"duplicates":0,"ignored":0,"unknown_instance":0,"malformed":0,"failed":0,"urgent_recomputations":0,"alerts":0}' ]
+	[ "$output" = '{"dry_run":false,"lines":1,"applied":1,"duplicates":0,"ignored":0,"unknown_instance":0,"malformed":0,"failed":0,"urgent_recomputations":0,"alerts":0,"own_sends":0}' ]
 	[ "$(psql_q "SELECT msgs_recebidas_total, conversas_bidirecionais FROM chips")" = "1|1" ]
 	[ "$(psql_q "SELECT obteve_resposta FROM chip_interactions WHERE provider_message_id = 'OUT1'")" = t ]
 	[ "$(psql_q "SELECT cliente_id, telefone, provider_message_id, media_type FROM chip_interactions WHERE direction = 'in'")" = "dr1|5511988800001|IN1|text" ]
@@ -52,13 +52,61 @@ sent() {
 	[ "$(psql_q "SELECT respostas FROM medico_chip_affinity WHERE cliente_id = 'dr2'")" = 1 ]
 }
 
-@test "messages from the chip itself and group messages are skipped" {
-	echo '{"event":"messages.upsert","instance":"chip01","data":{"key":{"remoteJid":"5511988800001@s.whatsapp.net","fromMe":true,"id":"M1"},"messageType":"conversation"}}' >> "$EV"
+@test "group messages, status broadcasts and other events are skipped" {
+	echo '{"event":"messages.upsert","instance":"chip01","data":{"key":{"remoteJid":"120363@g.us","fromMe":true,"id":"G0"},"messageType":"conversation"}}' >> "$EV"
 	echo '{"event":"messages.upsert","instance":"chip01","data":{"key":{"remoteJid":"120363@g.us","fromMe":false,"id":"G1","participant":"5511988800001@s.whatsapp.net"},"messageType":"conversation"}}' >> "$EV"
 	echo '{"event":"qrcode.updated","instance":"chip01","data":{"qrcode":{}}}' >> "$EV"
 	run_chipctl 0 ingest --json "$EV"
 	[[ "$output" == *'"applied":0,"duplicates":0,"ignored":3,'* ]]
 	[ "$(psql_q "SELECT count(*) FROM chip_interactions")" = 0 ]
+}
+
+# out PHONE ID [TYPE] [EVENT]: a message the chip sent (fromMe), from the
+# phone (messages.upsert) or through the API (send.message)
+out() {
+	printf '{"event":"%s","instance":"chip01","data":{"key":{"remoteJid":"%s@s.whatsapp.net","fromMe":true,"id":"%s"},"pushName":"Voce","status":"SERVER_ACK","message":{"conversation":"Bom dia"},"messageType":"%s","messageTimestamp":1773027345},"sender":"5511900000001@s.whatsapp.net"}\n' \
+		"${4:-messages.upsert}" "$1" "$2" "${3:-conversation}" >> "$EV"
+}
+
+@test "a message the chip sent outside chipctl is an outbound interaction; a reply to it counts" {
+	out 5511988800007 OUTX1 imageMessage
+	out 5511988800008 OUTX2 conversation send.message
+	up 5511988800007 INX1
+	run_chipctl 0 ingest --json "$EV"
+	[[ "$output" == *'"applied":3,"duplicates":0,'* ]]
+	[ "$(psql_q "SELECT telefone, media_type, obteve_resposta, message_id IS NULL FROM chip_interactions WHERE direction = 'out' ORDER BY provider_message_id")" = "5511988800007|image|t|t
+5511988800008|text|f|t" ]
+	[ "$(psql_q "SELECT msgs_enviadas_total, msgs_recebidas_total, conversas_bidirecionais FROM chips")" = "2|1|1" ]
+}
+
+@test "chipctl's own sends and the second event of one message are not counted twice" {
+	sent 5511988800001 dr1 OWN1
+	out 5511988800001 OWN1 conversation send.message	# our own send, echoed
+	out 5511988800002 EXT1 conversation send.message
+	out 5511988800002 EXT1				# the same message as messages.upsert
+	run_chipctl 0 ingest --json "$EV"
+	[[ "$output" == *'"applied":1,"duplicates":1,'*'"own_sends":1}' ]]
+	[ "$(psql_q "SELECT count(*) FROM chip_interactions WHERE direction = 'out'")" = 2 ]
+	[ "$(psql_q "SELECT msgs_enviadas_total FROM chips")" = 1 ]
+}
+
+@test "the echo of a send chipctl is making right now (still processando) is its own" {
+	psql_q "INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, status, processando_desde, worker_id, chip_id)
+	        VALUES ('dr1', '5511988800003', 'x', 'processando', now(), 'w1', '$CHIP')"
+	out 5511988800003 RACE1 conversation send.message
+	run_chipctl 0 ingest --json "$EV"
+	[[ "$output" == *'"applied":0,'*'"own_sends":1}' ]]
+	[ "$(psql_q "SELECT count(*) FROM chip_interactions")" = 0 ]
+}
+
+@test "a send the application reported with the chip alone gets its recipient from the webhook" {
+	psql_q "SELECT chip_registrar_envio_sucesso(p_chip_id => '$CHIP')" >/dev/null
+	[ "$(psql_q "SELECT count(*), count(telefone) FROM chip_interactions WHERE direction = 'out'")" = "1|0" ]
+	out 5511988800009 APP1 conversation send.message
+	up 5511988800009 INAPP1
+	run_chipctl 0 ingest "$EV"
+	[ "$(psql_q "SELECT telefone, provider_message_id, obteve_resposta FROM chip_interactions WHERE direction = 'out'")" = "5511988800009|APP1|t" ]
+	[ "$(psql_q "SELECT msgs_enviadas_total FROM chips")" = 1 ]
 }
 
 @test "receipts feed the delivery rate; the furthest status is kept" {
@@ -101,7 +149,7 @@ sent() {
 	psql_q "UPDATE chips SET trust_score = 85, trust_level = 'verde'"
 	conn close 403
 	run_chipctl 0 ingest --json "$EV"
-	[[ "$output" == *'"urgent_recomputations":1,"alerts":1}' ]]
+	[[ "$output" == *'"urgent_recomputations":1,"alerts":1,"own_sends":0}' ]]
 	[ "$(psql_q "SELECT kind, http_status FROM chip_trust_events")" = "block|403" ]
 	[ "$(psql_q "SELECT trust_level, evolution_connected FROM chips")" = "vermelho|f" ]
 	[[ "$(psql_q "SELECT motivo FROM chip_trust_history")" == "ingest: connection.update close 403 (block)" ]]
@@ -112,7 +160,7 @@ sent() {
 @test "a ban signal (close 401) is critical; a chip that stays above vermelho raises no alert" {
 	conn close 401
 	run_chipctl 0 ingest --json "$EV"
-	[[ "$output" == *'"urgent_recomputations":1,"alerts":0}' ]]
+	[[ "$output" == *'"urgent_recomputations":1,"alerts":0,"own_sends":0}' ]]
 	[ "$(psql_q "SELECT kind FROM chip_trust_events")" = ban ]
 	[ "$(psql_q "SELECT count(*) FROM chip_trust_history")" = 1 ]
 	[ "$(psql_q "SELECT count(*) FROM alert_outbox")" = 0 ]
@@ -180,4 +228,50 @@ sent() {
 	run_chipctl 66 ingest "$BATS_TEST_TMPDIR/none.jsonl"
 	[[ "$stderr" == *'cannot open events file'* ]]
 	run_chipctl 64 ingest a b
+}
+
+@test "a warming chip seen only through webhooks earns its score and graduates (issue 11)" {
+	conf 'pool: { min_active = 0; min_ready = 0; min_warming = 0; };'
+	W=$(psql_q "INSERT INTO chips (telefone, instance_name, status, created_at, warming_started_at,
+	              evolution_connected)
+	            VALUES ('5511900000022', 'warm22', 'warming', now() - interval '22 days',
+	                    now() - interval '22 days', true) RETURNING id")
+	for i in $(seq 10 49); do
+		printf '{"event":"messages.upsert","instance":"warm22","data":{"key":{"remoteJid":"55119777000%s@s.whatsapp.net","fromMe":true,"id":"W%s"},"messageType":"conversation","messageTimestamp":1773027345}}\n' "$i" "$i"
+		printf '{"event":"messages.update","instance":"warm22","data":{"keyId":"W%s","remoteJid":"55119777000%s@s.whatsapp.net","fromMe":true,"status":"DELIVERY_ACK"}}\n' "$i" "$i"
+	done >> "$EV"
+	for i in $(seq 10 29); do
+		printf '{"event":"messages.upsert","instance":"warm22","data":{"key":{"remoteJid":"55119777000%s@s.whatsapp.net","fromMe":false,"id":"R%s"},"messageType":"conversation","messageTimestamp":1773027346}}\n' "$i" "$i"
+	done >> "$EV"
+	run_chipctl 0 ingest --json "$EV"
+	[[ "$output" == *'"lines":100,"applied":100,'* ]]
+	run_chipctl 0 trust-update
+	run psql_q "SELECT trust_score >= 85, taxa_resposta, conversas_bidirecionais FROM chips WHERE id = '$W'"
+	[ "$output" = "t|0.5000|20" ] || { psql_q "SELECT trust_score, trust_factors FROM chips WHERE id = '$W'"; false; }
+	run_chipctl 0 pool-check
+	[ "$(psql_q "SELECT status FROM chips WHERE id = '$W'")" = ready ]
+	[[ "$(psql_q "SELECT reason FROM chip_status_transitions WHERE chip_id = '$W'")" == graduated:22d_trust_* ]]
+}
+
+# zapi EVENT_JSON: one Z-API callback line
+zapi() { printf '%s\n' "$1" >> "$EV"; }
+
+@test "Z-API callbacks: received, sent from the phone, status receipts, disconnected" {
+	Z=$(psql_q "INSERT INTO chips (telefone, instance_name, provider, status, zapi_instance_id, zapi_token)
+	            VALUES ('5511900000050', 'zchip', 'zapi', 'active', 'ZINST1', 'ztok') RETURNING id")
+	zapi '{"type":"ReceivedCallback","instanceId":"ZINST1","messageId":"ZOUT1","phone":"5511988800050","fromMe":true,"momment":1580163342000,"status":"SENT","isGroup":false,"text":{"message":"Oi"}}'
+	zapi '{"type":"MessageStatusCallback","instanceId":"ZINST1","status":"RECEIVED","ids":["ZOUT1"],"phone":"5511988800050","momment":1580163343000}'
+	zapi '{"type":"ReceivedCallback","instanceId":"ZINST1","messageId":"ZIN1","phone":"5511988800050","fromMe":false,"momment":1580163344000,"status":"RECEIVED","senderName":"Dr","isGroup":false,"text":{"message":"Ola"}}'
+	zapi '{"type":"ReceivedCallback","instanceId":"NOPE","messageId":"ZIN2","phone":"5511988800050","fromMe":false}'
+	zapi '{"momment":1580163345,"error":"Device has been disconnected","disconnected":true,"type":"DisconnectedCallback","instanceId":"ZINST1"}'
+	run_chipctl 0 ingest --json "$EV"
+	[[ "$output" == *'"lines":5,"applied":4,"duplicates":0,"ignored":0,"unknown_instance":1,'* ]]
+	[ "$(psql_q "SELECT direction, telefone, obteve_resposta FROM chip_interactions WHERE chip_id = '$Z' ORDER BY id")" = "out|5511988800050|t
+in|5511988800050|f" ]
+	[ "$(psql_q "SELECT last_status, chip_id = '$Z' FROM message_receipts")" = "DELIVERY_ACK|t" ]
+	[ "$(psql_q "SELECT zapi_connected, evolution_connected, desconectado_desde IS NOT NULL, conversas_bidirecionais FROM chips WHERE id = '$Z'")" = "f|f|t|1" ]
+	# the Evolution chip of the suite is untouched
+	[ "$(psql_q "SELECT evolution_connected, zapi_connected FROM chips WHERE instance_name = 'chip01'")" = "t|t" ]
+	run_chipctl 0 ingest --json "$EV"
+	[[ "$output" == *'"applied":0,"duplicates":4,'* ]]
 }

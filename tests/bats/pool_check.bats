@@ -35,6 +35,36 @@ a_trust|degraded|trust_score_critico" ]
 	[ "$(psql_q "SELECT text FROM alert_outbox WHERE subject = 'a_errors'")" = "chip a_errors demoted to degraded: muitos_erros:11" ]
 }
 
+@test "a Z-API chip is demoted after 30 min disconnected from Z-API, whatever Evolution says" {
+	quiet_pool
+	chip z_down active "provider = 'zapi', evolution_connected = true, zapi_connected = false, desconectado_desde = now() - interval '31 minutes'"
+	chip z_up active "provider = 'zapi', evolution_connected = false, zapi_connected = true, desconectado_desde = now() - interval '2 hours'"
+	chip z_new active "provider = 'zapi', zapi_connected = false, desconectado_desde = now() - interval '29 minutes'"
+	run_chipctl 0 pool-check --json
+	[[ "$output" == *'"demoted":1,'* ]]
+	[ "$(status_of z_down)|$(status_of z_up)|$(status_of z_new)" = "degraded|active|active" ]
+	[[ "$(psql_q "SELECT demovido_motivo FROM chips WHERE instance_name = 'z_down'")" == desconectado_prolongado:31min ]]
+	# demotion and recovery read one definition: while Z-API says disconnected it stays degraded
+	psql_q "UPDATE chips SET demovido_em = now() - interval '2 hours', trust_score = 70 WHERE instance_name = 'z_down'"
+	run_chipctl 0 pool-check
+	[ "$(status_of z_down)" = degraded ]
+	psql_q "UPDATE chips SET zapi_connected = true, desconectado_desde = NULL WHERE instance_name = 'z_down'"
+	run_chipctl 0 pool-check
+	[ "$(status_of z_down)" = ready ]
+	[ "$(psql_q "SELECT recovery_phase FROM chips WHERE instance_name = 'z_down'")" = 1 ]
+}
+
+@test "a degraded chip that still has a demotion reason is not recovered; one with none is" {
+	quiet_pool
+	chip d_err degraded "demovido_em = now() - interval '2 hours', erros_ultimas_24h = 11"
+	chip d_block degraded "demovido_em = now() - interval '2 hours', taxa_block = 0.03"
+	chip d_ok degraded "demovido_em = now() - interval '2 hours', erros_ultimas_24h = 10, taxa_block = 0.02"
+	chip d_off degraded "demovido_em = now() - interval '2 hours', evolution_connected = false, desconectado_desde = now() - interval '5 minutes'"
+	run_chipctl 0 pool-check --json
+	[[ "$output" == *'"recovered":1,'* ]]
+	[ "$(status_of d_err)|$(status_of d_block)|$(status_of d_ok)|$(status_of d_off)" = "degraded|degraded|ready|degraded" ]
+}
+
 @test "the thresholds come from the config" {
 	quiet_pool 0 "demote_trust_below = 60; demote_errors_24h = 2; demote_disconnected_min = 5; demote_block_rate_permille = 5;"
 	chip t active "trust_score = 59"

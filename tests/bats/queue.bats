@@ -87,3 +87,40 @@ assert 595 <= o["oldest_due_age_s"] <= 700, o'
 	DATABASE_URL="postgresql://chipctl@127.0.0.1:1/x" run_chipctl 65 queue enqueue --cliente d --telefone 12 --text x
 	run_chipctl 65 queue enqueue --cliente d1 --telefone 5511999990000 --text x --at never -n
 }
+
+@test "show tells one message's story: selections, attempts with their fault, receipt, outcome" {
+	a=$(psql_q "INSERT INTO chips (telefone, instance_name, status) VALUES ('5511900000001', 'chip-a', 'active') RETURNING id")
+	b=$(psql_q "INSERT INTO chips (telefone, instance_name, status, provider) VALUES ('5511900000002', 'chip-b', 'active', 'zapi') RETURNING id")
+	id=$(psql_q "INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, tipo, status, tentativas, enviada_em, chip_id, outcome, provider_message_id)
+	             VALUES ('dr1', '5511988887777', 'oi', 'followup', 'enviada', 1, now(), '$b', 'SENT', 'ZMSG1') RETURNING id")
+	psql_q "INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode, candidates, threshold, reason) VALUES
+	        ($id, 'followup', '$a', 'affinity', 2, 60, 'failed: HTTP 403 Forbidden'),
+	        ($id, 'followup', '$b', 'least_used', 1, 60, 'sent')"
+	psql_q "INSERT INTO send_attempts (message_id, chip_id, provider, attempt, http_status, latency_ms, result, error, fault) VALUES
+	        ($id, '$a', 'evolution', 1, 403, 40, '4xx', 'HTTP 403 Forbidden', 'chip'),
+	        ($id, '$b', 'zapi', 2, 200, 55, 'ok', NULL, NULL)"
+	psql_q "INSERT INTO message_receipts (provider_message_id, chip_id, last_status, delivered_at) VALUES ('ZMSG1', '$b', 'DELIVERY_ACK', now())"
+	run_chipctl 0 queue show "$id"
+	[[ "${lines[0]}" == "message $id: followup to 5511988887777 (cliente dr1), priority 5" ]]
+	[[ "${lines[1]}" == "  status enviada, outcome SENT" ]]
+	[[ "$output" == *"chip selection:"*"affinity   chip-a                 candidates 2, threshold 60: failed: HTTP 403 Forbidden"*"least_used chip-b                 candidates 1, threshold 60: sent"* ]]
+	[[ "$output" == *"attempts:"*"#1 "*"chip-a (evolution)  HTTP 403 4xx, fault chip  40 ms: HTTP 403 Forbidden"*"#2 "*"chip-b (zapi)  HTTP 200 ok  55 ms"* ]]
+	[[ "$output" == *"receipt: DELIVERY_ACK"* ]]
+	run_chipctl 0 queue show "$id" --json
+	run python3 -c '
+import json, sys
+o = json.loads(sys.argv[1])
+print(o["message"]["outcome"], [a["fault"] for a in o["attempts"]], [s["chip"] for s in o["selections"]], o["receipt"]["last_status"])' "$output"
+	[ "$output" = "SENT ['chip', None] ['chip-a', 'chip-b'] DELIVERY_ACK" ]
+}
+
+@test "show: a message never tried says so; unknown and bad ids" {
+	id=$(psql_q "INSERT INTO fila_mensagens (cliente_id, telefone, conteudo) VALUES ('dr2', '5511988887778', 'x') RETURNING id")
+	run_chipctl 0 queue show "$id"
+	[[ "$output" == *"status pendente, outcome -"*"chip selection: none recorded"*"attempts: none"*"receipt: none"* ]]
+	run_chipctl 65 queue show 999999
+	[[ "$stderr" == *"unknown message id"* ]]
+	run_chipctl 65 queue show abc
+	run_chipctl 64 queue show
+	run_chipctl 64 queue show 1 2
+}

@@ -28,13 +28,14 @@ state() { psql_q "SELECT evolution_connected, desconectado_desde IS NOT NULL FRO
 	            {"name":"c_unloaded","connectionStatus":"open","state":null},
 	            {"name":"stranger","connectionStatus":"open"}]'
 	run_chipctl 0 sync-evolution --json
-	[ "$output" = '{"dry_run":false,"chips":5,"connected":2,"disconnected":3,"missing":1,"newly_disconnected":0,"reconnected":2,"changed":5,"unknown_instances":1}' ]
+	[ "$output" = '{"dry_run":false,"chips":5,"connected":2,"disconnected":3,"missing":1,"newly_disconnected":0,"reconnected":2,"changed":5,"unknown_instances":1,"zapi":{"chips":1,"connected":0,"disconnected":1,"missing":1,"failed":0,"changed":1}}' ]
 	[ "$(state c_open)" = "t|f" ]
 	[ "$(state c_unloaded)" = "t|f" ]	# fetchInstances reports the stored status
 	[ "$(state c_close)" = "f|t" ]
 	[ "$(state c_connecting)" = "f|t" ]
 	[ "$(state c_missing)" = "f|t" ]
-	[ "$(state z_zapi)" = "f|f" ]	# not an Evolution chip: untouched
+	# not an Evolution chip: its own provider's state (no instance id: disconnected)
+	[ "$(psql_q "SELECT evolution_connected, zapi_connected, desconectado_desde IS NOT NULL FROM chips WHERE instance_name = 'z_zapi'")" = "f|f|t" ]
 	[ "$(psql_q "SELECT owner_jid, profile_name, evolution_number FROM chips WHERE instance_name = 'c_open'")" = "5511987654321@s.whatsapp.net|Loja|5511987654321" ]
 	[ "$(fake_count evolution GET /instance/fetchInstances)" -eq 1 ]
 	[ "$(psql_q "SELECT status, counts->>'disconnected' FROM job_executions WHERE job_name = 'sync-evolution'")" = "success|3" ]
@@ -181,4 +182,74 @@ state() { psql_q "SELECT evolution_connected, desconectado_desde IS NOT NULL FRO
 	conf 'sync: { method = "connection_state"; };'
 	run_chipctl 0 sync-evolution
 	[ "$(state a)" = "f|t" ]
+}
+
+# zchip NAME ID: a Z-API chip with instance id ID (token tok-ID)
+zchip() {
+	psql_q "INSERT INTO chips (telefone, instance_name, status, provider, zapi_instance_id, zapi_token)
+	        VALUES ('5511' || lpad((abs(hashtext('$1')) % 100000000)::text, 9, '9'),
+	                '$1', 'active', 'zapi', NULLIF('$2', ''), NULLIF('tok-$2', 'tok-'))"
+}
+zstate() { psql_q "SELECT zapi_connected, desconectado_desde IS NOT NULL FROM chips WHERE instance_name = '$1'"; }
+
+use_zapi() {
+	fake_start zapi
+	export ZAPI_API_URL="$FAKE_ZAPI_URL" ZAPI_CLIENT_TOKEN="$FAKE_ZAPI_CLIENT_TOKEN"
+	add_secret "$FAKE_ZAPI_CLIENT_TOKEN"
+	add_secret "tok-Z1"
+}
+
+@test "Z-API chips: GET .../status sets zapi_connected; the first miss is kept; a disconnected one is not sendable" {
+	use_evolution
+	use_zapi
+	instances '[]'
+	chip e1
+	instances '[{"name":"e1","connectionStatus":"open"}]'
+	zchip z_on Z1
+	zchip z_off Z2
+	zchip z_gone Z3
+	zchip z_noid ''
+	fake_ctl zapi /__control/instances '[{"id":"Z1","token":"tok-Z1","connected":true},{"id":"Z2","token":"tok-Z2","connected":false}]' >/dev/null
+	run_chipctl 0 sync-evolution --json
+	[[ "$output" == *'"zapi":{"chips":4,"connected":1,"disconnected":3,"missing":2,"failed":0,"changed":3}}' ]]
+	[ "$(zstate z_on)" = "t|f" ]
+	[ "$(zstate z_off)" = "f|t" ]
+	[ "$(zstate z_gone)" = "f|t" ]
+	[ "$(zstate z_noid)" = "f|t" ]
+	[ "$(fake_count zapi GET /instances/Z1/token/tok-Z1/status)" -eq 1 ]
+	[ "$(psql_q "SELECT string_agg(instance_name || ':' || sendable, ',' ORDER BY instance_name) FROM chipctl_chip_now WHERE provider = 'zapi'")" = "z_gone:false,z_noid:false,z_off:false,z_on:true" ]
+	psql_q "UPDATE chips SET desconectado_desde = '2026-01-01 10:00+00' WHERE instance_name = 'z_off'"
+	run_chipctl 0 sync-evolution
+	[ "$(psql_q "SELECT desconectado_desde = '2026-01-01 10:00+00' FROM chips WHERE instance_name = 'z_off'")" = t ]
+	fake_ctl zapi /__control/instances '[{"id":"Z1","token":"tok-Z1","connected":true},{"id":"Z2","token":"tok-Z2","connected":true}]' >/dev/null
+	run_chipctl 0 sync-evolution --json
+	[[ "$output" == *'"zapi":{"chips":4,"connected":2,"disconnected":2,"missing":2,"failed":0,"changed":1}}' ]]
+	[ "$(zstate z_off)" = "t|f" ]
+	[ "$(psql_q "SELECT evolution_connected FROM chips WHERE instance_name = 'e1'")" = t ]
+}
+
+@test "Z-API status that cannot be read: the chip is left as it was, the others are synced, exit 75" {
+	use_evolution
+	use_zapi
+	conf 'zapi: { timeout_ms = 500; };'
+	chip e1
+	instances '[{"name":"e1","connectionStatus":"open"}]'
+	zchip z1 Z1
+	zchip z2 Z2
+	fake_ctl zapi /__control/instances '[{"id":"Z1","token":"tok-Z1","connected":false},{"id":"Z2","token":"tok-Z2","connected":false}]' >/dev/null
+	fake_ctl zapi /__control/script '{"responses":[{"status":500,"body":{"error":"Internal Server Error"}}]}' >/dev/null
+	run_chipctl 75 sync-evolution
+	[[ "$stderr" == *"cannot read the Z-API status"*"HTTP 500"* ]]
+	[ "$(zstate z1)" = "t|f" ]	# unknown: left as it was
+	[ "$(zstate z2)" = "f|t" ]
+	[ "$(psql_q "SELECT evolution_connected FROM chips WHERE instance_name = 'e1'")" = t ]
+	[ "$(psql_q "SELECT status, exit_code FROM job_executions ORDER BY id DESC LIMIT 1")" = "failed|75" ]
+	# a refused Client-Token: nothing changes, and it is not printed
+	psql_q "UPDATE chips SET zapi_connected = true, desconectado_desde = NULL WHERE provider = 'zapi'"
+	ZAPI_CLIENT_TOKEN=wrong-zapi-token-789 run_chipctl 75 sync-evolution
+	[[ "$stderr" == *"not allowed"* ]]
+	[ "$(zstate z1)|$(zstate z2)" = "t|f|t|f" ]
+	[ "$(fake_count zapi GET /instances/Z2/token/tok-Z2/status)" -eq 1 ]	# stopped after the first refusal
+	# the instance token never appears in the output
+	[[ "$output$stderr" != *"tok-Z1"* ]]
 }

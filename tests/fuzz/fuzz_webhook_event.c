@@ -1,13 +1,13 @@
 /* libFuzzer target: one webhook event line as `chipctl ingest` parses it. */
-#include "trust.h"
+#include "events.h"
 
 #include <stdint.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct trust_event ev;
+	struct webhook_event ev;
 	char err[256];
 
-	trust_parse_event((const char *)data, size, &ev, err, sizeof(err));
+	event_parse((const char *)data, size, &ev, err, sizeof(err));
 	return 0;
 }

@@ -7,7 +7,7 @@ SELECT plan(53);
 
 SELECT has_function('chip_registrar_envio_sucesso', 'chip_registrar_envio_sucesso exists (called with the chip alone)');
 SELECT has_function('chip_registrar_envio_erro', ARRAY['uuid', 'integer', 'text']);
-SELECT has_function('chip_registrar_resposta', ARRAY['uuid', 'text']);
+SELECT has_function('chip_registrar_resposta', ARRAY['uuid', 'text', 'text', 'text', 'text']);
 SELECT has_function('chip_calcular_taxa_delivery', ARRAY['uuid', 'integer']);
 SELECT has_function('chip_verificar_conversa_bidirecional', ARRAY['uuid', 'text']);
 

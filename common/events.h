@@ -1,0 +1,60 @@
+/*
+ * events: the webhook events `chipctl ingest` applies, parsed.
+ *
+ * Owns reading one JSON line from either provider into one meaning: an
+ * Evolution envelope ({"event","instance","data"}: messages.upsert,
+ * send.message, messages.update, connection.update) or a Z-API callback
+ * ({"type","instanceId",...}: ReceivedCallback, MessageStatusCallback,
+ * DisconnectedCallback). Pure: no database, no policy; the unit tests and a
+ * fuzz target cover it. What an event does to a chip is decided in SQL
+ * (chipctl_ingest_event in sql/008_lifecycle_truth.sql).
+ */
+#ifndef CHIPCTL_EVENTS_H
+#define CHIPCTL_EVENTS_H
+
+#include <stddef.h>
+
+enum event_kind {
+	EV_IGNORED,	/* valid, but nothing to apply (why says so) */
+	EV_INBOUND,	/* a message to the chip: a response */
+	EV_OUTBOUND,	/* a message the chip sent (fromMe, send.message) */
+	EV_RECEIPT,	/* a receipt of messages the chip sent */
+	EV_CONNECTION,	/* the chip's connection opened or closed */
+};
+
+#define EVENT_MAX_IDS 16
+
+struct webhook_event {
+	enum event_kind kind;
+	const char *provider;	/* "evolution" or "zapi" */
+	char event[32];		/* Evolution's event, or Z-API's type */
+	char instance[128];	/* Evolution instance name, or Z-API instance id */
+	char key[512];		/* identity: the same event gives the same key */
+	char phone[32];		/* inbound: the sender; outbound: the recipient */
+	char message_id[128];	/* the message; a receipt's first id */
+	char ids[EVENT_MAX_IDS][128];	/* a receipt's ids (Z-API sends several) */
+	int nids;
+	char media[32];		/* text, image, audio, ... */
+	char status[32];	/* receipt status (Evolution's names), or
+				 * connection state (open, close, ...) */
+	int reason;		/* connection statusReason, or 0 */
+	const char *critical;	/* "block", "ban" or NULL */
+	const char *why;	/* EV_IGNORED: why */
+};
+
+/*
+ * Parse one line (len bytes, not necessarily NUL-terminated). Returns 0
+ * with ev filled, or -1 with a reason in err when the line is malformed:
+ * not JSON, not an object, neither an Evolution envelope nor a Z-API
+ * callback, or an event of a known type without the fields it needs.
+ */
+int event_parse(const char *line, size_t len, struct webhook_event *ev,
+		char *err, size_t errsz);
+
+/* The identity of receipt i of ev (one row per message id). */
+void event_receipt_key(const struct webhook_event *ev, int i, char *buf, size_t n);
+
+/* "inbound", "outbound", "receipt", "connection" or "ignored". */
+const char *event_kind_name(enum event_kind k);
+
+#endif
