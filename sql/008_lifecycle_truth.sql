@@ -336,8 +336,8 @@ $$;
 
 -- ---- readers ----------------------------------------------------------------
 
--- `chipctl queue show ID` reads a message's chip selections by message.
-CREATE INDEX IF NOT EXISTS chip_selection_log_message_idx ON chip_selection_log (message_id);
+-- `chipctl queue show ID` reads a message's chip selections by message
+-- (chip_selection_log is a view since 006; its table has the index there).
 -- `chipctl chip show` reads the migrations into and out of a chip.
 CREATE INDEX IF NOT EXISTS chip_migrations_origem_idx ON chip_migrations (chip_origem, created_at);
 CREATE INDEX IF NOT EXISTS chip_migrations_destino_idx ON chip_migrations (chip_destino, created_at);
