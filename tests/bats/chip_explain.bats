@@ -28,8 +28,8 @@ seed() {
 	        FROM generate_series(1, 37) g;
 	        INSERT INTO chip_interactions (chip_id, telefone, direction, media_type)
 	        VALUES ('$A', '5511977000007', 'in', 'audio');
-	        INSERT INTO send_attempts (message_id, chip_id, attempt, result, http_status)
-	        VALUES (1, '$A', 1, '5xx', 500), (2, '$A', 1, '4xx', 403);
+	        INSERT INTO send_attempts (message_id, chip_id, attempt, result, http_status, fault)
+	        VALUES (1, '$A', 1, '5xx', 500, 'chip'), (2, '$A', 1, '4xx', 403, 'chip');
 	        INSERT INTO message_receipts (provider_message_id, chip_id, last_status, delivered_at)
 	        SELECT 'P' || g, '$A', 'DELIVERY_ACK', now() FROM generate_series(1, 33) g"
 	B=$(chip quiet warming 3)

@@ -93,17 +93,15 @@ assert 595 <= o["oldest_due_age_s"] <= 700, o'
 	b=$(psql_q "INSERT INTO chips (telefone, instance_name, status, provider) VALUES ('5511900000002', 'chip-b', 'active', 'zapi') RETURNING id")
 	id=$(psql_q "INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, tipo, status, tentativas, enviada_em, chip_id, outcome, provider_message_id)
 	             VALUES ('dr1', '5511988887777', 'oi', 'followup', 'enviada', 1, now(), '$b', 'SENT', 'ZMSG1') RETURNING id")
-	psql_q "INSERT INTO chip_selection_log (message_id, tipo, chip_id, mode, candidates, threshold, reason) VALUES
-	        ($id, 'followup', '$a', 'affinity', 2, 60, 'failed: HTTP 403 Forbidden'),
-	        ($id, 'followup', '$b', 'least_used', 1, 60, 'sent')"
-	psql_q "INSERT INTO send_attempts (message_id, chip_id, provider, attempt, http_status, latency_ms, result, error, fault) VALUES
-	        ($id, '$a', 'evolution', 1, 403, 40, '4xx', 'HTTP 403 Forbidden', 'chip'),
-	        ($id, '$b', 'zapi', 2, 200, 55, 'ok', NULL, NULL)"
+	# each choice is written on the attempt it led to (chip_selection_log is a view)
+	psql_q "INSERT INTO send_attempts (message_id, chip_id, provider, attempt, http_status, latency_ms, result, error, fault, mode, candidates, threshold, created_at) VALUES
+	        ($id, '$a', 'evolution', 1, 403, 40, '4xx', 'HTTP 403 Forbidden', 'chip', 'normal', 2, 60, now() - interval '1 second'),
+	        ($id, '$b', 'zapi', 2, 200, 55, 'ok', NULL, NULL, 'fallback', 1, 40, now())"
 	psql_q "INSERT INTO message_receipts (provider_message_id, chip_id, last_status, delivered_at) VALUES ('ZMSG1', '$b', 'DELIVERY_ACK', now())"
 	run_chipctl 0 queue show "$id"
 	[[ "${lines[0]}" == "message $id: followup to 5511988887777 (cliente dr1), priority 5" ]]
 	[[ "${lines[1]}" == "  status enviada, outcome SENT" ]]
-	[[ "$output" == *"chip selection:"*"affinity   chip-a                 candidates 2, threshold 60: failed: HTTP 403 Forbidden"*"least_used chip-b                 candidates 1, threshold 60: sent"* ]]
+	[[ "$output" == *"chip selection:"*"normal     chip-a                 candidates 2, threshold 60: failed (chip): HTTP 403 Forbidden"*"fallback   chip-b                 candidates 1, threshold 40: sent"* ]]
 	[[ "$output" == *"attempts:"*"#1 "*"chip-a (evolution)  HTTP 403 4xx, fault chip  40 ms: HTTP 403 Forbidden"*"#2 "*"chip-b (zapi)  HTTP 200 ok  55 ms"* ]]
 	[[ "$output" == *"receipt: DELIVERY_ACK"* ]]
 	run_chipctl 0 queue show "$id" --json

@@ -21,10 +21,12 @@ sent() {
 	        FROM generate_series(1, $2) g"
 }
 
-# attempts ID N RESULT HTTP_STATUS [AGE]: N send attempts of the chip
+# attempts ID N RESULT HTTP_STATUS [AGE]: N send attempts of the chip; a
+# failure other than a timeout is the chip's fault (send_attempts.fault)
 attempts() {
-	psql_q "INSERT INTO send_attempts (message_id, chip_id, attempt, result, http_status, created_at)
-	        SELECT g, '$1', 1, '$3', NULLIF('$4', '')::int, now() - interval '${5:-1 hour}'
+	psql_q "INSERT INTO send_attempts (message_id, chip_id, attempt, result, http_status, created_at, fault)
+	        SELECT g, '$1', 1, '$3', NULLIF('$4', '')::int, now() - interval '${5:-1 hour}',
+	               CASE WHEN '$3' IN ('ok', 'timeout') THEN NULL ELSE 'chip' END
 	        FROM generate_series(1, $2) g"
 }
 
