@@ -115,11 +115,6 @@ void job_list(FILE *out)
 	}
 }
 
-static const char *job_name(const struct chipctl_ctx *ctx)
-{
-	return job_run_name(ctx);
-}
-
 static double mono_now(void)
 {
 	struct timespec ts;
@@ -191,7 +186,7 @@ int job_begin(struct chipctl_ctx *ctx)
 	gethostname(host, sizeof(host) - 1);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	snprintf(lease, sizeof(lease), "%d", ctx->cfg.jobs_lease_s);
-	params[0] = job_name(ctx);
+	params[0] = job_run_name(ctx);
 	params[1] = ctx->run_id;
 	params[2] = host;
 	params[3] = pid;
@@ -200,14 +195,14 @@ int job_begin(struct chipctl_ctx *ctx)
 	if (!res)
 		return db_failure_rc(ctx->db);
 	if (PQntuples(res) != 1) {
-		log_error("job run was not recorded", "job=%s", job_name(ctx));
+		log_error("job run was not recorded", "job=%s", job_run_name(ctx));
 		PQclear(res);
 		return EX_SOFTWARE;
 	}
 	ctx->job_execution_id = db_long(res, 0, 0);
 	if (!strcmp(db_val(res, 0, 1), "skipped")) {
 		log_warn("job is already running elsewhere, skipping",
-			 "job=%s", job_name(ctx),
+			 "job=%s", job_run_name(ctx),
 			 "holder=%s", db_val(res, 0, 2) ? db_val(res, 0, 2) : "-",
 			 "host=%s", db_val(res, 0, 3) ? db_val(res, 0, 3) : "-",
 			 "pid=%s", db_val(res, 0, 4) ? db_val(res, 0, 4) : "-");
@@ -218,9 +213,9 @@ int job_begin(struct chipctl_ctx *ctx)
 		ctx->job_counts = json_object_new_object();
 		if (db_long(res, 0, 5) > 0)
 			log_warn("previous run of this job died without finishing",
-				 "job=%s", job_name(ctx),
+				 "job=%s", job_run_name(ctx),
 				 "abandoned=%ld", db_long(res, 0, 5));
-		log_debug("job run started", "job=%s", job_name(ctx),
+		log_debug("job run started", "job=%s", job_run_name(ctx),
 			  "execution=%ld", ctx->job_execution_id);
 		hold_for_tests();
 	}
@@ -255,17 +250,17 @@ int job_renew(struct chipctl_ctx *ctx)
 	if (!ctx->job_active)
 		return 0;
 	snprintf(lease, sizeof(lease), "%d", ctx->cfg.jobs_lease_s);
-	params[0] = job_name(ctx);
+	params[0] = job_run_name(ctx);
 	params[1] = ctx->run_id;
 	params[2] = lease;
 	if (db_exec(ctx->db,
 		    "UPDATE job_leases SET expires_at = now() + make_interval(secs => $3::int)"
 		    " WHERE job_name = $1 AND holder = $2", 3, params) != 1) {
-		log_error("job lease lost", "job=%s", job_name(ctx));
+		log_error("job lease lost", "job=%s", job_run_name(ctx));
 		return -1;
 	}
 	ctx->job_lease_at = mono_now();
-	log_debug("job lease renewed", "job=%s", job_name(ctx),
+	log_debug("job lease renewed", "job=%s", job_run_name(ctx),
 		  "lease_s=%d", ctx->cfg.jobs_lease_s);
 	return 0;
 }
@@ -307,7 +302,7 @@ void job_end(struct chipctl_ctx *ctx, int rc)
 		    "   AND holder = $6",
 		    6, params) < 0)
 		log_warn("could not record the end of the job run",
-			 "job=%s", job_name(ctx));
-	log_info("job run finished", "job=%s", job_name(ctx),
+			 "job=%s", job_run_name(ctx));
+	log_info("job run finished", "job=%s", job_run_name(ctx),
 		 "status=%s", params[1], "counts=%s", counts);
 }
