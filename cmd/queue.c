@@ -2,6 +2,7 @@
 #include "builtin.h"
 #include "msgtype.h"
 #include "db.h"
+#include "pgarray.h"
 #include "log.h"
 #include "strbuf.h"
 #include "validate.h"
@@ -273,9 +274,9 @@ static int requeue(struct chipctl_ctx *ctx, int argc, char **argv)
 			sb_free(&ids);
 			return bad_value("ID", "message ids are positive integers");
 		}
-		sb_addf(&ids, "%s%lld", ids.len ? "," : "{", v);
+		pga_addl(&ids, (long)v);
 	}
-	sb_addc(&ids, '}');
+	pga_end(&ids);
 	if ((rc = ctx_start(ctx)) >= 0) {
 		sb_free(&ids);
 		return rc;

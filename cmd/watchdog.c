@@ -5,6 +5,7 @@
 #include "health.h"
 #include "job.h"
 #include "log.h"
+#include "pgarray.h"
 #include "strbuf.h"
 
 #include <json-c/json.h>
@@ -60,8 +61,7 @@ static int fire(struct chipctl_ctx *ctx, struct fired *f, const char *type,
 	int rc;
 
 	snprintf(key, sizeof(key), "%s%s%s", type, subject ? ":" : "", subject ? subject : "");
-	/* keys are alert types and job or provider names: no quoting needed */
-	sb_addf(&f->keys, "%s\"%s\"", f->n ? "," : "", key);
+	pga_add(&f->keys, key);
 	f->n++;
 	rc = alert_raise(ctx, type, subject, sev, cooldown, text);
 	if (rc > 0)
@@ -239,9 +239,8 @@ int cmd_watchdog(int argc, char **argv, struct chipctl_ctx *ctx)
 		return db_failure_rc(ctx->db);
 
 	f.list = json_object_new_array();
-	sb_addc(&f.keys, '{');
 	rc = check_conditions(ctx, &snap, jobs, njobs, &f);
-	sb_addc(&f.keys, '}');
+	pga_end(&f.keys);
 	if (rc)
 		goto db_fail;
 

@@ -8,6 +8,7 @@
 #include "ctx.h"
 #include "db.h"
 #include "job.h"
+#include "pgarray.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -58,19 +59,17 @@ int health_jobs(struct chipctl_ctx *ctx, struct health_job *jobs, int max)
 	PGresult *res;
 	int i, n, r;
 
-	sb_addc(&names, '{');
-	sb_addc(&ivals, '{');
 	for (i = 0, n = 0; i < njob_table; i++) {
 		int interval = job_interval(&job_table[i], cfg);
 
 		if (interval <= 0)
 			continue;
-		sb_addf(&names, "%s%s", n ? "," : "", job_table[i].name);
-		sb_addf(&ivals, "%s%d", n ? "," : "", interval);
+		pga_add(&names, job_table[i].name);
+		pga_addl(&ivals, interval);
 		n++;
 	}
-	sb_addc(&names, '}');
-	sb_addc(&ivals, '}');
+	pga_end(&names);
+	pga_end(&ivals);
 	snprintf(recent, sizeof(recent), "%d", cfg->watchdog_recent_runs);
 	params[0] = sb_str(&names);
 	params[1] = sb_str(&ivals);
