@@ -71,29 +71,7 @@ elif ! timeout 300 npm install --prefix "$GW_PREFIX" --cache "$GW_PREFIX/.cache"
 fi
 
 # --- nginx as Evolution: 201 and the v2 body; logs each request's time (ms)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$BENCH_WORK/nginx/logs"
-cat > "$BENCH_WORK/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-pid $BENCH_WORK/nginx/nginx.pid;
-error_log $BENCH_WORK/nginx/logs/error.log;
-events { worker_connections 1024; }
-http {
-    log_format t '\$msec \$status';
-    access_log $BENCH_WORK/nginx/logs/access.log t;
-    keepalive_requests 1000000;
-    client_body_temp_path $BENCH_WORK/nginx/body;
-    server {
-        listen 127.0.0.1:$port;
-        location /message/sendText/ {
-            default_type application/json;
-            return 201 '{"key":{"remoteJid":"5511999999999@s.whatsapp.net","fromMe":true,"id":"3EB0C767D26A1D3A5E1F"},"pushName":"Voce","status":"PENDING","message":{"conversation":"x"},"contextInfo":null,"messageType":"conversation","messageTimestamp":1717689097,"instanceId":"bench","source":"unknown"}';
-        }
-    }
-}
-NGINX
-nginx -c "$BENCH_WORK/nginx/nginx.conf" -p "$BENCH_WORK/nginx" 3>&-
-export EVOLUTION_API_URL="http://127.0.0.1:$port" EVOLUTION_API_KEY=bench-key
+start_nginx_evolution "$BENCH_WORK/nginx/logs/access.log"
 ACCESS_LOG=$BENCH_WORK/nginx/logs/access.log
 
 # sends_since T0_MS T1_MS: "count first_ms" of the 201s nginx logged in [T0, T1]

@@ -49,3 +49,35 @@ seed_queue_mix() {
 	                        WHEN g % 100 < 96 THEN 'erro'
 	                        ELSE 'processando' END AS status) s"
 }
+
+# start_nginx_evolution [ACCESS_LOG]: nginx as Evolution, answering every
+# POST /message/sendText/* with 201 and the v2 success body at once (so the
+# provider is never the bottleneck); with ACCESS_LOG, each request's time
+# ($msec) and status are logged there. Sets EVOLUTION_API_URL and
+# EVOLUTION_API_KEY; its pid file is $BENCH_WORK/nginx/nginx.pid.
+start_nginx_evolution() {
+	_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	_log="access_log off;"
+	[ -n "${1:-}" ] && _log="log_format t '\$msec \$status'; access_log $1 t;"
+	mkdir -p "$BENCH_WORK/nginx/logs"
+	cat > "$BENCH_WORK/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+pid $BENCH_WORK/nginx/nginx.pid;
+error_log $BENCH_WORK/nginx/logs/error.log;
+events { worker_connections 1024; }
+http {
+    $_log
+    keepalive_requests 1000000;
+    client_body_temp_path $BENCH_WORK/nginx/body;
+    server {
+        listen 127.0.0.1:$_port;
+        location /message/sendText/ {
+            default_type application/json;
+            return 201 '{"key":{"remoteJid":"5511999999999@s.whatsapp.net","fromMe":true,"id":"3EB0C767D26A1D3A5E1F"},"pushName":"Voce","status":"PENDING","message":{"conversation":"x"},"contextInfo":null,"messageType":"conversation","messageTimestamp":1717689097,"instanceId":"bench","source":"unknown"}';
+        }
+    }
+}
+NGINX
+	nginx -c "$BENCH_WORK/nginx/nginx.conf" -p "$BENCH_WORK/nginx" 3>&-
+	export EVOLUTION_API_URL="http://127.0.0.1:$_port" EVOLUTION_API_KEY=bench-key
+}

@@ -10,29 +10,8 @@ set -eu
 N=${BENCH_SEND_MESSAGES:-20000}
 LONG=${BENCH_SEND_LONG:-40000}
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$BENCH_WORK/nginx/logs"
-cat > "$BENCH_WORK/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-pid $BENCH_WORK/nginx/nginx.pid;
-error_log $BENCH_WORK/nginx/logs/error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $BENCH_WORK/nginx/body;
-    server {
-        listen 127.0.0.1:$port;
-        location /message/sendText/ {
-            default_type application/json;
-            return 201 '{"key":{"remoteJid":"5511999999999@s.whatsapp.net","fromMe":true,"id":"3EB0C767D26A1D3A5E1F"},"pushName":"Voce","status":"PENDING","message":{"conversation":"x"},"contextInfo":null,"messageType":"conversation","messageTimestamp":1717689097,"instanceId":"bench","source":"unknown"}';
-        }
-    }
-}
-NGINX
-nginx -c "$BENCH_WORK/nginx/nginx.conf" -p "$BENCH_WORK/nginx" 3>&-
+start_nginx_evolution
 trap 'kill $(cat "$BENCH_WORK/nginx/nginx.pid") 2>/dev/null; "$REPO/scripts/pg-tmp.sh" stop "$BENCH_WORK/pg" 2>/dev/null; rm -rf "$BENCH_WORK"' EXIT
-export EVOLUTION_API_URL="http://127.0.0.1:$port" EVOLUTION_API_KEY=bench-key
 BATCH=${BENCH_SEND_BATCH:-50}
 printf 'send: { batch_size = %d; };\n' "$BATCH" > "$BENCH_WORK/chipctl.conf"
 export CHIPCTL_CONFIG="$BENCH_WORK/chipctl.conf"
