@@ -191,17 +191,21 @@ int select_assign(struct sender *s, struct pool *pool, struct outbound *msgs, in
 	return assigned;
 }
 
+void select_unassign(struct outbound *m)
+{
+	m->pr.walk = WALK_SELECT;
+	m->pr.chip = -1;
+	m->pr.probe = 0;
+}
+
 /* Take back the last `count` messages assigned to chip k in this round. */
-static void take_back(struct pool *pool, struct outbound *msgs, int n, int k, int count)
+static void take_back(struct outbound *msgs, int n, int k, int count)
 {
 	int i;
 
 	for (i = n - 1; i >= 0 && count > 0; i--) {
-		if (msgs[i].pr.walk == WALK_ASSIGNED && msgs[i].pr.chip == k &&
-		    pool->c[k].assigned > 0) {
-			msgs[i].pr.walk = WALK_SELECT;
-			msgs[i].pr.chip = -1;
-			msgs[i].pr.probe = 0;
+		if (msgs[i].pr.walk == WALK_ASSIGNED && msgs[i].pr.chip == k) {
+			select_unassign(&msgs[i]);
 			count--;
 		}
 	}
@@ -264,7 +268,7 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 					log_debug("chip's room taken by other workers", "chip=%s",
 						  c->instance, "wanted=%d", c->assigned,
 						  "granted=%d", granted);
-				take_back(pool, msgs, n, k, c->assigned - granted);
+				take_back(msgs, n, k, c->assigned - granted);
 				c->room = 0;
 				if (c->chip_probe || c->provider_probe)
 					c->bad = 1;
@@ -277,13 +281,6 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 	return 0;
 }
 
-void select_unassign(struct pool *pool, struct outbound *m)
-{
-	(void)pool;	/* the chip's reserved send stays in ->unused */
-	m->pr.walk = WALK_SELECT;
-	m->pr.chip = -1;
-	m->pr.probe = 0;
-}
 
 int select_release(struct sender *s, struct pool *pool)
 {

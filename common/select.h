@@ -71,8 +71,9 @@ int select_assign(struct sender *s, struct pool *pool, struct outbound *msgs, in
 int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, int n);
 
 /* The message's reserved send will not happen (its chip or provider failed
- * since): back to WALK_SELECT; the send is given back at the end. */
-void select_unassign(struct pool *pool, struct outbound *m);
+ * since, or the worker stops): back to WALK_SELECT; the chip keeps the send
+ * in ->unused, and select_release gives it back. */
+void select_unassign(struct outbound *m);
 
 /* Give back every reserved send that did not happen. 0 or -1. */
 int select_release(struct sender *s, struct pool *pool);

@@ -248,7 +248,7 @@ static int round_of(struct sender *s, struct pool *pool, struct record *rec,
 			continue;
 		/* stopping, or its chip or provider failed since it was chosen */
 		if ((stop && *stop) || !select_usable(s, pool, &pool->c[m->pr.chip])) {
-			select_unassign(pool, m);
+			select_unassign(m);
 			continue;
 		}
 		if (send_one(s, pool, rec, m, urgent) < 0)
@@ -296,7 +296,7 @@ int sender_process_batch(struct sender *s, struct outbound *msgs, int n,
 		struct outbound *m = &msgs[i];
 
 		if (m->pr.walk == WALK_ASSIGNED)
-			select_unassign(&pool, m);
+			select_unassign(m);
 		if (m->pr.walk == WALK_SELECT) {
 			if (stop && *stop)
 				leave_now(m);
