@@ -24,7 +24,10 @@
 # "graphile-worker unavailable: <reason>", and the script exits 0.
 # Knobs: BENCH_COMPARE_MESSAGES, BENCH_COMPARE_GW_PROCS (2),
 # BENCH_COMPARE_GW_CONCURRENCY (64), BENCH_COMPARE_GW_LOCAL_QUEUE (1000),
-# BENCH_COMPARE_GW_BATCH_DELAY (0; -1 unbatched).
+# BENCH_COMPARE_GW_BATCH_DELAY (0; -1 unbatched), BENCH_COMPARE_PERF=1: each
+# tool's run under `perf record -a` (needs perf and root or
+# perf_event_paranoid <= 0), then its CPU by process and chipctl's top
+# functions in postgres and in chipctl.
 set -eu
 N=${BENCH_COMPARE_MESSAGES:-20000}
 GW_PROCS=${BENCH_COMPARE_GW_PROCS:-2}
@@ -94,6 +97,28 @@ top5() {
 }
 # fmt N: 12345 -> 12,345
 fmt() { printf '%s\n' "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
+# perf_start NAME / perf_stop NAME: a system-wide profile of one tool's run
+perf_pid=""
+perf_start() {
+	[ -n "${BENCH_COMPARE_PERF:-}" ] || return 0
+	perf record -a -F 2000 -g -o "$BENCH_WORK/perf.$1" >/dev/null 2>"$BENCH_WORK/perf.$1.err" &
+	perf_pid=$!
+	pids="$pids $perf_pid"
+	sleep 0.3	# perf attaches to every CPU before the run starts
+}
+perf_stop() {
+	[ -n "$perf_pid" ] || return 0
+	kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; perf_pid=""
+	echo "$1: CPU samples by process (perf):"
+	perf report -i "$BENCH_WORK/perf.$1" -g none --no-children --sort comm --stdio 2>/dev/null |
+		grep -E '^ +[0-9]' | head -n 6 | sed 's/^/  /'
+	for c in postgres chipctl; do
+		[ "$1" = chipctl ] || [ "$c" = postgres ] || continue
+		echo "$1: top functions in $c:"
+		perf report -i "$BENCH_WORK/perf.$1" -g none --no-children --comms "$c" --sort dso,sym --stdio 2>/dev/null |
+			grep -E '^ +[0-9]' | head -n 12 | sed 's/^/  /'
+	done
+}
 
 # --- chipctl
 DATABASE_URL=$CHIPCTL_URL
@@ -114,6 +139,7 @@ q "VACUUM ANALYZE chips"
 echo "== compare (issue 13): $N due replies, 20 chips, PostgreSQL 15 over TCP, nginx as Evolution"
 echo "-- chipctl: 4 send-worker --once, default settings"
 aq "SELECT pg_stat_statements_reset()" >/dev/null
+perf_start chipctl
 t0=$(now_ms)
 cpids=""
 for w in 1 2 3 4; do
@@ -125,6 +151,7 @@ crc=0
 for p in $cpids; do wait "$p" || crc=$?; done
 pids=""
 t1=$(now_ms)
+perf_stop chipctl
 set -- $(db_stats bench); c_dbms=$1 c_calls=$2
 c_top=$(top5 bench)
 set -- $(sends_since "$t0" "$t1"); c_sends=$1 c_first=$2
@@ -163,6 +190,7 @@ gw_opts="preparedStatements: true"
 gw_opts="$gw_opts, completeJobBatchDelay: $GW_BATCH_DELAY, failJobBatchDelay: $GW_BATCH_DELAY"
 echo "-- graphile-worker $GW_VERSION: $GW_PROCS processes x concurrency $GW_CONCURRENCY ($gw_opts)"
 aq "SELECT pg_stat_statements_reset()" >/dev/null
+perf_start graphile
 t0=$(now_ms)
 gpids=""
 i=1
@@ -173,11 +201,12 @@ while [ "$i" -le "$GW_PROCS" ]; do
 	gpids="$gpids $!"
 	i=$((i + 1))
 done
-pids="$gpids"
+pids="$pids $gpids"
 grc=0
 for p in $gpids; do wait "$p" || grc=$?; done
 pids=""
 t1=$(now_ms)
+perf_stop graphile
 set -- $(db_stats graphile); g_dbms=$1 g_calls=$2
 set -- $(sends_since "$t0" "$t1"); g_sends=$1 g_first=$2
 g_left=$(gq "SELECT count(*) FROM graphile_worker._private_jobs")

@@ -13,7 +13,9 @@ const char usage_reset_stuck_queue[] =
 	"usage: chipctl reset-stuck-queue [--expire] [-n|--dry-run] [--json]\n"
 	"\n"
 	"Without --expire (every 15 min): a message in 'processando' for more than\n"
-	"queue.stuck_minutes (60) goes back to 'pendente' with tentativas + 1; one\n"
+	"queue.stuck_minutes (60) that its worker proved sent (a successful attempt\n"
+	"since it was claimed) is recorded 'enviada', never sent again; any other\n"
+	"goes back to 'pendente' with tentativas + 1; one\n"
 	"whose attempts are used up (tentativas reaches max_tentativas) becomes\n"
 	"'erro' with outcome FAILED_MAX_ATTEMPTS, and an alert is raised.\n"
 	"\n"
@@ -35,6 +37,18 @@ const char usage_reset_stuck_queue[] =
  * each one: joining the CTE instead lets a stale row estimate pick a hash
  * join over the whole million-row table.
  */
+/* A stuck message its worker proved sent (a successful attempt since it
+ * was claimed) is recorded sent, not sent again (sql/009). */
+static const char proven_sql[] =
+	"SELECT count(*) FILTER (WHERE recorded) FROM chipctl_record_sent_batch(p_msgs =>"
+	"  ARRAY (SELECT id FROM fila_mensagens WHERE status = 'processando'"
+	"    AND processando_desde < now() - make_interval(mins => $1::int) ORDER BY id))";
+
+static const char proven_dry_sql[] =
+	"SELECT count(*) FROM fila_mensagens f WHERE status = 'processando'"
+	"   AND processando_desde < now() - make_interval(mins => $1::int)"
+	"   AND EXISTS (SELECT 1 FROM chipctl_sent_proof(f.id, f.processando_desde))";
+
 static const char rescue_sql[] =
 	"WITH stuck AS ("
 	"  SELECT id FROM fila_mensagens"
@@ -66,8 +80,9 @@ static const char rescue_sql[] =
 static const char rescue_dry_sql[] =
 	"SELECT count(*) FILTER (WHERE NOT chipctl_attempts_exhausted(tentativas + 1, max_tentativas)),"
 	"       count(*) FILTER (WHERE chipctl_attempts_exhausted(tentativas + 1, max_tentativas)), ''"
-	" FROM fila_mensagens WHERE status = 'processando'"
-	"   AND processando_desde < now() - make_interval(mins => $1::int)";
+	" FROM fila_mensagens f WHERE status = 'processando'"
+	"   AND processando_desde < now() - make_interval(mins => $1::int)"
+	"   AND NOT EXISTS (SELECT 1 FROM chipctl_sent_proof(f.id, f.processando_desde))";
 
 static const char expire_sql[] =
 	"WITH old AS ("
@@ -87,7 +102,7 @@ static const char expire_dry_sql[] =
 	"   AND chipctl_message_expired(first_due_at, agendar_para, $1::int)";
 
 static void print_counts(struct chipctl_ctx *ctx, const char *k1, long v1,
-			 const char *k2, long v2)
+			 const char *k2, long v2, const char *k3, long v3)
 {
 	json_object *o;
 
@@ -98,6 +113,8 @@ static void print_counts(struct chipctl_ctx *ctx, const char *k1, long v1,
 	json_object_object_add(o, k1, json_object_new_int64(v1));
 	if (k2)
 		json_object_object_add(o, k2, json_object_new_int64(v2));
+	if (k3)
+		json_object_object_add(o, k3, json_object_new_int64(v3));
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 }
@@ -107,17 +124,23 @@ static int rescue(struct chipctl_ctx *ctx)
 	char minutes[16], text[256];
 	const char *params[1] = { minutes };
 	PGresult *res;
-	long requeued, failed;
+	long requeued, failed, proven;
 
 	snprintf(minutes, sizeof(minutes), "%d", ctx->cfg.queue_stuck_minutes);
+	res = db_query(ctx->db, ctx->dry_run ? proven_dry_sql : proven_sql, 1, params);
+	if (!res)
+		return db_failure_rc(ctx->db);
+	proven = db_long(res, 0, 0);
+	PQclear(res);
 	res = db_query(ctx->db, ctx->dry_run ? rescue_dry_sql : rescue_sql, 1, params);
 	if (!res)
 		return db_failure_rc(ctx->db);
 	requeued = db_long(res, 0, 0);
 	failed = db_long(res, 0, 1);
 	log_info(ctx->dry_run ? "would rescue stuck messages" : "rescued stuck messages",
-		 "requeued=%ld", requeued, "failed_max_attempts=%ld", failed,
-		 "stuck_minutes=%d", ctx->cfg.queue_stuck_minutes);
+		 "recorded_sent=%ld", proven, "requeued=%ld", requeued,
+		 "failed_max_attempts=%ld", failed, "stuck_minutes=%d", ctx->cfg.queue_stuck_minutes);
+	job_count(ctx, "recorded_sent", proven);
 	job_count(ctx, "requeued", requeued);
 	job_count(ctx, "failed_max_attempts", failed);
 	if (failed > 0) {
@@ -132,7 +155,8 @@ static int rescue(struct chipctl_ctx *ctx)
 		}
 	}
 	PQclear(res);
-	print_counts(ctx, "requeued", requeued, "failed_max_attempts", failed);
+	print_counts(ctx, "requeued", requeued, "failed_max_attempts", failed, "recorded_sent",
+		     proven);
 	return 0;
 }
 
@@ -161,7 +185,7 @@ static int expire(struct chipctl_ctx *ctx)
 				ctx->cfg.alerts_cooldown_s, text) < 0)
 			return db_failure_rc(ctx->db);
 	}
-	print_counts(ctx, "expired", expired, NULL, 0);
+	print_counts(ctx, "expired", expired, NULL, 0, NULL, 0);
 	return 0;
 }
 

@@ -18,10 +18,8 @@ void record_init(struct record *rec)
 
 void record_free(struct record *rec)
 {
-	int i;
-
-	for (i = 0; i < REC_N; i++)
-		sb_free(&rec->a[i]);
+	sb_free(&rec->msgs);
+	sb_free(&rec->resets);
 	rec->count = 0;
 }
 
@@ -30,33 +28,26 @@ static const char *mode_of(const struct sender *s, const struct outbound *m)
 	return !s->ctx->cfg.send_multi_chip ? "single" : m->pr.normal ? "normal" : "fallback";
 }
 
-/* A pipelined chipctl_record_sent came back: was the message still ours? */
-static void sent_recorded(void *arg, const PGresult *res)
-{
-	struct sender *s = arg;
-	int i;
-
-	for (i = 0; i < PQntuples(res); i++) {
-		if (PQgetvalue(res, i, 1)[0] == 't')
-			continue;
-		s->st.not_recorded++;
-		log_warn("message sent, but it was no longer claimed by this worker: "
-			 "its state is left as the rescue set it", "message=%s",
-			 PQgetvalue(res, i, 0));
-	}
-}
-
 static const char sent_sql[] =
-	"SELECT message_id, recorded FROM chipctl_record_sent(p_msg => $1::bigint,"
+	"SELECT chipctl_record_sent(p_msg => $1::bigint,"
 	" p_worker => $2, p_chip => $3::uuid, p_provider => $4, p_attempt => $5::int,"
 	" p_status => $6::int, p_latency => $7::int, p_provider_msg => $8,"
 	" p_correlation => $9::uuid, p_run => $10::uuid, p_note => $11, p_mode => $12,"
 	" p_candidates => $13::int, p_threshold => $14::int)";
 
+/* A breaker key of chipctl_breaker_success, once in the batch's list. */
+static void reset_key(struct strbuf *keys, const char *kind, const char *name)
+{
+	char key[80];
+
+	snprintf(key, sizeof(key), "%s:%s", kind, name);
+	if (!strstr(sb_str(keys), key))
+		pga_add(keys, key);
+}
+
 int record_success(struct sender *s, struct record *rec, const struct outbound *m,
 		   const struct pool_chip *c, const struct send_result *r)
 {
-	struct strbuf *a = rec->a;
 	char id[24], att[8], status[8], lat[16], cand[8], thr[8];
 	const char *p[14];
 
@@ -80,18 +71,15 @@ int record_success(struct sender *s, struct record *rec, const struct outbound *
 	p[11] = mode_of(s, m);
 	p[12] = cand;
 	p[13] = thr;
-	if (db_pipeline_enter(s->ctx->db, sent_recorded, s) < 0 ||
+	if (db_pipeline_enter(s->ctx->db, NULL, NULL) < 0 ||
 	    db_pipeline_send(s->ctx->db, sent_sql, 14, p) < 0 ||
 	    db_pipeline_read(s->ctx->db, 0) < 0)
 		return -1;
-	pga_addl(&a[REC_MSG], m->id);
-	pga_add(&a[REC_CHIP], c->id);
-	pga_add(&a[REC_PROV], c->provider);
-	pga_add(&a[REC_PMID], r->message_id);
-	pga_add(&a[REC_TIPO], m->tipo);
-	pga_add(&a[REC_CLI], m->cliente);
-	pga_add(&a[REC_TEL], m->telefone);
-	pga_addb(&a[REC_RESET], c->dirty);
+	pga_addl(&rec->msgs, m->id);
+	if (c->dirty) {
+		reset_key(&rec->resets, "chip", c->id);
+		reset_key(&rec->resets, "provider", c->provider);
+	}
 	rec->count++;
 	s->st.sent++;
 	if (!m->pr.normal && s->ctx->cfg.send_multi_chip)
@@ -108,32 +96,40 @@ int record_success(struct sender *s, struct record *rec, const struct outbound *
 int record_flush(struct sender *s, struct record *rec)
 {
 	char base[16];
-	const char *p[REC_N + 3];
+	const char *p[5];
+	PGresult *res;
 	int i;
-	long rc;
 
-	/* the pipelined successes first: they are what keeps a message from
-	 * being sent twice */
+	/* the pipelined proofs first: chipctl_record_sent_batch reads them */
 	if (db_pipeline_exit(s->ctx->db) < 0) {
 		record_free(rec);
 		return -1;
 	}
 	if (rec->count == 0)
 		return 0;
-	for (i = 0; i < REC_N; i++)
-		p[i] = pga_end(&rec->a[i]);
 	snprintf(base, sizeof(base), "%d", s->ctx->cfg.breaker_backoff_s);
-	p[REC_N] = s->worker_id;
-	p[REC_N + 1] = s->ctx->run_id;
-	p[REC_N + 2] = base;
-	rc = db_exec(s->ctx->db,
-		"SELECT chipctl_record_success_batch(p_msgs => $1::bigint[],"
-		" p_chips => $2::uuid[], p_providers => $3::text[], p_provider_msgs => $4::text[],"
-		" p_tipos => $5::text[], p_clientes => $6::text[], p_telefones => $7::text[],"
-		" p_resets => $8::boolean[], p_worker => $9, p_run => $10::uuid,"
-		" p_base_backoff => $11::int)", REC_N + 3, p);
+	p[0] = pga_end(&rec->msgs);
+	p[1] = s->worker_id;
+	p[2] = s->ctx->run_id;
+	p[3] = base;
+	p[4] = rec->resets.len ? pga_end(&rec->resets) : NULL;
+	res = db_query(s->ctx->db,
+		"SELECT id, recorded FROM chipctl_record_sent_batch(p_msgs => $1::bigint[],"
+		" p_worker => $2, p_run => $3::uuid, p_base_backoff => $4::int,"
+		" p_reset_keys => $5::text[])", 5, p);
 	record_free(rec);
-	return rc < 0 ? -1 : 0;
+	if (!res)
+		return -1;
+	for (i = 0; i < PQntuples(res); i++) {
+		if (PQgetvalue(res, i, 1)[0] == 't')
+			continue;
+		s->st.not_recorded++;
+		log_warn("message sent, but it was no longer claimed by this worker: "
+			 "its state is left as the rescue set it", "message=%s",
+			 PQgetvalue(res, i, 0));
+	}
+	PQclear(res);
+	return 0;
 }
 
 /* How long a chip's own fault cools it off. */

@@ -2,13 +2,15 @@
  * record: writing down what happened to each message of a batch (SPEC
  * section 8, step 5).
  *
- * Owns each success, written the moment its answer arrives without
+ * Owns each success, proven the moment its answer arrives without
  * waiting for the database (chipctl_record_sent in libpq's pipeline mode:
- * the message 'enviada' and its attempt, with the choice that led to it),
- * so a worker killed at any moment leaves at most the one message whose
- * HTTP call was in flight sent but unrecorded; what the batch's successes
- * add up to, in one round trip (chipctl_record_success_batch: the
- * interactions, the affinity, the chips' totals, the breakers reset);
+ * its successful attempt, with the choice that led to it and the
+ * provider's message id, its own transaction), so a worker killed at any
+ * moment leaves at most the one message whose HTTP call was in flight
+ * sent but unproven; the batch's successes recorded in one round trip
+ * (chipctl_record_sent_batch, sql/009, which reads the proofs: the queue
+ * rows 'enviada', the interactions, the affinity, the chips' totals, the
+ * breakers reset; the stuck-queue rescue calls it too);
  * each failed attempt, with whose fault it was, and for the chip's fault
  * its cooldown (the policy: 429 and rate-overlimit 5 min, 400 30 min, 403
  * 60 min, others 15 min, or longer when Retry-After says so) or its
@@ -27,24 +29,22 @@
 struct pool_chip;
 struct send_result;
 
-enum { REC_MSG, REC_CHIP, REC_PROV, REC_PMID, REC_TIPO, REC_CLI, REC_TEL, REC_RESET,
-       REC_N };
-
-/* The successes of a batch, their totals waiting to be written. */
+/* The successes of a batch, waiting for the batch's write. */
 struct record {
-	struct strbuf a[REC_N];
+	struct strbuf msgs;	/* their message ids (a PostgreSQL array) */
+	struct strbuf resets;	/* breakers to close: 'chip:ID', 'provider:NAME' */
 	int count;
 };
 
 void record_init(struct record *rec);
 void record_free(struct record *rec);
 
-/* Write one success now (pipelined: no wait) and keep it for the batch's
- * totals. 0, or -1 on a database error. */
+/* Prove one success now (pipelined: no wait) and keep it for the batch's
+ * write. 0, or -1 on a database error. */
 int record_success(struct sender *s, struct record *rec, const struct outbound *m,
 		   const struct pool_chip *c, const struct send_result *r);
-/* Write the batch's totals (then empty), after every pipelined success was
- * read back. 0, or -1 on a database error. */
+/* Record the batch's successes (then empty), after every pipelined proof
+ * was read back. 0, or -1 on a database error. */
 int record_flush(struct sender *s, struct record *rec);
 
 /* Write one failed attempt. Returns 1 when the chip can no longer send
