@@ -28,7 +28,7 @@ msg() {	# msg STATUS TENTATIVAS MAX AGE_MIN [CREATED_AGE_H [DUE_AGE_H]]: insert 
 	[ "$(psql_q "SELECT status, outcome, tentativas FROM fila_mensagens WHERE id = $a")" = "erro|FAILED_MAX_ATTEMPTS|3" ]
 	[ "$(psql_q "SELECT status, outcome FROM fila_mensagens WHERE id = $b")" = "erro|FAILED_MAX_ATTEMPTS" ]
 	[ "$(psql_q "SELECT status FROM fila_mensagens WHERE id = $c")" = "pendente" ]
-	[ "$output" = '{"dry_run":false,"requeued":1,"failed_max_attempts":2}' ]
+	[ "$output" = '{"dry_run":false,"requeued":1,"failed_max_attempts":2,"recorded_sent":0}' ]
 	run psql_q "SELECT alert_type, severity, text FROM alert_outbox"
 	[[ "$output" == "queue_max_attempts|critical|2 message(s)"*"ids $a, $b)" ]]
 	[ "$(psql_q "SELECT counts->>'failed_max_attempts' FROM job_executions")" = 2 ]
@@ -52,7 +52,7 @@ msg() {	# msg STATUS TENTATIVAS MAX AGE_MIN [CREATED_AGE_H [DUE_AGE_H]]: insert 
 	msg processando 0 3 61 >/dev/null
 	msg processando 2 3 61 >/dev/null
 	run_chipctl 0 reset-stuck-queue --dry-run --json
-	[ "$output" = '{"dry_run":true,"requeued":1,"failed_max_attempts":1}' ]
+	[ "$output" = '{"dry_run":true,"requeued":1,"failed_max_attempts":1,"recorded_sent":0}' ]
 	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'processando'")" -eq 2 ]
 	[ "$(psql_q "SELECT count(*) FROM alert_outbox")" -eq 0 ]
 }
@@ -95,4 +95,30 @@ msg() {	# msg STATUS TENTATIVAS MAX AGE_MIN [CREATED_AGE_H [DUE_AGE_H]]: insert 
 
 @test "unexpected arguments are a usage error" {
 	run_chipctl 64 reset-stuck-queue now
+}
+
+@test "a stuck message its worker proved sent is recorded enviada, not sent again" {
+	chip=$(psql_q "INSERT INTO chips (telefone, instance_name, status) VALUES ('5511900000001', 'c1', 'active') RETURNING id")
+	a=$(msg processando 0 3 61)	# proven: an ok attempt since its claim
+	b=$(msg processando 0 3 61)	# an ok attempt from before its claim only
+	c=$(msg processando 0 3 61)	# a failed attempt since its claim
+	psql_q "INSERT INTO send_attempts (message_id, chip_id, provider, attempt, result,
+	          provider_message_id, created_at, worker_id)
+	        VALUES ($a, '$chip', 'evolution', 1, 'ok', 'WAID-A', now() - interval '50 minutes', 'w1'),
+	               ($b, '$chip', 'evolution', 1, 'ok', 'WAID-B', now() - interval '70 minutes', 'w0'),
+	               ($c, '$chip', 'evolution', 1, '5xx', NULL, now() - interval '50 minutes', 'w1')"
+	run_chipctl 0 reset-stuck-queue --dry-run --json
+	[ "$output" = '{"dry_run":true,"requeued":2,"failed_max_attempts":0,"recorded_sent":1}' ]
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'processando'")" -eq 3 ]
+	run_chipctl 0 reset-stuck-queue --json
+	[ "$output" = '{"dry_run":false,"requeued":2,"failed_max_attempts":0,"recorded_sent":1}' ]
+	[ "$(psql_q "SELECT status, outcome, chip_id, provider_message_id, tentativas,
+	              enviada_em < now() - interval '49 minutes' FROM fila_mensagens WHERE id = $a")" = "enviada|SENT|$chip|WAID-A|0|t" ]
+	[ "$(psql_q "SELECT status, tentativas FROM fila_mensagens WHERE id IN ($b, $c) ORDER BY id")" = "pendente|1
+pendente|1" ]
+	# what a send adds up to, as the worker's own batch writes it
+	[ "$(psql_q "SELECT count(*) FROM chip_interactions WHERE message_id = $a AND direction = 'out'
+	              AND provider_message_id = 'WAID-A'")" -eq 1 ]
+	[ "$(psql_q "SELECT msgs_enviadas_total FROM chips WHERE id = '$chip'")" -eq 1 ]
+	[ "$(psql_q "SELECT msgs_enviadas FROM medico_chip_affinity WHERE chip_id = '$chip'")" -eq 1 ]
 }
