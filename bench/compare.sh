@@ -36,7 +36,7 @@ GW_LOCAL_QUEUE=${BENCH_COMPARE_GW_LOCAL_QUEUE:-1000}
 GW_BATCH_DELAY=${BENCH_COMPARE_GW_BATCH_DELAY:-0}
 GW_VERSION=0.17.3
 
-PG_TMP_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top -c pg_stat_statements.max=10000"
+PG_TMP_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=${BENCH_COMPARE_TRACK:-top} -c pg_stat_statements.max=10000"
 export PG_TMP_OPTS
 . "$(dirname "$0")/lib.sh"
 unset PG_TMP_OPTS
@@ -101,7 +101,7 @@ fmt() { printf '%s\n' "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 perf_pid=""
 perf_start() {
 	[ -n "${BENCH_COMPARE_PERF:-}" ] || return 0
-	perf record -a -F 2000 -g -o "$BENCH_WORK/perf.$1" >/dev/null 2>"$BENCH_WORK/perf.$1.err" &
+	perf record -a -F 2000 ${BENCH_COMPARE_PERF_CG:--g} -o "$BENCH_WORK/perf.$1" >/dev/null 2>"$BENCH_WORK/perf.$1.err" &
 	perf_pid=$!
 	pids="$pids $perf_pid"
 	sleep 0.3	# perf attaches to every CPU before the run starts
@@ -118,6 +118,7 @@ perf_stop() {
 		perf report -i "$BENCH_WORK/perf.$1" -g none --no-children --comms "$c" --sort dso,sym --stdio 2>/dev/null |
 			grep -E '^ +[0-9]' | head -n 12 | sed 's/^/  /'
 	done
+	[ -z "${BENCH_COMPARE_PERF_KEEP:-}" ] || cp "$BENCH_WORK/perf.$1" "$BENCH_COMPARE_PERF_KEEP.$1"
 }
 
 # --- chipctl
@@ -140,6 +141,29 @@ echo "== compare (issue 13): $N due replies, 20 chips, PostgreSQL 15 over TCP, n
 echo "-- chipctl: 4 send-worker --once, default settings"
 aq "SELECT pg_stat_statements_reset()" >/dev/null
 perf_start chipctl
+# BENCH_COMPARE_WAITS=1: what chipctl's backends wait on, sampled every 5 ms
+if [ -n "${BENCH_COMPARE_WAITS:-}" ]; then
+	python3 - "$ADMIN_URL" > "$BENCH_WORK/waits" <<'PY' &
+import signal, subprocess, sys, time, collections
+c = collections.Counter()
+def done(*_):
+    for k, v in c.most_common(15):
+        print("%6d  %s" % (v, k))
+    sys.exit(0)
+signal.signal(signal.SIGTERM, done)
+p = subprocess.Popen(["psql", "-XAtq", sys.argv[1]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+q = ("SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') || ' ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 60) "
+     "FROM pg_stat_activity WHERE datname = 'bench' AND state = 'active' AND pid <> pg_backend_pid();\n"
+     "SELECT 'END';\n")
+while True:
+    p.stdin.write(q); p.stdin.flush()
+    for line in iter(p.stdout.readline, "END\n"):
+        c[line.strip()] += 1
+    time.sleep(0.005)
+PY
+	waits_pid=$!
+	pids="$pids $waits_pid"
+fi
 t0=$(now_ms)
 cpids=""
 for w in 1 2 3 4; do
@@ -152,6 +176,11 @@ for p in $cpids; do wait "$p" || crc=$?; done
 pids=""
 t1=$(now_ms)
 perf_stop chipctl
+if [ -n "${waits_pid:-}" ]; then
+	kill "$waits_pid"; wait "$waits_pid" 2>/dev/null || true
+	echo "chipctl: what its backends were doing (samples every 5 ms):"
+	sed 's/^/  /' "$BENCH_WORK/waits"
+fi
 set -- $(db_stats bench); c_dbms=$1 c_calls=$2
 c_top=$(top5 bench)
 set -- $(sends_since "$t0" "$t1"); c_sends=$1 c_first=$2

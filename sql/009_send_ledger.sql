@@ -53,9 +53,13 @@ $$;
 CREATE OR REPLACE FUNCTION chipctl_sent_proof(p_msg bigint, p_since timestamptz)
 RETURNS TABLE (chip_id uuid, provider_message_id text, sent_at timestamptz)
 LANGUAGE sql STABLE AS $$
-    SELECT a.chip_id, a.provider_message_id, a.created_at FROM send_attempts a
-    WHERE a.message_id = p_msg AND a.result = 'ok' AND a.created_at >= p_since
-    ORDER BY a.id DESC LIMIT 1
+    -- (the latest success, then its time: a message has a few attempts,
+    -- found by message_idx, never by the time index)
+    SELECT l.chip_id, l.provider_message_id, l.created_at
+    FROM (SELECT a.chip_id, a.provider_message_id, a.created_at FROM send_attempts a
+          WHERE a.message_id = p_msg AND a.result = 'ok'
+          ORDER BY a.id DESC LIMIT 1) l
+    WHERE l.created_at >= p_since
 $$;
 
 -- Record the messages of p_msgs that were sent: each still 'processando'
