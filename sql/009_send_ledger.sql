@@ -14,7 +14,7 @@
 --
 -- Why not the queue row at once: an UPDATE of fila_mensagens changes its
 -- status (no HOT update: three index entries), checks the chip's foreign
--- key and builds its nine partial-index predicates and four CHECKs for
+-- key and builds its nine partial-index predicates and five CHECKs for
 -- every statement; set-based, those costs are paid once per batch.
 
 ALTER TABLE send_attempts ADD COLUMN IF NOT EXISTS provider_message_id text;
@@ -77,6 +77,7 @@ RETURNS TABLE (id bigint, recorded boolean) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     v_ids bigint[];
+    v_chips uuid[];
 BEGIN
     WITH c AS (
         SELECT f.id, f.processando_desde FROM fila_mensagens f
@@ -106,14 +107,15 @@ BEGIN
         ON CONFLICT (cliente_id, chip_id) DO UPDATE SET
             msgs_enviadas = a.msgs_enviadas + EXCLUDED.msgs_enviadas,
             ultima_interacao_em = now()
-    ), tot AS (
-        UPDATE chips k SET msgs_enviadas_total = k.msgs_enviadas_total + g.n,
-            ultimo_envio_em = now(), updated_at = now()
-        FROM (SELECT up.chip_id, count(*) AS n FROM up GROUP BY up.chip_id
-              ORDER BY up.chip_id) g
-        WHERE k.id = g.chip_id
     )
-    SELECT array_agg(up.id) INTO v_ids FROM up;
+    SELECT array_agg(up.id), array_agg(up.chip_id) INTO v_ids, v_chips FROM up;
+    -- the chips' totals last, in chip order: their row locks are held
+    -- from here to the commit only, not through the writes above
+    UPDATE chips k SET msgs_enviadas_total = k.msgs_enviadas_total + g.n,
+        ultimo_envio_em = now(), updated_at = now()
+    FROM (SELECT u.chip, count(*) AS n FROM unnest(v_chips) AS u(chip)
+          GROUP BY u.chip ORDER BY u.chip) g
+    WHERE k.id = g.chip;
     IF cardinality(p_reset_keys) > 0 THEN
         PERFORM chipctl_breaker_success(
             ARRAY(SELECT DISTINCT k FROM unnest(p_reset_keys) k ORDER BY k),
