@@ -17,7 +17,8 @@
 # Each rate runs from the first send (nginx's log) to the exit of the last
 # process (every result recorded). Database time per message is the sum of
 # pg_stat_statements' total_exec_time in the tool's database (reset before
-# each run) over the messages.
+# each run) over the messages; chipctl's rows written per message, by table,
+# come from pg_stat_user_tables.
 #
 # graphile-worker is installed from the npm registry into a temporary
 # directory; without it (offline) chipctl's figures are still printed, then
@@ -136,6 +137,7 @@ q "INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, tipo)
    FROM generate_series(1, $N) g"
 q "VACUUM ANALYZE fila_mensagens"
 q "VACUUM ANALYZE chips"
+q "SELECT pg_stat_reset()" >/dev/null	# rows written per message count from here
 
 echo "== compare (issue 13): $N due replies, 20 chips, PostgreSQL 15 over TCP, nginx as Evolution"
 echo "-- chipctl: 4 send-worker --once, default settings"
@@ -195,6 +197,15 @@ echo "chipctl: sent $c_sent of $N ($c_sends requests) in $c_ms ms from the first
 echo "chipctl: $c_calls statements, $c_dbms ms of statement time; top 5 by total time:"
 printf '%s\n' "$c_top"
 c_per=$(awk -v t="$c_dbms" -v n="$c_sent" 'BEGIN { printf "%.3f", t / n }')
+# what one message wrote: rows inserted, updated and deleted per table over
+# the messages (the statistics the workers flushed as they exited)
+sleep 0.6	# PostgreSQL 15 flushes a backend's table counters at most every 0.5 s
+echo "chipctl: rows written per message (inserted+updated+deleted):"
+q "SELECT string_agg(relname || ' ' || to_char((n_tup_ins + n_tup_upd + n_tup_del)::numeric / $c_sent, 'FM0.00'), ', '
+          ORDER BY n_tup_ins + n_tup_upd + n_tup_del DESC)
+   FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0
+     AND relname NOT IN ('schema_migrations')" | sed 's/^/  /'
+
 
 if [ -n "$gw_reason" ]; then
 	echo "db ms per message: chipctl $c_per"
