@@ -15,8 +15,8 @@
  * (T11.1, T10.3, T11.4): demotion and recovery, both read from the one SQL
  * definition of a chip's demotion reason (chipctl_demotion_reason in
  * sql/008_lifecycle_truth.sql, the pool.demote_* settings its thresholds),
- * graduation, promotion, the recovery phases, and the migration of the
- * conversations of degraded and banned chips.
+ * graduation, promotion, the recovery phases, and, through handover.h,
+ * the migration of the conversations of degraded and banned chips.
  */
 #ifndef CHIPCTL_LIFECYCLE_H
 #define CHIPCTL_LIFECYCLE_H
