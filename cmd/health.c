@@ -2,6 +2,7 @@
 #include "builtin.h"
 #include "db.h"
 #include "health.h"
+#include "health_print.h"
 #include "log.h"
 #include "migrations.h"
 
@@ -59,43 +60,13 @@ struct run {
 	int done[NCHECKS];
 };
 
-/* Rows as an array of objects, typed by column (bool, integers, floats). */
-static json_object *rows_json(const PGresult *res)
-{
-	json_object *arr = json_object_new_array();
-	int r, c;
-
-	for (r = 0; r < PQntuples(res); r++) {
-		json_object *o = json_object_new_object();
-		for (c = 0; c < PQnfields(res); c++) {
-			const char *v = db_val(res, r, c);
-			json_object *j = NULL;
-			Oid t = PQftype(res, c);
-
-			if (!v)
-				j = NULL;
-			else if (t == 16)
-				j = json_object_new_boolean(v[0] == 't');
-			else if (t == 20 || t == 21 || t == 23)
-				j = json_object_new_int64(strtoll(v, NULL, 10));
-			else if (t == 700 || t == 701 || t == 1700)
-				j = json_object_new_double(strtod(v, NULL));
-			else
-				j = json_object_new_string(v);
-			json_object_object_add(o, PQfname(res, c), j);
-		}
-		json_object_array_add(arr, o);
-	}
-	return arr;
-}
-
 static void add_rows(struct run *rn, struct health_result *r, const char *key,
 		     const char *sql)
 {
 	PGresult *res = db_query(rn->ctx->db, sql, 0, NULL);
 
 	if (res) {
-		json_object_object_add(r->json, key, rows_json(res));
+		json_object_object_add(r->json, key, health_rows_json(res));
 		PQclear(res);
 	}
 }
@@ -333,114 +304,6 @@ static void run_check(struct run *rn, enum check c)
 	}
 }
 
-static json_object *result_json(const struct health_result *r)
-{
-	json_object *o = json_object_new_object();
-	json_object_iter it;
-
-	json_object_object_add(o, "status", json_object_new_string(health_status_name(r->status)));
-	json_object_object_add(o, "summary", json_object_new_string(sb_str(&r->text)));
-	json_object_object_add(o, "score", json_object_new_int(r->score));
-	json_object_object_foreachC(r->json, it)
-		json_object_object_add(o, it.key, json_object_get(it.val));
-	return o;
-}
-
-/* Prefix every label of a check's performance data with its name. */
-static void add_prefixed_perf(struct strbuf *out, const struct health_result *r)
-{
-	const char *p = sb_str(&r->perf);
-
-	while (*p) {
-		const char *sp = strchr(p, ' ');
-		size_t n = sp ? (size_t)(sp - p) : strlen(p);
-
-		if (out->len)
-			sb_addc(out, ' ');
-		sb_addf(out, "%s_", r->name);
-		sb_addn(out, p, n);
-		p += n;
-		while (*p == ' ')
-			p++;
-	}
-}
-
-static int print_one(struct run *rn, enum check c)
-{
-	struct health_result *r = &rn->res[c];
-
-	if (rn->ctx->json) {
-		json_object *o = result_json(r);
-		json_object_object_add(o, "check", json_object_new_string(r->name));
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
-	} else if (r->perf.len) {
-		printf("%s - %s | %s\n", health_status_name(r->status), sb_str(&r->text),
-		       sb_str(&r->perf));
-	} else {
-		printf("%s - %s\n", health_status_name(r->status), sb_str(&r->text));
-	}
-	return (int)r->status;
-}
-
-static int print_deep(struct run *rn)
-{
-	struct strbuf text = STRBUF_INIT, perf = STRBUF_INIT;
-	enum health_status worst = HEALTH_OK;
-	int i, bad = 0, crit = 0, warn = 0, unk = 0;
-
-	for (i = 0; i < NCHECKS; i++) {
-		enum health_status st = rn->res[i].status;
-		crit += st == HEALTH_CRITICAL;
-		warn += st == HEALTH_WARNING;
-		unk += st == HEALTH_UNKNOWN;
-	}
-	/* CRITICAL beats UNKNOWN beats WARNING */
-	worst = crit ? HEALTH_CRITICAL : unk ? HEALTH_UNKNOWN : warn ? HEALTH_WARNING : HEALTH_OK;
-	for (i = 0; i < NCHECKS; i++) {
-		const struct health_result *r = &rn->res[i];
-		if (r->status != HEALTH_OK) {
-			sb_addf(&text, "%s%s %s (%s)", bad ? "; " : "", r->name,
-				health_status_name(r->status), sb_str(&r->text));
-			bad++;
-		}
-		add_prefixed_perf(&perf, r);
-	}
-	if (!bad)
-		sb_addf(&text, "all %d checks OK, %s", NCHECKS, sb_str(&rn->res[C_SCORE].text));
-	if (rn->ctx->json) {
-		json_object *o = json_object_new_object(), *checks = json_object_new_object();
-
-		json_object_object_add(o, "status", json_object_new_string(health_status_name(worst)));
-		json_object_object_add(o, "summary", json_object_new_string(sb_str(&text)));
-		for (i = 0; i < NCHECKS; i++)
-			json_object_object_add(checks, rn->res[i].name, result_json(&rn->res[i]));
-		json_object_object_add(o, "checks", checks);
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
-	} else {
-		printf("%s - %s | %s\n", health_status_name(worst), sb_str(&text), sb_str(&perf));
-	}
-	sb_free(&text);
-	sb_free(&perf);
-	return (int)worst;
-}
-
-/* A check that cannot even start: UNKNOWN, as a line or as JSON. */
-static int early_unknown(struct chipctl_ctx *ctx, const char *why)
-{
-	if (ctx->json) {
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "status", json_object_new_string("UNKNOWN"));
-		json_object_object_add(o, "summary", json_object_new_string(why));
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
-	} else {
-		printf("UNKNOWN - %s\n", why);
-	}
-	return HEALTH_UNKNOWN;
-}
-
 int cmd_health(int argc, char **argv, struct chipctl_ctx *ctx)
 {
 	static const struct option opts[] = {
@@ -477,12 +340,13 @@ int cmd_health(int argc, char **argv, struct chipctl_ctx *ctx)
 	if (rc == 0)
 		return 0;	/* --help */
 	if (rc > 0) {
-		return early_unknown(ctx, rc == EX_CONFIG ?
+		return health_print_unknown(rc == EX_CONFIG ?
 			"the configuration does not load (see the log)" :
-			"cannot start (see the log)");
+			"cannot start (see the log)", ctx->json);
 	}
 	if (!ctx->cfg.database_url) {
-		return early_unknown(ctx, "database.url is not set (config or DATABASE_URL)");
+		return health_print_unknown("database.url is not set (config or DATABASE_URL)",
+					    ctx->json);
 	}
 	snprintf(app, sizeof(app), "chipctl/health/%.8s", ctx->run_id);
 	rn.db_ok = db_open(&ctx->db, ctx->cfg.database_url, app,
@@ -497,10 +361,10 @@ int cmd_health(int argc, char **argv, struct chipctl_ctx *ctx)
 	if (which == NCHECKS) {
 		for (i = 0; i < NCHECKS; i++)
 			run_check(&rn, (enum check)i);
-		rc = print_deep(&rn);
+		rc = health_print_deep(rn.res, NCHECKS, sb_str(&rn.res[C_SCORE].text), ctx->json);
 	} else {
 		run_check(&rn, (enum check)which);
-		rc = print_one(&rn, (enum check)which);
+		rc = health_print_one(&rn.res[which], ctx->json);
 	}
 	for (i = 0; i < NCHECKS; i++)
 		if (rn.done[i])
