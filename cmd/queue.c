@@ -3,6 +3,7 @@
 #include "msgtype.h"
 #include "db.h"
 #include "pgarray.h"
+#include "story.h"
 #include "log.h"
 #include "strbuf.h"
 #include "validate.h"
@@ -335,119 +336,12 @@ static int requeue(struct chipctl_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
-/* ---- queue show: one message's story ---- */
-
-static const char show_sql[] =
-	"SELECT json_build_object("
-	"  'message', json_build_object('id', f.id, 'cliente_id', f.cliente_id,"
-	"     'telefone', f.telefone, 'tipo', f.tipo, 'prioridade', f.prioridade,"
-	"     'status', f.status, 'tentativas', f.tentativas,"
-	"     'max_tentativas', f.max_tentativas, 'esperas', f.esperas,"
-	"     'created_at', f.created_at, 'first_due_at', coalesce(f.first_due_at, f.agendar_para),"
-	"     'agendar_para', f.agendar_para, 'processando_desde', f.processando_desde,"
-	"     'worker_id', f.worker_id, 'enviada_em', f.enviada_em, 'chip', c.instance_name,"
-	"     'chip_id', f.chip_id, 'conversa_id', f.conversa_id, 'outcome', f.outcome,"
-	"     'outcome_reason_code', f.outcome_reason_code, 'ultimo_erro', f.ultimo_erro,"
-	"     'correlation_id', f.correlation_id, 'provider_message_id', f.provider_message_id),"
-	"  'selections', coalesce((SELECT json_agg(json_build_object('at', s.created_at,"
-	"     'chip', sc.instance_name, 'chip_id', s.chip_id, 'mode', s.mode,"
-	"     'candidates', s.candidates, 'threshold', s.threshold, 'reason', s.reason,"
-	"     'worker_id', s.worker_id) ORDER BY s.created_at, s.id)"
-	"     FROM chip_selection_log s LEFT JOIN chips sc ON sc.id = s.chip_id"
-	"     WHERE s.message_id = f.id), '[]'),"
-	"  'attempts', coalesce((SELECT json_agg(json_build_object('at', a.created_at,"
-	"     'attempt', a.attempt, 'chip', ac.instance_name, 'chip_id', a.chip_id,"
-	"     'provider', a.provider, 'http_status', a.http_status, 'result', a.result,"
-	"     'fault', a.fault, 'uncertain', a.uncertain, 'latency_ms', a.latency_ms,"
-	"     'error', a.error) ORDER BY a.id)"
-	"     FROM send_attempts a LEFT JOIN chips ac ON ac.id = a.chip_id"
-	"     WHERE a.message_id = f.id), '[]'),"
-	"  'receipt', (SELECT json_build_object('last_status', r.last_status,"
-	"     'server_ack_at', r.server_ack_at, 'delivered_at', r.delivered_at,"
-	"     'read_at', r.read_at, 'error_at', r.error_at)"
-	"     FROM message_receipts r WHERE r.provider_message_id = f.provider_message_id))"
-	" FROM fila_mensagens f LEFT JOIN chips c ON c.id = f.chip_id"
-	" WHERE f.id = $1::bigint";
-
-static const char *js(json_object *o, const char *k)
-{
-	json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, k, &v) || !v)
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static const char *or_dash(const char *s)
-{
-	return s ? s : "-";
-}
-
-static void print_story(json_object *root)
-{
-	json_object *m, *sel, *att, *rcpt;
-	size_t i, n;
-
-	json_object_object_get_ex(root, "message", &m);
-	json_object_object_get_ex(root, "selections", &sel);
-	json_object_object_get_ex(root, "attempts", &att);
-	json_object_object_get_ex(root, "receipt", &rcpt);
-	printf("message %s: %s to %s (cliente %s), priority %s\n", js(m, "id"), js(m, "tipo"),
-	       js(m, "telefone"), js(m, "cliente_id"), js(m, "prioridade"));
-	printf("  status %s, outcome %s%s%s\n", js(m, "status"), or_dash(js(m, "outcome")),
-	       js(m, "outcome_reason_code") ? " " : "", js(m, "outcome_reason_code") ?
-	       js(m, "outcome_reason_code") : "");
-	printf("  created %s, first due %s, due %s\n", js(m, "created_at"),
-	       js(m, "first_due_at"), js(m, "agendar_para"));
-	printf("  attempts spent %s of %s, waits for a chip %s\n", js(m, "tentativas"),
-	       js(m, "max_tentativas"), js(m, "esperas"));
-	if (js(m, "processando_desde"))
-		printf("  processing since %s by %s\n", js(m, "processando_desde"),
-		       or_dash(js(m, "worker_id")));
-	if (js(m, "enviada_em"))
-		printf("  sent %s on %s, provider message id %s\n", js(m, "enviada_em"),
-		       or_dash(js(m, "chip")), or_dash(js(m, "provider_message_id")));
-	if (js(m, "ultimo_erro"))
-		printf("  last error: %s\n", js(m, "ultimo_erro"));
-	printf("  correlation id %s%s%s\n", js(m, "correlation_id"),
-	       js(m, "conversa_id") ? ", conversation " : "", js(m, "conversa_id") ?
-	       js(m, "conversa_id") : "");
-	n = json_object_array_length(sel);
-	printf("chip selection:%s\n", n ? "" : " none recorded");
-	for (i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(sel, i);
-		printf("  %s  %-10s %-22s candidates %s, threshold %s: %s\n", js(e, "at"),
-		       js(e, "mode"), or_dash(js(e, "chip")), js(e, "candidates"),
-		       js(e, "threshold"), js(e, "reason"));
-	}
-	n = json_object_array_length(att);
-	printf("attempts:%s\n", n ? "" : " none");
-	for (i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(att, i);
-		printf("  #%s %s  %s (%s)  HTTP %s %s%s%s%s  %s ms%s%s\n", js(e, "attempt"),
-		       js(e, "at"), or_dash(js(e, "chip")), or_dash(js(e, "provider")),
-		       or_dash(js(e, "http_status")), js(e, "result"),
-		       js(e, "fault") ? ", fault " : "", js(e, "fault") ? js(e, "fault") : "",
-		       strcmp(or_dash(js(e, "uncertain")), "true") ? "" : ", uncertain",
-		       or_dash(js(e, "latency_ms")), js(e, "error") ? ": " : "",
-		       js(e, "error") ? js(e, "error") : "");
-	}
-	if (rcpt && json_object_is_type(rcpt, json_type_object))
-		printf("receipt: %s (acknowledged %s, delivered %s, read %s, error %s)\n",
-		       js(rcpt, "last_status"), or_dash(js(rcpt, "server_ack_at")),
-		       or_dash(js(rcpt, "delivered_at")), or_dash(js(rcpt, "read_at")),
-		       or_dash(js(rcpt, "error_at")));
-	else
-		printf("receipt: none\n");
-}
+/* ---- queue show: one message's story (story.h) ---- */
 
 static int show(struct chipctl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = { CLI_COMMON_LONG, { 0, 0, 0, 0 } };
-	const char *params[1];
-	json_object *root;
-	PGresult *res;
-	char *end;
+	char *end, *story;
 	long long v;
 	int rc;
 
@@ -464,26 +358,19 @@ static int show(struct chipctl_ctx *ctx, int argc, char **argv)
 		return bad_value("ID", "message ids are positive integers");
 	if ((rc = ctx_start(ctx)) >= 0)
 		return rc;
-	params[0] = argv[optind];
-	if (!(res = db_query(ctx->db, show_sql, 1, params)))
+	if (!(story = story_fetch(ctx->db, argv[optind])))
 		return db_failure_rc(ctx->db);
-	if (PQntuples(res) == 0) {
-		PQclear(res);
+	if (!*story) {
+		free(story);
 		log_error("unknown message id", "id=%s", argv[optind]);
 		return EX_DATAERR;
 	}
-	if (ctx->json) {
-		puts(PQgetvalue(res, 0, 0));
-		PQclear(res);
-		return 0;
-	}
-	root = json_tokener_parse(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	if (!root)
-		return EX_SOFTWARE;
-	print_story(root);
-	json_object_put(root);
-	return 0;
+	if (ctx->json)
+		puts(story);
+	else
+		rc = story_print(stdout, story) < 0 ? EX_SOFTWARE : 0;
+	free(story);
+	return ctx->json ? 0 : rc;
 }
 
 int cmd_queue(int argc, char **argv, struct chipctl_ctx *ctx)
