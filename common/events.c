@@ -1,4 +1,5 @@
 #include "events.h"
+#include "jsonget.h"
 
 #include <ctype.h>
 #include <json-c/json.h>
@@ -15,16 +16,6 @@ const char *event_kind_name(enum event_kind k)
 	case EV_IGNORED:    break;
 	}
 	return "ignored";
-}
-
-static json_object *jget(json_object *o, const char *k)
-{
-	json_object *v;
-
-	if (!o || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, k, &v))
-		return NULL;
-	return v;
 }
 
 static json_object *jtyped(json_object *o, const char *k, json_type t)

@@ -1,5 +1,6 @@
 #include "story.h"
 #include "db.h"
+#include "jsonget.h"
 
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -52,11 +53,9 @@ char *story_fetch(struct db *db, const char *id)
 
 static const char *js(json_object *o, const char *k)
 {
-	json_object *v;
+	json_object *v = jget(o, k);
 
-	if (!o || !json_object_object_get_ex(o, k, &v) || !v)
-		return NULL;
-	return json_object_get_string(v);
+	return v ? json_object_get_string(v) : NULL;
 }
 
 static const char *or_dash(const char *s)

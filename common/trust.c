@@ -1,4 +1,5 @@
 #include "trust.h"
+#include "jsonget.h"
 #include "alert.h"
 #include "ctx.h"
 #include "db.h"
@@ -215,16 +216,6 @@ static const char explain_sql[] =
 	"        AND telefone = chip_normalizar_telefone($1))"
 	" ORDER BY (id::text = lower($1)) DESC, (instance_name = $1) DESC, created_at"
 	" LIMIT 1";
-
-static json_object *jget(json_object *o, const char *k)
-{
-	json_object *v;
-
-	if (!o || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, k, &v))
-		return NULL;
-	return v;
-}
 
 static const char *yes(const char *v)
 {
