@@ -32,28 +32,28 @@ const char usage_reset_stuck_queue[] =
 	"database unreachable, 78 configuration error or refused credentials,\n"
 	"70 internal error.\n";
 
+/* A stuck message: claimed more than $1 minutes ago. */
+#define STUCK "status = 'processando'" \
+	" AND processando_desde < now() - make_interval(mins => $1::int)"
+
+/* A stuck message its worker proved sent (a successful attempt since it
+ * was claimed) is recorded sent, not sent again (sql/009). */
+static const char proven_sql[] =
+	"SELECT count(*) FILTER (WHERE recorded) FROM chipctl_record_sent_batch(p_msgs =>"
+	"  ARRAY (SELECT id FROM fila_mensagens WHERE " STUCK " ORDER BY id))";
+
+static const char proven_dry_sql[] =
+	"SELECT count(*) FROM fila_mensagens f WHERE " STUCK
+	"   AND EXISTS (SELECT 1 FROM chipctl_sent_proof(f.id, f.processando_desde))";
+
 /*
  * The ids go through ARRAY(...) so the update probes the primary key for
  * each one: joining the CTE instead lets a stale row estimate pick a hash
  * join over the whole million-row table.
  */
-/* A stuck message its worker proved sent (a successful attempt since it
- * was claimed) is recorded sent, not sent again (sql/009). */
-static const char proven_sql[] =
-	"SELECT count(*) FILTER (WHERE recorded) FROM chipctl_record_sent_batch(p_msgs =>"
-	"  ARRAY (SELECT id FROM fila_mensagens WHERE status = 'processando'"
-	"    AND processando_desde < now() - make_interval(mins => $1::int) ORDER BY id))";
-
-static const char proven_dry_sql[] =
-	"SELECT count(*) FROM fila_mensagens f WHERE status = 'processando'"
-	"   AND processando_desde < now() - make_interval(mins => $1::int)"
-	"   AND EXISTS (SELECT 1 FROM chipctl_sent_proof(f.id, f.processando_desde))";
-
 static const char rescue_sql[] =
 	"WITH stuck AS ("
-	"  SELECT id FROM fila_mensagens"
-	"  WHERE status = 'processando'"
-	"    AND processando_desde < now() - make_interval(mins => $1::int)"
+	"  SELECT id FROM fila_mensagens WHERE " STUCK
 	"  FOR UPDATE SKIP LOCKED"
 	"), upd AS ("
 	"  UPDATE fila_mensagens f SET"
@@ -80,8 +80,7 @@ static const char rescue_sql[] =
 static const char rescue_dry_sql[] =
 	"SELECT count(*) FILTER (WHERE NOT chipctl_attempts_exhausted(tentativas + 1, max_tentativas)),"
 	"       count(*) FILTER (WHERE chipctl_attempts_exhausted(tentativas + 1, max_tentativas)), ''"
-	" FROM fila_mensagens f WHERE status = 'processando'"
-	"   AND processando_desde < now() - make_interval(mins => $1::int)"
+	" FROM fila_mensagens f WHERE " STUCK
 	"   AND NOT EXISTS (SELECT 1 FROM chipctl_sent_proof(f.id, f.processando_desde))";
 
 static const char expire_sql[] =

@@ -25,7 +25,8 @@ DROP INDEX IF EXISTS send_attempts_time_idx;
 CREATE INDEX IF NOT EXISTS send_attempts_time_brin ON send_attempts USING brin (created_at);
 
 -- One message sent: its successful attempt, with the choice that led to it
--- and the provider's message id. Committed asynchronously (a database
+-- and the provider's message id. Replaces 006's chipctl_record_sent on
+-- purpose (that one also wrote the queue row, and returned whether it did). Committed asynchronously (a database
 -- crash may lose the last fraction of a second of these; the batch's
 -- synchronous commit makes all of them durable): a killed worker does not
 -- lose a committed row, and the sender never waits for a disk flush.
@@ -126,5 +127,8 @@ BEGIN
 END;
 $$;
 
+-- chipctl_record_sent_batch takes over from 006's chipctl_record_success_batch
+-- (dropped on purpose: nothing calls it any more); where 008's comment on
+-- chip_registrar_envio_sucesso names it, read chipctl_record_sent_batch.
 DROP FUNCTION IF EXISTS chipctl_record_success_batch(bigint[], uuid[], text[], text[], text[],
     text[], text[], boolean[], text, uuid, integer);
