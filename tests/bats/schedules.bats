@@ -30,22 +30,9 @@ teardown() { :; }
 }
 
 @test "a watched job's interval default is its schedule's period" {
-	python3 - "$JOBS" <<'PY'
+	PYTHONPATH="$REPO/tests/lib" python3 - "$JOBS" <<'PY'
 import sys
-def expand(field, lo, hi):
-    out = set()
-    for part in field.split(","):
-        step = 1
-        if "/" in part:
-            part, step = part.split("/"); step = int(step)
-        if part == "*":
-            a, b = lo, hi
-        elif "-" in part:
-            a, b = map(int, part.split("-"))
-        else:
-            a = b = int(part)
-        out.update(range(a, b + 1, step))
-    return out
+from cronfield import expand
 for line in open(sys.argv[1]):
     name, sched, cmd, iset, idef, pset, lease, watched = line.rstrip("\n").split("\t")
     if watched != "watched":
@@ -114,17 +101,9 @@ gen_units() {
 		TZ=UTC systemd-analyze calendar --base-time='2026-01-23 00:00:00 UTC' \
 			--iterations=200 "$cal" | sed -n 's/^ *\(Next elapse\|Iter\. #[0-9]*\): //p' \
 			> "$BATS_TEST_TMPDIR/systemd.txt"
-		python3 - "$schedule" > "$BATS_TEST_TMPDIR/cron.txt" <<'PY'
+		PYTHONPATH="$REPO/tests/lib" python3 - "$schedule" > "$BATS_TEST_TMPDIR/cron.txt" <<'PY'
 import sys, datetime as dt
-def expand(field, lo, hi):
-    out = set()
-    for part in field.split(","):
-        step = 1
-        if "/" in part:
-            part, step = part.split("/"); step = int(step)
-        a, b = (lo, hi) if part == "*" else map(int, part.split("-")) if "-" in part else (int(part), int(part))
-        out.update(range(a, b + 1, step))
-    return out
+from cronfield import expand
 m, h, dom, mon, dow = sys.argv[1].split()
 mins, hours = expand(m, 0, 59), expand(h, 0, 23)
 t, n = dt.datetime(2026, 1, 23, 0, 1), 0	# systemd: strictly after the base time
