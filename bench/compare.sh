@@ -199,7 +199,13 @@ printf '%s\n' "$c_top"
 c_per=$(awk -v t="$c_dbms" -v n="$c_sent" 'BEGIN { printf "%.3f", t / n }')
 # what one message wrote: rows inserted, updated and deleted per table over
 # the messages (the statistics the workers flushed as they exited)
-sleep 0.6	# PostgreSQL 15 flushes a backend's table counters at most every 0.5 s
+# (a backend flushes its table counters as it exits: wait until the queue
+# rows' two updates per message are counted, 5 s at most)
+i=0
+while [ "$i" -lt 50 ] && [ "$(q "SELECT n_tup_upd < 2 * $c_sent FROM pg_stat_user_tables
+                                WHERE relname = 'fila_mensagens'")" = t ]; do
+	sleep 0.1; i=$((i + 1))
+done
 echo "chipctl: rows written per message (inserted+updated+deleted):"
 q "SELECT string_agg(relname || ' ' || to_char((n_tup_ins + n_tup_upd + n_tup_del)::numeric / $c_sent, 'FM0.00'), ', '
           ORDER BY n_tup_ins + n_tup_upd + n_tup_del DESC)
