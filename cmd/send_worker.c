@@ -16,8 +16,9 @@
 const char usage_send_worker[] =
 	"usage: chipctl send-worker [--once] [--max-messages N] [--worker-id ID] [--json]\n"
 	"\n"
-	"Claim due messages of fila_mensagens in batches of send.batch_size (FOR\n"
-	"UPDATE SKIP LOCKED: any number of workers on any number of hosts), apply\n"
+	"Claim due messages of fila_mensagens in batches (FOR UPDATE SKIP LOCKED:\n"
+	"any number of workers on any number of hosts) sized to last about\n"
+	"send.batch_seconds at this worker's rate (at most send.batch_size), apply\n"
 	"the doctor's guardrails, choose chips for the batch over one snapshot of\n"
 	"the pool (their hourly and daily room reserved), send through each chip's\n"
 	"provider (Evolution sendText or Z-API send-text), fail over to the next\n"
@@ -50,14 +51,6 @@ static void pause_ms(long ms)
 
 	if (!stop_requested)
 		nanosleep(&ts, NULL);	/* a signal ends it early */
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void summary(struct sender *s, int json)
@@ -137,11 +130,13 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 		return EX_SOFTWARE;
 	}
 	log_info("send-worker started", "worker=%s", worker, "mode=%s", once ? "once" : "loop",
-		 "batch=%d", ctx->cfg.send_batch_size, "multi_chip=%d", ctx->cfg.send_multi_chip);
+		 "batch_max=%d", ctx->cfg.send_batch_size,
+		 "batch_seconds=%d", ctx->cfg.send_batch_seconds, "multi_chip=%d", ctx->cfg.send_multi_chip);
 
 	rc = 0;
 	while (!stop_requested) {
 		struct outbound *batch;
+		double began = mono_now();
 		int n;
 
 		s.unauthorized_evolution = s.unauthorized_zapi = 0;
@@ -164,6 +159,8 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 			 * at once. */
 			if (sender_process_batch(&s, batch, n, (volatile int *)&stop_requested) < 0)
 				failed = 1;
+			else
+				claim_pace(&s, n - s.given_back, mono_now() - began);
 			handled += n;
 			claim_free(batch, n);
 		}
@@ -178,9 +175,9 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 			pause_ms(db_down);
 			continue;
 		}
-		if (now_s() - last_flush >= 10) {
+		if (mono_now() - last_flush >= 10) {
 			alert_flush(ctx);
-			last_flush = now_s();
+			last_flush = mono_now();
 		}
 		if (max_messages && handled >= max_messages)
 			break;

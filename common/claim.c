@@ -52,15 +52,24 @@ int claim_heartbeat(struct sender *s)
 		6, p) < 0 ? -1 : 0;
 }
 
+/* A worker's first claim, before it knows its rate: the size batches had
+ * before they were paced. */
+static int first_claim(const struct config *cfg)
+{
+	return cfg->send_batch_size < 50 ? cfg->send_batch_size : 50;
+}
+
 int claim_batch(struct sender *s, struct outbound **out, long at_most)
 {
 	char limit[16];
 	const char *p[2] = { limit, s->worker_id };
 	PGresult *res;
-	long want = s->ctx->cfg.send_batch_size;
+	long want = s->pace;
 	int i, n;
 
 	*out = NULL;
+	if (want <= 0)
+		want = first_claim(&s->ctx->cfg);
 	if (at_most > 0 && at_most < want)
 		want = at_most;
 	snprintf(limit, sizeof(limit), "%ld", want);
@@ -68,6 +77,7 @@ int claim_batch(struct sender *s, struct outbound **out, long at_most)
 	if (!res)
 		return -1;
 	n = PQntuples(res);
+	log_debug("batch claimed", "asked=%ld", want, "claimed=%d", n);
 	if (n > 0)
 		*out = xmalloc(sizeof(**out) * (size_t)n);
 	for (i = 0; i < n; i++) {
@@ -106,4 +116,19 @@ void claim_free(struct outbound *msgs, int n)
 		sb_free(&msgs[i].refused);
 	}
 	free(msgs);
+}
+
+void claim_pace(struct sender *s, int handled, double seconds)
+{
+	const struct config *cfg = &s->ctx->cfg;
+	double want, cur = s->pace > 0 ? s->pace : first_claim(cfg);
+
+	if (handled <= 0)
+		return;		/* nothing learnt: the size stays */
+	want = handled / (seconds > 0.001 ? seconds : 0.001) * cfg->send_batch_seconds;
+	if (want > 4 * cur)
+		want = 4 * cur;
+	if (want > cfg->send_batch_size)
+		want = cfg->send_batch_size;
+	s->pace = want < 1 ? 1 : (int)(want + 0.5);
 }

@@ -5,7 +5,10 @@
  * batch size holds and no two workers ever hold one; each comes with the
  * chips that already refused it: a message fails FAILED_ALL_CHIPS only
  * when that many distinct chips refused it), giving
- * claimed messages back, and the worker's heartbeat row.
+ * claimed messages back, the worker's heartbeat row, and the size of each
+ * claim: batches are sized by time (claim_pace), so a fast provider gets
+ * large batches (the per-batch round trips spread over many messages) and
+ * a slow one small ones (a claim is never held long).
  */
 #ifndef CHIPCTL_CLAIM_H
 #define CHIPCTL_CLAIM_H
@@ -15,10 +18,17 @@
 /* Upsert this worker's heartbeat row. 0 or -1. */
 int claim_heartbeat(struct sender *s);
 
-/* Claim up to send.batch_size (and at most at_most, when > 0) due
+/* Claim up to the paced size (and at most at_most, when > 0) due
  * messages. Returns how many (0..), or -1 on a database error. *out is an
  * array to free with claim_free. */
 int claim_batch(struct sender *s, struct outbound **out, long at_most);
 void claim_free(struct outbound *msgs, int n);
+
+/* Size the next claim from the batch just walked: handled messages in
+ * seconds. The first claim takes 50 (or send.batch_size, when smaller);
+ * each next one what this worker handles in send.batch_seconds at that
+ * rate, at most four times the one before and at most send.batch_size, at
+ * least one. */
+void claim_pace(struct sender *s, int handled, double seconds);
 
 #endif

@@ -118,6 +118,7 @@ struct config {
 
 	/* issue 3: send-worker */
 	int send_batch_size;
+	int send_batch_seconds;
 	int send_max_chips;
 	int send_idle_ms;
 	int send_backoff_base_s;

@@ -13,6 +13,14 @@
 #include <time.h>
 #include <unistd.h>
 
+double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 void make_run_id(char *buf)
 {
 	unsigned char b[16];

@@ -98,4 +98,8 @@ int ctx_finish(struct chipctl_ctx *ctx, int rc);
 /* Build a new random run id (UUID v4) into buf[37]. */
 void make_run_id(char *buf);
 
+/* Seconds on the monotonic clock: every duration a run measures (leases,
+ * batches, flushes) is a difference of two of these. */
+double mono_now(void);
+
 #endif

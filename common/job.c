@@ -115,14 +115,6 @@ void job_list(FILE *out)
 	}
 }
 
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * One round trip: take the lease if it is free or expired, mark a dead
  * holder's run abandoned, and record this run as running or skipped.

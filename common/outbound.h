@@ -84,6 +84,10 @@ struct sender {
 	/* providers that refused our credentials this cycle: not tried again
 	 * until the next claim, so one bad key does not burn through every chip */
 	int unauthorized_evolution, unauthorized_zapi;
+	/* batches sized by time (claim_pace) */
+	int pace;		/* the next claim's size; 0 before the first */
+	double deadline;	/* mono_now() when the batch in hand gives back the rest */
+	int given_back;		/* messages the batch in hand gave back at its deadline */
 };
 
 #endif

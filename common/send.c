@@ -230,6 +230,14 @@ static int send_one(struct sender *s, struct pool *pool, struct record *rec,
 	return 0;
 }
 
+/* The batch stops sending: on a signal, or at its deadline (twice
+ * send.batch_seconds after it began). What it has not sent then goes back
+ * to the queue at once, without spending an attempt. */
+static int batch_over(const struct sender *s, volatile int *stop)
+{
+	return (stop && *stop) || mono_now() >= s->deadline;
+}
+
 /* One round: a chip for every message that needs one, the sends reserved,
  * then sent in order. Returns how many were assigned, or -1. */
 static int round_of(struct sender *s, struct pool *pool, struct record *rec,
@@ -247,7 +255,7 @@ static int round_of(struct sender *s, struct pool *pool, struct record *rec,
 		if (m->pr.walk != WALK_ASSIGNED)
 			continue;
 		/* stopping, or its chip or provider failed since it was chosen */
-		if ((stop && *stop) || !select_usable(s, pool, &pool->c[m->pr.chip])) {
+		if (batch_over(s, stop) || !select_usable(s, pool, &pool->c[m->pr.chip])) {
 			select_unassign(m);
 			continue;
 		}
@@ -282,11 +290,13 @@ int sender_process_batch(struct sender *s, struct outbound *msgs, int n,
 	struct pool pool;
 	int i, round, rc = 0;
 
+	s->deadline = mono_now() + 2.0 * s->ctx->cfg.send_batch_seconds;
+	s->given_back = 0;
 	if (guard_batch(s, msgs, n) < 0 || select_load(s, msgs, n, &pool) < 0)
 		return -1;
 	record_init(&rec);
 	for (round = 0; round < s->ctx->cfg.send_max_chips + 3; round++) {
-		if (stop && *stop)
+		if (batch_over(s, stop))
 			break;
 		if ((rc = round_of(s, &pool, &rec, msgs, n, stop, &urgent)) <= 0)
 			break;
@@ -298,12 +308,18 @@ int sender_process_batch(struct sender *s, struct outbound *msgs, int n,
 		if (m->pr.walk == WALK_ASSIGNED)
 			select_unassign(m);
 		if (m->pr.walk == WALK_SELECT) {
-			if (stop && *stop)
+			if (batch_over(s, stop)) {
 				leave_now(m);
-			else
+				s->given_back++;
+			} else {
 				leave_unsent(s, &pool, m);
+			}
 		}
 	}
+	if (s->given_back && !(stop && *stop))
+		log_info("batch deadline passed: the rest goes back to the queue",
+			 "given_back=%d", s->given_back, "of=%d", n,
+			 "batch_seconds=%d", s->ctx->cfg.send_batch_seconds);
 	/* What was sent is written even after an error: a sent message left
 	 * 'processando' would be sent again after the rescue. */
 	if (record_flush(s, &rec) < 0)

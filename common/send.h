@@ -23,8 +23,9 @@ int sender_init(struct sender *s, struct chipctl_ctx *ctx, const char *worker_id
 void sender_free(struct sender *s);
 
 /* Walk a claimed batch to the end: every message ends sent, waiting,
- * rescheduled or final, all recorded. When *stop becomes true, what was
- * sent is recorded and the rest goes back at once. Returns 0, or -1 on a
+ * rescheduled or final, all recorded. When *stop becomes true, or the
+ * batch's time is up (twice send.batch_seconds), what was sent is
+ * recorded and the rest goes back at once (s->given_back counts it). Returns 0, or -1 on a
  * database error (unrecorded messages stay 'processando' for the
  * stuck-queue rescue; what was sent is still recorded if possible). */
 int sender_process_batch(struct sender *s, struct outbound *msgs, int n,

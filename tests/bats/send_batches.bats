@@ -1,0 +1,78 @@
+#!/usr/bin/env bats
+# send-worker's batches are sized by time (send.batch_seconds): large when
+# the provider is fast, small when it is slow, and a batch that overruns
+# gives the rest back instead of holding it.
+load ../lib/common
+load ../lib/send
+
+setup() {
+	common_setup
+	send_setup
+}
+
+# claims FILE: each "batch claimed" line as ASKED:CLAIMED, space separated
+claims() {
+	sed -n 's/.*msg="batch claimed" asked=\([0-9]*\) claimed=\([0-9]*\).*/\1:\2/p' "$1" |
+		tr '\n' ' ' | sed 's/ $//'
+}
+
+# queue N: N due replies, each to its own doctor, each with its own text
+queue() {
+	psql_q "INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, tipo)
+	        SELECT 'dr' || g, '55119' || lpad(g::text, 8, '0'), 'msg ' || g, 'resposta'
+	        FROM generate_series(1, $1) g"
+}
+
+# every_text_once N: the fake received N texts, each exactly once
+every_text_once() {
+	run python3 -c '
+import collections, json, sys
+texts = collections.Counter(r["json"]["text"] for r in json.load(sys.stdin) if r["path"].startswith("/message/sendText/"))
+dups = {t: n for t, n in texts.items() if n != 1}
+assert len(texts) == int(sys.argv[1]) and not dups, (len(texts), dups)
+' "$1" < <(fake_requests evolution)
+	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
+}
+
+@test "a fast provider: claims grow from 50, four times at a step, up to send.batch_size" {
+	for n in c1 c2; do chip $n 90 >/dev/null; done
+	open_instances c1 c2
+	queue 600
+	conf 'send: { batch_size = 300; batch_seconds = 10; };'
+	"$CHIPCTL_BIN" -v send-worker --once 3>&- 2>"$BATS_TEST_TMPDIR/w.err"
+	# 50 sent in well under 2.5 s is over 200 in 10 s: the next claim is
+	# capped at four times 50; then at send.batch_size; the last takes the
+	# rest, and one more finds the queue empty
+	run claims "$BATS_TEST_TMPDIR/w.err"
+	echo "claims: $output"
+	[ "$output" = "50:50 200:200 300:300 300:50 300:0" ]
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 600 ]
+	every_text_once 600
+}
+
+@test "a slow provider: the batch overruns, gives the rest back, and the next claim is small" {
+	chip c1 90 >/dev/null
+	open_instances c1
+	fake_ctl evolution /__control/send '{"instance":"c1","mode":"ok","delay_ms":300}' >/dev/null
+	queue 8
+	conf 'send: { batch_seconds = 1; };'
+	"$CHIPCTL_BIN" -v send-worker --once 3>&- 2>"$BATS_TEST_TMPDIR/w.err"
+	# 300 ms a send: the first batch (8 of the 50 asked) is past its 2 s
+	# before the last ones, which go back at once ...
+	run grep 'msg="batch deadline passed' "$BATS_TEST_TMPDIR/w.err"
+	echo "$output"
+	[ "${#lines[@]}" -ge 1 ]
+	[[ "${lines[0]}" =~ given_back=([0-9]+)\ of=8 ]]
+	[ "${BASH_REMATCH[1]}" -ge 1 ]
+	# ... and the next claim asks for about a second's worth (3 or so), not 50
+	run claims "$BATS_TEST_TMPDIR/w.err"
+	echo "claims: $output"
+	set -- $output
+	[ "$1" = 50:8 ]
+	asked=${2%%:*}
+	[ "$asked" -ge 1 ] && [ "$asked" -le 4 ]
+	# every message sent once, none spent an attempt on the way back
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada' AND tentativas = 0")" -eq 8 ]
+	[ "$(psql_q "SELECT count(*) FROM send_attempts WHERE result <> 'ok'")" -eq 0 ]
+	every_text_once 8
+}

@@ -1,0 +1,47 @@
+/* Unit tests of common/claim.c's pacing: how big the next claim is, from
+ * the batch just walked. */
+#include "claim.h"
+#include "ctx.h"
+#include "tap.h"
+
+#include <string.h>
+
+static struct chipctl_ctx ctx;
+static struct sender s;
+
+static void reset(int batch_size, int batch_seconds)
+{
+	memset(&ctx, 0, sizeof(ctx));
+	memset(&s, 0, sizeof(s));
+	ctx.cfg.send_batch_size = batch_size;
+	ctx.cfg.send_batch_seconds = batch_seconds;
+	s.ctx = &ctx;
+}
+
+int main(void)
+{
+	reset(1000, 10);
+	claim_pace(&s, 50, 0.05);	/* 1,000/s: 10,000 in 10 s */
+	ok(s.pace == 200, "a fast first batch of 50: the next is four times it, not 10,000 (%d)", s.pace);
+	claim_pace(&s, 200, 0.2);
+	ok(s.pace == 800, "... then four times again (%d)", s.pace);
+	claim_pace(&s, 800, 0.8);
+	ok(s.pace == 1000, "... and never past send.batch_size (%d)", s.pace);
+	claim_pace(&s, 1000, 100);	/* 10/s: 100 in 10 s */
+	ok(s.pace == 100, "the provider slowed down: at once what 10 s take at the new rate (%d)", s.pace);
+	claim_pace(&s, 0, 5);
+	ok(s.pace == 100, "a batch that handled nothing (all given back) teaches nothing (%d)", s.pace);
+	claim_pace(&s, 1, 60);
+	ok(s.pace == 1, "a send a minute: batches of one, never zero (%d)", s.pace);
+	claim_pace(&s, 3, 0);
+	ok(s.pace == 4, "no measurable time: bounded by four times the one before (%d)", s.pace);
+
+	reset(1000, 2);
+	claim_pace(&s, 50, 25);		/* 2/s: 4 in 2 s */
+	ok(s.pace == 4, "a slow first batch at 2 s a batch: 4 (%d)", s.pace);
+
+	reset(7, 10);
+	claim_pace(&s, 7, 0.01);
+	ok(s.pace == 7, "send.batch_size below the first claim's 50 caps from the start (%d)", s.pace);
+	return done_testing();
+}
