@@ -12,8 +12,16 @@ LONG=${BENCH_SEND_LONG:-40000}
 
 start_nginx_evolution
 trap 'kill $(cat "$BENCH_WORK/nginx/nginx.pid") 2>/dev/null; "$REPO/scripts/pg-tmp.sh" stop "$BENCH_WORK/pg" 2>/dev/null; rm -rf "$BENCH_WORK"' EXIT
-BATCH=${BENCH_SEND_BATCH:-50}
-printf 'send: { batch_size = %d; };\n' "$BATCH" > "$BENCH_WORK/chipctl.conf"
+# BENCH_SEND_BATCH=N caps the batches (send.batch_size); default settings otherwise
+BATCH=${BENCH_SEND_BATCH:-}
+if [ -n "$BATCH" ]; then
+	printf 'send: { batch_size = %d; };\n' "$BATCH" > "$BENCH_WORK/chipctl.conf"
+	batches="batches paced, at most $BATCH"
+else
+	: > "$BENCH_WORK/chipctl.conf"
+	batches="default settings (batches paced to send.batch_seconds)"
+fi
+chmod 600 "$BENCH_WORK/chipctl.conf"
 export CHIPCTL_CONFIG="$BENCH_WORK/chipctl.conf"
 DATABASE_URL=$(socket_url bench)
 export DATABASE_URL
@@ -30,7 +38,7 @@ seed() {	# seed N: N due followup messages to N different doctors
 	q "ANALYZE fila_mensagens"
 }
 
-echo "== send path: $N messages, 4 workers, 20 chips, batches of $BATCH, nginx as Evolution (Unix-socket database)"
+echo "== send path: $N messages, 4 workers, 20 chips, $batches, nginx as Evolution (Unix-socket database)"
 seed "$N" a
 t0=$(now_ns)
 for w in 1 2 3 4; do
