@@ -76,3 +76,44 @@ assert len(texts) == int(sys.argv[1]) and not dups, (len(texts), dups)
 	[ "$(psql_q "SELECT count(*) FROM send_attempts WHERE result <> 'ok'")" -eq 0 ]
 	every_text_once 8
 }
+
+@test "four workers, the provider slows down mid-run: batches shrink, what they give back others send, each once" {
+	for n in c1 c2; do chip $n 90 >/dev/null; done
+	open_instances c1 c2
+	fake_ctl evolution /__control/send '{"instance":"*","mode":"ok","delay_ms":10}' >/dev/null
+	queue 200
+	conf 'send: { batch_seconds = 1; };'
+	pids=""
+	for w in 1 2 3 4; do
+		"$CHIPCTL_BIN" -v send-worker --once --worker-id "w$w" 3>&- 2>"$BATS_TEST_TMPDIR/w$w.err" &
+		pids="$pids $!"
+	done
+	# each worker holds 50; after the first sends the provider takes 200 ms
+	# a message, so each batch is past its 2 s with messages still in hand
+	fake_wait_count evolution /message/sendText 40 20
+	fake_ctl evolution /__control/send '{"instance":"*","mode":"ok","delay_ms":200}' >/dev/null
+	for p in $pids; do wait "$p"; done
+	cat "$BATS_TEST_TMPDIR"/w*.err > "$BATS_TEST_TMPDIR/all.err"
+	run grep -c 'msg="batch deadline passed' "$BATS_TEST_TMPDIR/all.err"
+	echo "deadline lines: $output"
+	[ "$output" -ge 1 ]
+	# after the first, every claim is sized by the worker's rate: below 50,
+	# and once the slowdown is all it saw, a second's worth (5)
+	small=0
+	for w in 1 2 3 4; do
+		run claims "$BATS_TEST_TMPDIR/w$w.err"
+		echo "w$w claims: $output"
+		set -- $output
+		[ "${1%%:*}" -eq 50 ]
+		shift
+		for c in "$@"; do
+			[ "${c%%:*}" -lt 50 ]
+			[ "${c%%:*}" -gt 5 ] || small=$((small + 1))
+		done
+	done
+	[ "$small" -ge 1 ]
+	# given back and sent by whoever claimed them next: nothing lost, nothing twice
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada' AND tentativas = 0")" -eq 200 ]
+	[ "$(psql_q "SELECT count(DISTINCT worker_id) FROM send_attempts")" -ge 2 ]
+	every_text_once 200
+}
