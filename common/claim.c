@@ -123,9 +123,10 @@ void claim_pace(struct sender *s, int handled, double seconds)
 	const struct config *cfg = &s->ctx->cfg;
 	double want, cur = s->pace > 0 ? s->pace : first_claim(cfg);
 
-	if (handled <= 0)
-		return;		/* nothing learnt: the size stays */
-	want = handled / (seconds > 0.001 ? seconds : 0.001) * cfg->send_batch_seconds;
+	if (handled <= 0)	/* all given back: no rate, but too many */
+		want = cur / 4;
+	else
+		want = handled / (seconds > 0.001 ? seconds : 0.001) * cfg->send_batch_seconds;
 	if (want > 4 * cur)
 		want = 4 * cur;
 	if (want > cfg->send_batch_size)

@@ -29,10 +29,12 @@ int main(void)
 	ok(s.pace == 1000, "... and never past send.batch_size (%d)", s.pace);
 	claim_pace(&s, 1000, 100);	/* 10/s: 100 in 10 s */
 	ok(s.pace == 100, "the provider slowed down: at once what 10 s take at the new rate (%d)", s.pace);
-	claim_pace(&s, 0, 5);
-	ok(s.pace == 100, "a batch that handled nothing (all given back) teaches nothing (%d)", s.pace);
+	claim_pace(&s, 0, 25);
+	ok(s.pace == 25, "a batch that gave everything back at its deadline: a quarter (%d)", s.pace);
 	claim_pace(&s, 1, 60);
 	ok(s.pace == 1, "a send a minute: batches of one, never zero (%d)", s.pace);
+	claim_pace(&s, 0, 60);
+	ok(s.pace == 1, "... never below one (%d)", s.pace);
 	claim_pace(&s, 3, 0);
 	ok(s.pace == 4, "no measurable time: bounded by four times the one before (%d)", s.pace);
 
