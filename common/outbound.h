@@ -87,7 +87,7 @@ struct sender {
 	/* batches sized by time (claim_pace) */
 	int pace;		/* the next claim's size; 0 before the first */
 	double deadline;	/* mono_now() when the batch in hand gives back the rest */
-	int given_back;		/* messages the batch in hand gave back at its deadline */
+	int given_back;		/* messages the batch in hand gave back (deadline or signal) */
 };
 
 #endif

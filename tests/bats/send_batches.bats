@@ -16,28 +16,10 @@ claims() {
 		tr '\n' ' ' | sed 's/ $//'
 }
 
-# queue N: N due replies, each to its own doctor, each with its own text
-queue() {
-	psql_q "INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, tipo)
-	        SELECT 'dr' || g, '55119' || lpad(g::text, 8, '0'), 'msg ' || g, 'resposta'
-	        FROM generate_series(1, $1) g"
-}
-
-# every_text_once N: the fake received N texts, each exactly once
-every_text_once() {
-	run python3 -c '
-import collections, json, sys
-texts = collections.Counter(r["json"]["text"] for r in json.load(sys.stdin) if r["path"].startswith("/message/sendText/"))
-dups = {t: n for t, n in texts.items() if n != 1}
-assert len(texts) == int(sys.argv[1]) and not dups, (len(texts), dups)
-' "$1" < <(fake_requests evolution)
-	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
-}
-
 @test "a fast provider: claims grow from 50, four times at a step, up to send.batch_size" {
 	for n in c1 c2; do chip $n 90 >/dev/null; done
 	open_instances c1 c2
-	queue 600
+	enqueue 600
 	conf 'send: { batch_size = 300; batch_seconds = 10; };'
 	"$CHIPCTL_BIN" -v send-worker --once 3>&- 2>"$BATS_TEST_TMPDIR/w.err"
 	# 50 sent in well under 2.5 s is over 200 in 10 s: the next claim is
@@ -54,7 +36,7 @@ assert len(texts) == int(sys.argv[1]) and not dups, (len(texts), dups)
 	chip c1 90 >/dev/null
 	open_instances c1
 	fake_ctl evolution /__control/send '{"instance":"c1","mode":"ok","delay_ms":300}' >/dev/null
-	queue 8
+	enqueue 8
 	conf 'send: { batch_seconds = 1; };'
 	"$CHIPCTL_BIN" -v send-worker --once 3>&- 2>"$BATS_TEST_TMPDIR/w.err"
 	# 300 ms a send: the first batch (8 of the 50 asked) is past its 2 s
@@ -81,7 +63,7 @@ assert len(texts) == int(sys.argv[1]) and not dups, (len(texts), dups)
 	for n in c1 c2; do chip $n 90 >/dev/null; done
 	open_instances c1 c2
 	fake_ctl evolution /__control/send '{"instance":"*","mode":"ok","delay_ms":10}' >/dev/null
-	queue 200
+	enqueue 200
 	conf 'send: { batch_seconds = 1; };'
 	pids=""
 	for w in 1 2 3 4; do

@@ -17,9 +17,7 @@ teardown() {
 @test "several workers at once never send a message twice" {
 	for n in c1 c2 c3 c4 c5; do chip $n 90 >/dev/null; done
 	open_instances c1 c2 c3 c4 c5
-	psql_q "INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, tipo)
-	        SELECT 'dr' || g, '55119' || lpad(g::text, 8, '0'), 'msg ' || g, 'resposta'
-	        FROM generate_series(1, 300) g"
+	enqueue 300
 	conf 'send: { batch_size = 7; };'
 	pids=""
 	for w in 1 2 3 4; do "$CHIPCTL_BIN" -q send-worker --once --worker-id "w$w" 3>&- & pids="$pids $!"; done
@@ -27,13 +25,7 @@ teardown() {
 	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 300 ]
 	[ "$(psql_q "SELECT count(DISTINCT worker_id) FROM send_attempts")" -ge 2 ]
 	# every text reached the provider exactly once
-	run python3 -c '
-import collections, json, sys
-texts = collections.Counter(r["json"]["text"] for r in json.load(sys.stdin) if r["path"].startswith("/message/sendText/"))
-dups = {t: n for t, n in texts.items() if n != 1}
-assert len(texts) == 300 and not dups, (len(texts), dups)
-' < <(fake_requests evolution)
-	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
+	every_text_once 300
 	[ "$(psql_q "SELECT count(*) FROM send_attempts")" -eq 300 ]
 }
 

@@ -42,9 +42,7 @@ cron_round() {
 	psql_q "UPDATE chips SET dias_sem_erro = 10, warming_started_at = now() - interval '60 days',
 	          created_at = now() - interval '60 days'"
 	run_chipctl 0 trust-update
-	psql_q "INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, tipo)
-	        SELECT 'dr' || g, '55119' || lpad(g::text, 8, '0'), 'follow-up ' || g, 'followup'
-	        FROM generate_series(1, 60) g"
+	enqueue 60 follow-up followup
 	before=$(psql_q "SELECT string_agg(DISTINCT trust_score::text, ',') FROM chips")
 	# Evolution refuses connections for twelve 5-minute rounds
 	export EVOLUTION_API_URL=http://127.0.0.1:9
@@ -93,9 +91,7 @@ assert len(n) == 60 and set(n.values()) == {1}, n
 	for n in c1 c2 c3 c4; do chip $n 90 >/dev/null; done
 	open_instances c1 c2 c3 c4
 	psql_q "UPDATE chips SET limite_hora = 20"
-	psql_q "INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, tipo)
-	        SELECT 'dr' || g, '55119' || lpad(g::text, 8, '0'), 'reply ' || g, 'resposta'
-	        FROM generate_series(1, 400) g"
+	enqueue 400 reply resposta
 	pids=""
 	for w in 1 2 3 4; do "$CHIPCTL_BIN" -q send-worker --once --worker-id "w$w" 3>&- & pids="$pids $!"; done
 	for p in $pids; do wait "$p"; done
@@ -176,9 +172,7 @@ assert len(n) == 60 and set(n.values()) == {1}, n
 	run_chipctl 0 health chips --json
 	available=$(echo "$output" | python3 -c 'import json,sys; print(json.load(sys.stdin)["available"])')
 	[ "$available" -eq "$(psql_q "SELECT count(*) FROM chipctl_chip_now WHERE sendable")" ]
-	psql_q "INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, tipo)
-	        SELECT 'dr' || g, '55119' || lpad(g::text, 8, '0'), 'reply ' || g, 'resposta'
-	        FROM generate_series(1, 30) g"
+	enqueue 30 reply resposta
 	run_chipctl 0 send-worker --once
 	used=$(psql_q "SELECT string_agg(DISTINCT c.instance_name, ',' ORDER BY c.instance_name) FROM fila_mensagens f JOIN chips c ON c.id = f.chip_id WHERE f.status = 'enviada'")
 	[ "$used" = "e-ok1,e-ok2,z-ok" ]

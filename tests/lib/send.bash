@@ -43,6 +43,27 @@ msg() {
 	        RETURNING id"
 }
 
+# enqueue N [TEXT [TIPO]]: N due messages (resposta by default), each to its
+# own doctor and number ('dr' || g, '55119' || g), each text 'TEXT g'
+# ('msg g' by default).
+enqueue() {
+	psql_q "INSERT INTO fila_mensagens (cliente_id, telefone, conteudo, tipo)
+	        SELECT 'dr' || g, '55119' || lpad(g::text, 8, '0'), '${2:-msg} ' || g, '${3:-resposta}'
+	        FROM generate_series(1, $1) g"
+}
+
+# every_text_once N: the fake Evolution received N distinct texts, each
+# exactly once.
+every_text_once() {
+	run python3 -c '
+import collections, json, sys
+texts = collections.Counter(r["json"]["text"] for r in json.load(sys.stdin) if r["path"].startswith("/message/sendText/"))
+dups = {t: n for t, n in texts.items() if n != 1}
+assert len(texts) == int(sys.argv[1]) and not dups, (len(texts), dups)
+' "$1" < <(fake_requests evolution)
+	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
+}
+
 evo_mode() {	# evo_mode INSTANCE MODE [COUNT]
 	local count=${3:+,\"count\":$3}
 	fake_ctl evolution /__control/send "{\"instance\":\"$1\",\"mode\":\"$2\"$count}" >/dev/null
