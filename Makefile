@@ -33,6 +33,7 @@ SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 COMMON_SRC := $(sort $(wildcard common/*.c))
 CMD_SRC    := $(sort $(wildcard cmd/*.c))
 SQL_FILES  := $(sort $(wildcard sql/[0-9][0-9][0-9]_*.sql))
+SQL_REPEAT := $(sort $(wildcard sql/functions/[0-9][0-9]_*.sql))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations_data.o
@@ -61,9 +62,9 @@ $(BUILD)/%.o: %.c $(wildcard common/*.h cmd/*.h)
 # renamed changes no remaining file's time, but must leave the binary.
 $(BUILD)/sql-files: FORCE
 	@mkdir -p $(BUILD)
-	@echo '$(SQL_FILES)' | cmp -s - $@ || echo '$(SQL_FILES)' > $@
+	@echo '$(SQL_FILES) $(SQL_REPEAT)' | cmp -s - $@ || echo '$(SQL_FILES) $(SQL_REPEAT)' > $@
 
-$(BUILD)/migrations_data.c: $(SQL_FILES) $(BUILD)/sql-files scripts/embed-sql.sh
+$(BUILD)/migrations_data.c: $(SQL_FILES) $(SQL_REPEAT) sql/reworked.txt $(BUILD)/sql-files scripts/embed-sql.sh
 	@mkdir -p $(BUILD)
 	sh scripts/embed-sql.sh sql > $@.tmp && mv $@.tmp $@
 
@@ -115,9 +116,11 @@ fuzz: deps
 	$(MAKE) $(FUZZ_BIN)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh scripts/run-fuzz.sh $(FUZZ_BIN)
 
-# Static analysis: cppcheck and clang-tidy (.clang-tidy says which checks
+# Static analysis: every SQL function, view and trigger defined once
+# (scripts/check-sql-once.py), cppcheck and clang-tidy (.clang-tidy says which checks
 # and why the others are left out); any finding fails.
 lint: deps
+	python3 scripts/check-sql-once.py sql
 	$(MAKE) build/migrations_data.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=unknownMacro --suppress=uninitvar:common/log.c --std=c11 \
@@ -148,12 +151,13 @@ quickstart: deps
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANPREFIX)/man1 \
-		$(DESTDIR)$(MANPREFIX)/man5 $(DESTDIR)$(DATADIR)/sql \
+		$(DESTDIR)$(MANPREFIX)/man5 $(DESTDIR)$(DATADIR)/sql/functions \
 		$(DESTDIR)$(DATADIR)/examples
 	install -m 755 $(BUILD)/chipctl $(DESTDIR)$(BINDIR)/chipctl
 	install -m 644 man/*.1 $(DESTDIR)$(MANPREFIX)/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(MANPREFIX)/man5/
-	install -m 644 $(SQL_FILES) $(DESTDIR)$(DATADIR)/sql/
+	install -m 644 $(SQL_FILES) sql/reworked.txt $(DESTDIR)$(DATADIR)/sql/
+	install -m 644 $(SQL_REPEAT) $(DESTDIR)$(DATADIR)/sql/functions/
 	install -m 644 etc/chipctl.conf.example $(DESTDIR)$(DATADIR)/examples/chipctl.conf
 	sed 's|@BINDIR@|$(BINDIR)|g' crontab/chipctl > $(DESTDIR)$(DATADIR)/examples/chipctl.cron
 	install -m 644 crontab/railway.json $(DESTDIR)$(DATADIR)/examples/railway.json

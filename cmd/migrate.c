@@ -10,12 +10,16 @@
 const char usage_migrate[] =
 	"usage: chipctl migrate [--status] [-n|--dry-run] [--json]\n"
 	"\n"
-	"Apply the numbered migrations compiled into chipctl (from sql/), each in\n"
-	"its own transaction, recording each with its SHA-256 checksum in\n"
-	"schema_migrations. Re-running is a no-op. A migration edited after it was\n"
-	"applied is refused (exit 65).\n"
+	"Apply the SQL compiled into chipctl: first the numbered migrations of\n"
+	"sql/ that are pending (tables, columns, indexes, data), then every\n"
+	"repeatable file of sql/functions/ (functions, views, triggers) whose\n"
+	"checksum differs from the one recorded, in their order; all in one\n"
+	"transaction, so an error leaves nothing of the run applied. Checksums are\n"
+	"recorded in schema_migrations and schema_repeatables. Re-running applies\n"
+	"nothing. A numbered migration edited after it was applied is refused\n"
+	"(exit 65).\n"
 	"\n"
-	"  --status       list every migration and its state; apply nothing\n"
+	"  --status       list every file, both kinds, and its state; apply nothing\n"
 	"  -n, --dry-run  say what would be applied; apply nothing\n"
 	"      --json     print the list as JSON\n"
 	"\n"
@@ -31,6 +35,8 @@ static void print_list(struct chipctl_ctx *ctx, struct migration_status *list,
 		json_object *arr = json_object_new_array();
 		for (i = 0; i < n; i++) {
 			json_object *o = json_object_new_object();
+			json_object_object_add(o, "kind", json_object_new_string(
+				list[i].repeatable ? "repeatable" : "numbered"));
 			json_object_object_add(o, "version", json_object_new_int(list[i].version));
 			json_object_object_add(o, "name", json_object_new_string(list[i].name));
 			json_object_object_add(o, "state", json_object_new_string(
@@ -42,8 +48,12 @@ static void print_list(struct chipctl_ctx *ctx, struct migration_status *list,
 		return;
 	}
 	for (i = 0; i < n; i++)
-		printf("%03d  %-8s %s\n", list[i].version,
-		       migration_state_name(list[i].state), list[i].name);
+		if (list[i].repeatable)
+			printf("R%02d  %-8s %s\n", list[i].version,
+			       migration_state_name(list[i].state), list[i].name);
+		else
+			printf("%03d  %-8s %s\n", list[i].version,
+			       migration_state_name(list[i].state), list[i].name);
 }
 
 int cmd_migrate(int argc, char **argv, struct chipctl_ctx *ctx)
@@ -51,7 +61,8 @@ int cmd_migrate(int argc, char **argv, struct chipctl_ctx *ctx)
 	static const struct option opts[] = {
 		{ "status", no_argument, 0, 's' }, CLI_COMMON_LONG, { 0, 0, 0, 0 } };
 	struct migration_status list[256];
-	int c, status_only = 0, pending, edited, unknown, n, i, applied, rc;
+	struct migrate_result done;
+	int c, status_only = 0, pending, edited, unknown, n, i, rc;
 
 	while ((c = cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts)) != -1) {
 		if (c == 's')
@@ -74,7 +85,8 @@ int cmd_migrate(int argc, char **argv, struct chipctl_ctx *ctx)
 	if (status_only || ctx->dry_run) {
 		if (ctx->dry_run && !ctx->json)
 			for (i = 0; i < n; i++)
-				if (list[i].state == MIG_PENDING)
+				if (list[i].state == MIG_PENDING ||
+				    list[i].state == MIG_CHANGED)
 					log_info("would apply migration", "name=%s",
 						 list[i].name);
 		print_list(ctx, list, n);
@@ -82,11 +94,11 @@ int cmd_migrate(int argc, char **argv, struct chipctl_ctx *ctx)
 	}
 	if (edited)
 		return EX_DATAERR;
-	applied = migrations_apply(ctx->db, ctx->run_id);
-	if (applied < 0)
+	if (migrations_apply(ctx->db, ctx->run_id, &done))
 		return db_failure_rc(ctx->db);
-	log_info("database is up to date", "applied=%d", applied,
-		 "total=%d", nmigrations);
+	log_info("database is up to date", "applied=%d", done.numbered,
+		 "repeatable=%d", done.repeatable, "total=%d", nmigrations,
+		 "repeatables=%d", nrepeatables);
 	if (ctx->json) {
 		if (migrations_check(ctx->db, &pending, &edited, &unknown, list, 256, &n))
 			return db_failure_rc(ctx->db);

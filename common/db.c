@@ -282,7 +282,26 @@ long db_exec(struct db *db, const char *sql, int nparams,
 	return n;
 }
 
-int db_exec_script(struct db *db, const char *sql)
+/* The line of the script at the error's position (characters, 1-based, as
+ * the server counts them in the statement it was sent), or 0 if unknown. */
+static int script_line(const char *sql, const PGresult *res)
+{
+	const char *pos = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : NULL;
+	long chars = pos ? strtol(pos, NULL, 10) : 0;
+	int line = 1;
+
+	if (chars <= 0)
+		return 0;
+	for (; *sql && chars > 1; sql++) {
+		if ((*sql & 0xC0) != 0x80)	/* the first byte of a character */
+			chars--;
+		if (*sql == '\n')
+			line++;
+	}
+	return line;
+}
+
+int db_exec_script(struct db *db, const char *sql, const char *name)
 {
 	PGresult *res;
 	ExecStatusType st;
@@ -296,11 +315,19 @@ int db_exec_script(struct db *db, const char *sql)
 	}
 	{
 		char err[512];
+		int line = script_line(sql, res);
+
 		one_line(err, sizeof(err), res ? PQresultErrorMessage(res) :
 			 PQerrorMessage(db->conn));
 		db->failure_rc = classify(db, res);
-		log_error("database script failed", "sqlstate=%s",
-			  db->sqlstate[0] ? db->sqlstate : "-", "error=%s", err);
+		if (line)
+			log_error("database script failed", "file=%s", name, "line=%d", line,
+				  "sqlstate=%s", db->sqlstate[0] ? db->sqlstate : "-",
+				  "error=%s", err);
+		else
+			log_error("database script failed", "file=%s", name,
+				  "sqlstate=%s", db->sqlstate[0] ? db->sqlstate : "-",
+				  "error=%s", err);
 	}
 	PQclear(res);
 	return -1;

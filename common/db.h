@@ -53,8 +53,9 @@ int db_pipeline_send(struct db *db, const char *sql, int nparams,
 int db_pipeline_read(struct db *db, int wait);
 int db_pipeline_exit(struct db *db);
 
-/* Run a script of several statements without parameters (migrations). */
-int db_exec_script(struct db *db, const char *sql);
+/* Run a script of several statements without parameters (migrations);
+ * an error names the script (name) and the line it points at. */
+int db_exec_script(struct db *db, const char *sql, const char *name);
 
 int db_begin(struct db *db);
 int db_commit(struct db *db);

@@ -1,5 +1,6 @@
 -- 005_observability: metrics snapshots, alert inhibition, and the indexes the
 -- watchdog, the health checks and the metrics need (SPEC section 5, issue 6).
+-- (Its functions and views live in sql/functions/ since issue 18.)
 
 -- What metrics-snapshot persists every 5 minutes (T03.2); 7 days are kept.
 CREATE TABLE IF NOT EXISTS metrics_snapshots (
@@ -52,49 +53,3 @@ CREATE INDEX IF NOT EXISTS alert_outbox_inhibited_idx
     ON alert_outbox (inhibited_by) WHERE status = 'inhibited';
 CREATE INDEX IF NOT EXISTS alert_outbox_inhibited_key_idx
     ON alert_outbox (alert_key) WHERE status = 'inhibited';
-
--- Is the outage of provider p on?
-CREATE OR REPLACE FUNCTION chipctl_provider_outage(p text) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM circuit_breakers b
-                   WHERE b.name = 'provider:' || p
-                     AND (b.override = 'forced_open'
-                          OR (b.state = 'open' AND b.override IS DISTINCT FROM 'disabled')))
-        OR EXISTS (SELECT 1 FROM alert_state s
-                   WHERE s.alert_key = 'provider_outage:' || p AND s.active);
-$$;
-
--- At raise time, whoever raises it: one place, so no raiser can forget.
--- A resolved notice for a key whose alert is held back is held back too.
-CREATE OR REPLACE FUNCTION chipctl_alert_inhibit() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    p text;
-BEGIN
-    IF NEW.status <> 'pending' OR NEW.subject IS NULL THEN
-        RETURN NEW;
-    END IF;
-    IF NEW.resolved THEN
-        IF EXISTS (SELECT 1 FROM alert_outbox o
-                   WHERE o.status = 'inhibited' AND o.alert_key = NEW.alert_key
-                     AND NOT o.resolved AND o.inhibited_by LIKE 'provider_outage:%') THEN
-            NEW.status := 'inhibited';
-            NEW.inhibited_by := 'resolved while held back';
-        END IF;
-        RETURN NEW;
-    END IF;
-    SELECT c.provider INTO p
-    FROM chips c JOIN alert_inhibit_rules r
-      ON r.provider = c.provider AND r.target_type = NEW.alert_type
-    WHERE c.instance_name = NEW.subject;
-    IF p IS NOT NULL AND chipctl_provider_outage(p) THEN
-        NEW.status := 'inhibited';
-        NEW.inhibited_by := 'provider_outage:' || p;
-    END IF;
-    RETURN NEW;
-END;
-$$;
-
-DROP TRIGGER IF EXISTS alert_outbox_inhibit ON alert_outbox;
-CREATE TRIGGER alert_outbox_inhibit BEFORE INSERT ON alert_outbox
-    FOR EACH ROW EXECUTE FUNCTION chipctl_alert_inhibit();
