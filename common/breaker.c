@@ -80,7 +80,7 @@ static int failure(struct sender *s, int chip, const char *chip_id, const char *
 	p[11] = ra;
 	p[12] = s->ctx->run_id;
 	p[13] = timeout_chip;
-	p[14] = tch;
+	p[14] = timeout_chip ? tch : NULL;	/* a chip's breaker: its own run */
 	res = db_query(s->ctx->db,
 		"SELECT from_state, to_state FROM chipctl_breaker_failure(p_name => $1,"
 		" p_kind => $2, p_chip_id => $3::uuid, p_counted => $4::int, p_timeout => $5::int,"
