@@ -161,6 +161,7 @@ static const struct setting settings[] = {
 	I("breaker.chip_failures", breaker_chip_failures, NULL, 3, 1, 100),
 	I("breaker.provider_failures", breaker_provider_failures, NULL, 5, 1, 1000),
 	I("breaker.timeouts", breaker_timeouts, NULL, 5, 1, 1000),
+	I("breaker.provider_timeout_chips", breaker_provider_timeout_chips, NULL, 3, 1, 1000),
 	I("breaker.backoff_s", breaker_backoff_s, NULL, 60, 1, 86400),
 	I("breaker.backoff_max_s", breaker_backoff_max_s, NULL, 600, 1, 86400),
 	I("breaker.probe_lease_s", breaker_probe_lease_s, NULL, 60, 1, 3600),

@@ -149,6 +149,7 @@ struct config {
 	int breaker_chip_failures;
 	int breaker_provider_failures;
 	int breaker_timeouts;
+	int breaker_provider_timeout_chips;
 	int breaker_backoff_s;
 	int breaker_backoff_max_s;
 	int breaker_probe_lease_s;

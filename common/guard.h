@@ -7,6 +7,9 @@
  * a blocked doctor's message is cancelled FAILED_GUARDRAIL, an over-limit
  * one is rescheduled, with jitter, to when it is allowed, never dropped.
  * Weights and exemptions come from the message-type table (msgtype).
+ * Before any of that, a text no provider would take (blank, longer than
+ * 10000 bytes, not UTF-8: validate_message_text) ends the message
+ * FAILED_INVALID_MESSAGE at once: its own fault, no chip spent on it.
  */
 #ifndef CHIPCTL_GUARD_H
 #define CHIPCTL_GUARD_H

@@ -153,9 +153,9 @@ int record_failure(struct sender *s, const struct outbound *m, const struct pool
 {
 	const struct config *cfg = &s->ctx->cfg;
 	char id[24], att[8], status[8], lat[16], cand[8], thr[8], cd[16];
-	const char *p[19];
+	const char *p[20];
 	int secs = cooldown_for(cfg, r);
-	int closed = r->meaning == WA_CONNECTION_CLOSED;
+	int closed = provider_chip_disconnected(r);
 
 	snprintf(id, sizeof(id), "%ld", m->id);
 	snprintf(att, sizeof(att), "%d", m->pr.sends);
@@ -183,6 +183,7 @@ int record_failure(struct sender *s, const struct outbound *m, const struct pool
 	p[16] = thr;
 	p[17] = closed ? "t" : "f";
 	p[18] = cd;
+	p[19] = r->why;
 	if (db_exec(s->ctx->db,
 		    "SELECT chipctl_record_failure(p_msg => $1::bigint, p_chip => $2::uuid,"
 		    " p_provider => $3, p_attempt => $4::int, p_status => $5::int,"
@@ -190,7 +191,8 @@ int record_failure(struct sender *s, const struct outbound *m, const struct pool
 		    " p_uncertain => $9::boolean, p_error => $10, p_correlation => $11::uuid,"
 		    " p_worker => $12, p_run => $13::uuid, p_tipo => $14, p_mode => $15,"
 		    " p_candidates => $16::int, p_threshold => $17::int,"
-		    " p_disconnected => $18::boolean, p_cooldown_s => $19::int)", 19, p) < 0)
+		    " p_disconnected => $18::boolean, p_cooldown_s => $19::int,"
+		    " p_blame => $20)", 20, p) < 0)
 		return -1;
 	if (r->fault != FAULT_CHIP || r->uncertain)
 		return 0;
@@ -204,8 +206,9 @@ int record_failure(struct sender *s, const struct outbound *m, const struct pool
 	}
 	if (!closed && secs <= 0)
 		return 0;	/* cooldowns configured off: its breaker decides */
-	log_warn(closed ? "chip session closed: marked disconnected" : "chip cooled off",
-		 "chip=%s", c->instance, "cooldown_s=%d", closed ? 0 : secs, "error=%s", r->error);
+	log_warn(closed ? "chip session or instance down: marked disconnected" : "chip cooled off",
+		 "chip=%s", c->instance, "cooldown_s=%d", closed ? 0 : secs, "error=%s", r->error,
+		 "why=%s", r->why);
 	return 1;
 }
 

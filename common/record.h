@@ -11,10 +11,13 @@
  * (chipctl_record_sent_batch, sql/009, which reads the proofs: the queue
  * rows 'enviada', the interactions, the affinity, the chips' totals, the
  * breakers reset; the stuck-queue rescue calls it too);
- * each failed attempt, with whose fault it was, and for the chip's fault
- * its cooldown (the policy: 429 and rate-overlimit 5 min, 400 30 min, 403
- * 60 min, others 15 min, or longer when Retry-After says so) or its
- * session marked down, and the restriction alert (chipctl_record_failure);
+ * each failed attempt, with whose fault it was and why (provider.c's
+ * classification, stored on the attempt and as the chip's last failure),
+ * and for the chip's fault its cooldown (the policy: 429 and
+ * rate-overlimit 5 min, 400 30 min, 403 60 min, others 15 min, or longer
+ * when Retry-After says so) or, when its session or instance is down or
+ * gone, its connection state (what sync-evolution and demotion read), and
+ * the restriction alert (chipctl_record_failure);
  * and the messages that leave unsent, in one round trip
  * (chipctl_finish_batch: waiting, backing off, or final). Results are
  * written only while the message is still claimed by this worker. Whether

@@ -305,7 +305,8 @@ int select_release(struct sender *s, struct pool *pool)
 }
 
 /* How far a chip got towards taking m: the further, the truer the reason. */
-enum stage { ST_NONE, ST_DISCONNECTED, ST_COOLDOWN, ST_CIRCUIT, ST_LIMIT, ST_PERMISSION };
+enum stage { ST_NONE, ST_DISCONNECTED, ST_COOLDOWN, ST_CIRCUIT, ST_AUTH, ST_LIMIT,
+	     ST_PERMISSION };
 
 static enum stage stage_of(const struct sender *s, const struct pool *pool,
 			   const struct pool_chip *c, const struct outbound *m)
@@ -319,6 +320,9 @@ static enum stage stage_of(const struct sender *s, const struct pool *pool,
 		       !strcmp(c->blocked_by, "limit") ? ST_LIMIT : ST_NONE;
 	if (c->bad)
 		return ST_COOLDOWN;
+	/* its provider refused chipctl's configuration this cycle */
+	if (select_provider_index(c->provider) ? s->unauthorized_zapi : s->unauthorized_evolution)
+		return ST_AUTH;
 	if (!provider_usable(s, pool, c) || (c->chip_probe && c->probe_taken))
 		return ST_CIRCUIT;
 	if (c->room <= 0)
@@ -330,7 +334,8 @@ const char *select_wait_reason(const struct sender *s, const struct pool *pool,
 			       const struct outbound *m)
 {
 	static const char *const reason[] = { "WAIT_NO_CHIP", "WAIT_DISCONNECTED",
-		"WAIT_COOLDOWN", "WAIT_CIRCUIT_OPEN", "WAIT_LIMIT", "WAIT_NO_PERMISSION" };
+		"WAIT_COOLDOWN", "WAIT_CIRCUIT_OPEN", "WAIT_PROVIDER_AUTH", "WAIT_LIMIT",
+		"WAIT_NO_PERMISSION" };
 	enum stage best = ST_NONE;
 	int k;
 

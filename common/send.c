@@ -97,9 +97,9 @@ static void unauthorized(struct sender *s, const char *provider, const char *why
 		s->unauthorized_zapi = 1;
 	else
 		s->unauthorized_evolution = 1;
-	snprintf(text, sizeof(text), "%s refused chipctl's credentials (%s): sending through "
-		 "%s is stopped until the key is fixed; messages wait in the queue", provider,
-		 why, provider);
+	snprintf(text, sizeof(text), "%s refused chipctl's configuration (%s): sending through "
+		 "%s is stopped until it is fixed; messages wait in the queue, no chip is "
+		 "blamed", provider, why, provider);
 	alert_raise(s->ctx, "provider_auth", provider, ALERT_CRITICAL,
 		    s->ctx->cfg.alerts_cooldown_s, text);
 }
@@ -134,11 +134,12 @@ static void after_failure(struct sender *s, struct pool *pool, struct outbound *
 					 s->ctx->cfg.send_wait_backoff_max_s, m->esperas);
 		snprintf(f->uncertain_chip, sizeof(f->uncertain_chip), "%s", c->id);
 		s->st.uncertain++;
-	} else if (r->fault == FAULT_RECIPIENT) {
+	} else if (fault_outcome(r->fault)) {
+		/* the recipient's or the message's: final, no chip pays */
 		m->pr.walk = WALK_FINISH;
 		f->status = "erro";
-		f->outcome = "FAILED_INVALID_NUMBER";
-		f->reason = "NOT_ON_WHATSAPP";
+		f->outcome = fault_outcome(r->fault);
+		f->reason = fault_reason_code(r->fault);
 		s->st.invalid++;
 	} else if (r->fault == FAULT_CHIP) {
 		/* Refused: the next chip. Only a chip that never refused it
@@ -159,7 +160,10 @@ static void after_failure(struct sender *s, struct pool *pool, struct outbound *
 		/* The provider's fault: no attempt spent; another chip may take
 		 * it (the other provider's, once this one's breaker is open). */
 		if (provider_refused_key(r)) {
-			unauthorized(s, c->provider, r->error);
+			char why[sizeof(r->error) + 100];
+
+			snprintf(why, sizeof(why), "%s: %s", r->why, r->error);
+			unauthorized(s, c->provider, why);
 			m->pr.wait_hint = "WAIT_PROVIDER_AUTH";
 		} else {
 			m->pr.wait_hint = "WAIT_PROVIDER_DOWN";

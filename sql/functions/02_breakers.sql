@@ -35,19 +35,25 @@ FROM circuit_breakers b;
 
 -- A counted failure (p_counted = 1) or a timeout (p_timeout = 1) of a request
 -- through the breaker. Opens it at p_fail_threshold counted failures in a
--- row, or p_timeout_threshold timeouts in a row (single timeouts do not
--- count: a hung provider is still caught); a failed probe reopens it with
--- the backoff doubled up to p_max_backoff. p_retry_after (seconds, or 0)
--- comes from a Retry-After header and can only lengthen the wait.
+-- row, or on a run of timeouts (single timeouts do not count): a chip's at
+-- p_timeout_threshold in a row; a provider's (p_timeout_chips given, the
+-- timeout's chip in p_timeout_chip) only when its run spans p_timeout_chips
+-- distinct chips, so one hanging chip never opens its provider. A failed
+-- probe reopens it with the backoff doubled up to p_max_backoff.
+-- p_retry_after (seconds, or 0) comes from a Retry-After header and can
+-- only lengthen the wait.
+DROP FUNCTION IF EXISTS chipctl_breaker_failure(text, text, uuid, integer, integer, text, text,
+    integer, integer, integer, integer, integer, uuid);
 CREATE OR REPLACE FUNCTION chipctl_breaker_failure(
     p_name text, p_kind text, p_chip_id uuid, p_counted integer, p_timeout integer,
     p_why text, p_worker text, p_fail_threshold integer, p_timeout_threshold integer,
     p_base_backoff integer, p_max_backoff integer, p_retry_after integer,
-    p_run_id uuid)
+    p_run_id uuid, p_timeout_chip uuid DEFAULT NULL, p_timeout_chips integer DEFAULT NULL)
 RETURNS TABLE (from_state text, to_state text) LANGUAGE plpgsql AS $$
 DECLARE
     b circuit_breakers%ROWTYPE;
     v_opens boolean;
+    v_run boolean;
     v_backoff integer;
 BEGIN
     INSERT INTO circuit_breakers (name, kind, chip_id, backoff_s)
@@ -57,10 +63,17 @@ BEGIN
     b.consecutive_failures := CASE WHEN p_counted > 0 THEN b.consecutive_failures + 1
                                    ELSE b.consecutive_failures END;
     b.consecutive_timeouts := CASE WHEN p_timeout > 0 THEN b.consecutive_timeouts + 1 ELSE 0 END;
+    b.timeout_chips := CASE WHEN p_timeout <= 0 THEN '{}'::uuid[]
+                            WHEN p_timeout_chip IS NULL
+                                 OR p_timeout_chip = ANY (b.timeout_chips) THEN b.timeout_chips
+                            ELSE b.timeout_chips || p_timeout_chip END;
+    v_run := CASE WHEN p_timeout_chips IS NULL
+                  THEN b.consecutive_timeouts >= p_timeout_threshold
+                  ELSE cardinality(b.timeout_chips) >= p_timeout_chips END;
     v_opens := b.override IS DISTINCT FROM 'disabled' AND (
         (b.state = 'half_open' AND (p_counted > 0 OR p_timeout > 0)) OR
         (b.state = 'closed' AND (b.consecutive_failures >= p_fail_threshold OR
-                                 b.consecutive_timeouts >= p_timeout_threshold)));
+                                 (p_timeout > 0 AND v_run))));
     from_state := b.state;
     IF v_opens THEN
         v_backoff := CASE WHEN b.state = 'half_open' THEN least(b.backoff_s * 2, p_max_backoff)
@@ -69,22 +82,25 @@ BEGIN
             retry_at = now() + make_interval(secs => greatest(v_backoff, coalesce(p_retry_after, 0))),
             backoff_s = v_backoff, probe_holder = NULL, probe_until = NULL,
             consecutive_failures = b.consecutive_failures,
-            consecutive_timeouts = b.consecutive_timeouts,
+            consecutive_timeouts = b.consecutive_timeouts, timeout_chips = b.timeout_chips,
             last_failure_at = now(), last_failure = p_why,
             version = version + 1, updated_at = now()
         WHERE name = p_name;
         INSERT INTO circuit_transitions (breaker, from_state, to_state, reason, actor, run_id)
         VALUES (p_name, b.state, 'open',
-                CASE WHEN b.state = 'half_open' THEN 'probe failed: ' ELSE
-                     CASE WHEN b.consecutive_timeouts >= p_timeout_threshold
-                          THEN b.consecutive_timeouts || ' timeouts in a row: '
-                          ELSE b.consecutive_failures || ' failures in a row: ' END END || p_why,
+                CASE WHEN b.state = 'half_open' THEN 'probe failed: '
+                     WHEN p_timeout > 0 AND v_run AND p_timeout_chips IS NOT NULL
+                     THEN b.consecutive_timeouts || ' timeouts in a row on '
+                          || cardinality(b.timeout_chips) || ' chips: '
+                     WHEN p_timeout > 0 AND v_run
+                     THEN b.consecutive_timeouts || ' timeouts in a row: '
+                     ELSE b.consecutive_failures || ' failures in a row: ' END || p_why,
                 coalesce(p_worker, 'chipctl'), p_run_id);
         to_state := 'open';
     ELSE
         UPDATE circuit_breakers SET prev_state = state,
             consecutive_failures = b.consecutive_failures,
-            consecutive_timeouts = b.consecutive_timeouts,
+            consecutive_timeouts = b.consecutive_timeouts, timeout_chips = b.timeout_chips,
             retry_at = CASE WHEN state = 'open' AND p_retry_after > 0
                             THEN greatest(retry_at, now() + make_interval(secs => p_retry_after))
                             ELSE retry_at END,
@@ -103,7 +119,8 @@ CREATE OR REPLACE FUNCTION chipctl_breaker_success(p_names text[], p_base_backof
 RETURNS integer LANGUAGE sql AS $$
     WITH up AS (
         UPDATE circuit_breakers SET prev_state = state, state = 'closed',
-            consecutive_failures = 0, consecutive_timeouts = 0, backoff_s = p_base_backoff,
+            consecutive_failures = 0, consecutive_timeouts = 0, timeout_chips = '{}',
+            backoff_s = p_base_backoff,
             retry_at = NULL, probe_holder = NULL, probe_until = NULL,
             version = version + 1, updated_at = now()
         WHERE name = ANY (p_names) AND override IS DISTINCT FROM 'forced_open'

@@ -121,40 +121,51 @@ END;
 $$;
 
 -- Record one failed attempt, with whose fault it was (p_fault: chip,
--- provider or recipient; a timeout is the provider's, and p_uncertain: it
--- may have been delivered). Only the chip's fault touches the chip:
--- its error counters, and a cooldown of p_cooldown_s or, for a closed
--- session (p_disconnected), the chip marked disconnected by its provider.
+-- provider, configuration, message or recipient, set by provider.c; a
+-- timeout is the provider's, and p_uncertain: it may have been delivered)
+-- and why (p_blame). Every failure becomes the chip's last failure, which
+-- `chips` shows; only the chip's fault touches the chip: its error
+-- counters, and a cooldown of p_cooldown_s or, for a session or instance
+-- down or gone (p_disconnected), the chip marked disconnected by its
+-- provider (what sync and demotion read).
+DROP FUNCTION IF EXISTS chipctl_record_failure(bigint, uuid, text, integer, integer, integer,
+    text, text, boolean, text, uuid, text, uuid, text, text, integer, integer, boolean, integer);
 CREATE OR REPLACE FUNCTION chipctl_record_failure(
     p_msg bigint, p_chip uuid, p_provider text, p_attempt integer, p_status integer,
     p_latency integer, p_result text, p_fault text, p_uncertain boolean, p_error text,
     p_correlation uuid, p_worker text, p_run uuid, p_tipo text, p_mode text,
     p_candidates integer, p_threshold integer, p_disconnected boolean DEFAULT false,
-    p_cooldown_s integer DEFAULT 0)
+    p_cooldown_s integer DEFAULT 0, p_blame text DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_chip boolean := p_fault = 'chip';
 BEGIN
     INSERT INTO send_attempts (message_id, chip_id, provider, attempt, http_status,
-        latency_ms, result, fault, uncertain, error, correlation_id, worker_id, run_id,
+        latency_ms, result, fault, blame, uncertain, error, correlation_id, worker_id, run_id,
         mode, candidates, threshold)
     VALUES (p_msg, p_chip, p_provider, p_attempt, nullif(p_status, 0), p_latency, p_result,
-        p_fault, p_uncertain, p_error, p_correlation, p_worker, p_run, p_mode,
+        p_fault, p_blame, p_uncertain, p_error, p_correlation, p_worker, p_run, p_mode,
         p_candidates, p_threshold);
-    IF p_fault = 'chip' THEN
+    IF v_chip THEN
         PERFORM chip_registrar_envio_erro(p_chip, nullif(p_status, 0), p_error);
-        IF p_disconnected THEN
-            UPDATE chips SET
-                evolution_connected = CASE WHEN provider = 'zapi' THEN evolution_connected
-                                           ELSE false END,
-                zapi_connected = CASE WHEN provider = 'zapi' THEN false ELSE zapi_connected END,
-                desconectado_desde = coalesce(desconectado_desde, now()), updated_at = now()
-            WHERE id = p_chip;
-        ELSE
-            UPDATE chips SET cooldown_until = greatest(coalesce(cooldown_until, now()),
-                    now() + make_interval(secs => p_cooldown_s)),
-                cooldown_reason = p_error, updated_at = now()
-            WHERE id = p_chip;
-        END IF;
     END IF;
+    UPDATE chips SET last_fault = p_fault, last_fault_why = p_blame,
+        last_fault_error = p_error, last_fault_at = now(),
+        evolution_connected = CASE WHEN v_chip AND p_disconnected AND provider <> 'zapi'
+                                   THEN false ELSE evolution_connected END,
+        zapi_connected = CASE WHEN v_chip AND p_disconnected AND provider = 'zapi'
+                              THEN false ELSE zapi_connected END,
+        desconectado_desde = CASE WHEN v_chip AND p_disconnected
+                                  THEN coalesce(desconectado_desde, now())
+                                  ELSE desconectado_desde END,
+        cooldown_until = CASE WHEN v_chip AND NOT p_disconnected
+                              THEN greatest(coalesce(cooldown_until, now()),
+                                            now() + make_interval(secs => p_cooldown_s))
+                              ELSE cooldown_until END,
+        cooldown_reason = CASE WHEN v_chip AND NOT p_disconnected THEN p_error
+                               ELSE cooldown_reason END,
+        updated_at = now()
+    WHERE id = p_chip;
 END;
 $$;
 
