@@ -111,7 +111,7 @@ report() {
 		limit = chips * 1000 / l
 		printf "%s: %d sent (%d requests) in %.1f s from the first send: %.1f msg/s, %.1f %% of the limit (%d chips / %d ms = %.0f msg/s)\n",
 		       name, sent, reqs, span, rate, 100 * rate / limit, chips, l, limit
-		printf "%s: mean sends in flight %.1f (peak %d), overlapping sends on one chip %d, database %.3f ms per message\n",
+		printf "%s: mean sends in flight %.1f (peak %d), overlapping sends on one chip %d (must be 0), database %.3f ms per message\n",
 		       name, mif, peak, ovl, (sent > 0 ? dbms / sent : 0)
 	}'
 }
