@@ -26,8 +26,14 @@ ALTER TABLE chips ADD COLUMN IF NOT EXISTS last_fault_why text;
 ALTER TABLE chips ADD COLUMN IF NOT EXISTS last_fault_error text;
 ALTER TABLE chips ADD COLUMN IF NOT EXISTS last_fault_at timestamptz;
 
--- A provider's run of timeouts (reset with consecutive_timeouts): the
+-- A provider's run of timeouts (reset with its consecutive_timeouts): the
 -- distinct chips it spans. The provider's breaker opens only when they
 -- reach breaker.provider_timeout_chips, so one hanging chip never stops
--- the pool.
-ALTER TABLE circuit_breakers ADD COLUMN IF NOT EXISTS timeout_chips uuid[] NOT NULL DEFAULT '{}';
+-- the pool. (A table of its own: a new circuit_breakers column would
+-- change the chipctl_breakers view's b.* under it.)
+CREATE TABLE IF NOT EXISTS breaker_timeout_chips (
+    breaker  text NOT NULL REFERENCES circuit_breakers (name) ON DELETE CASCADE,
+    chip_id  uuid NOT NULL,
+    at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (breaker, chip_id)
+);

@@ -54,6 +54,7 @@ DECLARE
     b circuit_breakers%ROWTYPE;
     v_opens boolean;
     v_run boolean;
+    v_chips integer := 0;
     v_backoff integer;
 BEGIN
     INSERT INTO circuit_breakers (name, kind, chip_id, backoff_s)
@@ -63,13 +64,17 @@ BEGIN
     b.consecutive_failures := CASE WHEN p_counted > 0 THEN b.consecutive_failures + 1
                                    ELSE b.consecutive_failures END;
     b.consecutive_timeouts := CASE WHEN p_timeout > 0 THEN b.consecutive_timeouts + 1 ELSE 0 END;
-    b.timeout_chips := CASE WHEN p_timeout <= 0 THEN '{}'::uuid[]
-                            WHEN p_timeout_chip IS NULL
-                                 OR p_timeout_chip = ANY (b.timeout_chips) THEN b.timeout_chips
-                            ELSE b.timeout_chips || p_timeout_chip END;
+    -- the run's distinct chips: a timeout adds its chip, anything else ends the run
+    IF p_timeout <= 0 THEN
+        DELETE FROM breaker_timeout_chips WHERE breaker = p_name;
+    ELSIF p_timeout_chip IS NOT NULL THEN
+        INSERT INTO breaker_timeout_chips (breaker, chip_id) VALUES (p_name, p_timeout_chip)
+        ON CONFLICT DO NOTHING;
+        SELECT count(*) INTO v_chips FROM breaker_timeout_chips WHERE breaker = p_name;
+    END IF;
     v_run := CASE WHEN p_timeout_chips IS NULL
                   THEN b.consecutive_timeouts >= p_timeout_threshold
-                  ELSE cardinality(b.timeout_chips) >= p_timeout_chips END;
+                  ELSE v_chips >= p_timeout_chips END;
     v_opens := b.override IS DISTINCT FROM 'disabled' AND (
         (b.state = 'half_open' AND (p_counted > 0 OR p_timeout > 0)) OR
         (b.state = 'closed' AND (b.consecutive_failures >= p_fail_threshold OR
@@ -82,7 +87,7 @@ BEGIN
             retry_at = now() + make_interval(secs => greatest(v_backoff, coalesce(p_retry_after, 0))),
             backoff_s = v_backoff, probe_holder = NULL, probe_until = NULL,
             consecutive_failures = b.consecutive_failures,
-            consecutive_timeouts = b.consecutive_timeouts, timeout_chips = b.timeout_chips,
+            consecutive_timeouts = b.consecutive_timeouts,
             last_failure_at = now(), last_failure = p_why,
             version = version + 1, updated_at = now()
         WHERE name = p_name;
@@ -91,7 +96,7 @@ BEGIN
                 CASE WHEN b.state = 'half_open' THEN 'probe failed: '
                      WHEN p_timeout > 0 AND v_run AND p_timeout_chips IS NOT NULL
                      THEN b.consecutive_timeouts || ' timeouts in a row on '
-                          || cardinality(b.timeout_chips) || ' chips: '
+                          || v_chips || ' chips: '
                      WHEN p_timeout > 0 AND v_run
                      THEN b.consecutive_timeouts || ' timeouts in a row: '
                      ELSE b.consecutive_failures || ' failures in a row: ' END || p_why,
@@ -100,7 +105,7 @@ BEGIN
     ELSE
         UPDATE circuit_breakers SET prev_state = state,
             consecutive_failures = b.consecutive_failures,
-            consecutive_timeouts = b.consecutive_timeouts, timeout_chips = b.timeout_chips,
+            consecutive_timeouts = b.consecutive_timeouts,
             retry_at = CASE WHEN state = 'open' AND p_retry_after > 0
                             THEN greatest(retry_at, now() + make_interval(secs => p_retry_after))
                             ELSE retry_at END,
@@ -113,19 +118,22 @@ END;
 $$;
 
 -- A success through these breakers: each one that is not clean closes and
--- resets (counters, backoff), with a transition row when its state changes.
+-- resets (counters, its run of timeouts, backoff), with a transition row
+-- when its state changes.
 CREATE OR REPLACE FUNCTION chipctl_breaker_success(p_names text[], p_base_backoff integer,
                                                    p_worker text, p_run_id uuid)
 RETURNS integer LANGUAGE sql AS $$
     WITH up AS (
         UPDATE circuit_breakers SET prev_state = state, state = 'closed',
-            consecutive_failures = 0, consecutive_timeouts = 0, timeout_chips = '{}',
-            backoff_s = p_base_backoff,
+            consecutive_failures = 0, consecutive_timeouts = 0, backoff_s = p_base_backoff,
             retry_at = NULL, probe_holder = NULL, probe_until = NULL,
             version = version + 1, updated_at = now()
         WHERE name = ANY (p_names) AND override IS DISTINCT FROM 'forced_open'
           AND (state <> 'closed' OR consecutive_failures > 0 OR consecutive_timeouts > 0)
         RETURNING name, prev_state, state
+    ), run_ended AS (
+        -- the answer ends a provider's run of timeouts
+        DELETE FROM breaker_timeout_chips t USING up WHERE t.breaker = up.name
     ), tr AS (
         INSERT INTO circuit_transitions (breaker, from_state, to_state, reason, actor, run_id)
         SELECT name, prev_state, state, 'request succeeded', coalesce(p_worker, 'chipctl'), p_run_id

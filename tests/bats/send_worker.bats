@@ -153,17 +153,23 @@ assert r["headers"]["apikey"] == sys.argv[1]
 	[ "$(psql_q "SELECT bool_and(cooldown_until BETWEEN now() + interval '4 minutes' AND now() + interval '6 minutes') FROM chips WHERE id IN ('$a', '$b')")" = t ]
 }
 
-@test "a 400 cools the chip 30 min; other chip faults 15 min" {
+@test "a 400 cools the chip 30 min; other chip faults 15 min; a client never started marks it disconnected instead" {
 	a=$(chip c1 95)
 	b=$(chip c2 94)
-	chip c3 80 >/dev/null
-	open_instances c1 c2 c3
+	c=$(chip c3 93)
+	chip c4 80 >/dev/null
+	open_instances c1 c2 c3 c4
 	evo_mode c1 baileys_error
 	evo_mode c2 client_not_started
+	fake_ctl evolution /__control/script '{"responses":[{"instance":"c3","status":409,
+	  "body":{"status":409,"error":"Conflict","response":{"message":["Error: conflict"]}}}]}' >/dev/null
+	conf 'send: { max_chips_per_message = 4; };'
 	msg followup >/dev/null
 	run_chipctl 0 send-worker --once
 	[ "$(psql_q "SELECT cooldown_until BETWEEN now() + interval '29 minutes' AND now() + interval '31 minutes' FROM chips WHERE id = '$a'")" = t ]
-	[ "$(psql_q "SELECT cooldown_until BETWEEN now() + interval '14 minutes' AND now() + interval '16 minutes' FROM chips WHERE id = '$b'")" = t ]
+	[ "$(psql_q "SELECT cooldown_until BETWEEN now() + interval '14 minutes' AND now() + interval '16 minutes' FROM chips WHERE id = '$c'")" = t ]
+	# its connection state, which sync and demotion read (issue 22), not a cooldown
+	[ "$(psql_q "SELECT cooldown_until IS NULL, evolution_connected, desconectado_desde IS NOT NULL FROM chips WHERE id = '$b'")" = "t|f|t" ]
 }
 
 @test "500 Connection Closed marks that chip disconnected, not the provider down" {
