@@ -92,9 +92,9 @@ int rescue_stuck(struct chipctl_ctx *ctx, struct rescue_counts *c)
 		 "chips_released=%ld", c->chips_released,
 		 "chip_room_given_back=%ld", c->room_given_back,
 		 "stuck_minutes=%d", ctx->cfg.queue_stuck_minutes);
-	if (ctx->dry_run)
-		return 0;
-	count_all(ctx, c);
+	if (!ctx->dry_run)
+		count_all(ctx, c);
+	/* a dry run's alert_raise only says it would raise it */
 	if (c->failed > 0) {
 		snprintf(text, sizeof(text),
 			 "%ld message(s) stuck in processing used up their attempts and "
@@ -122,9 +122,8 @@ int rescue_expire(struct chipctl_ctx *ctx, long *expired)
 	log_info(ctx->dry_run ? "would expire old pending messages" :
 				"expired old pending messages",
 		 "expired=%ld", *expired, "expire_hours=%d", ctx->cfg.queue_expire_hours);
-	if (ctx->dry_run)
-		return 0;
-	job_count(ctx, "expired", *expired);
+	if (!ctx->dry_run)
+		job_count(ctx, "expired", *expired);
 	if (*expired > 0) {
 		snprintf(text, sizeof(text),
 			 "%ld pending message(s) older than %d h were cancelled "
