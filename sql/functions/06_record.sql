@@ -207,7 +207,7 @@ BEGIN
             AS u(msg, st, oc, foc, reason, err, next_in, next_at, spent, waits, uchip)
     ), v AS (
         SELECT f.id, f.tipo, u.*,
-            u.uchip IS NOT NULL OR f.envio_iniciado_em IS NOT NULL AS unsure,
+            u.uchip IS NOT NULL AS unsure,
             CASE WHEN u.st <> 'pendente' THEN u.st
                  WHEN chipctl_attempts_exhausted(f.tentativas + u.spent, f.max_tentativas)
                       AND u.spent > 0 THEN 'erro'
