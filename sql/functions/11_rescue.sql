@@ -114,6 +114,7 @@ DECLARE
     v_all bigint[];
     v_dead bigint[];
     v_back bigint[];
+    v_workers text[];
 BEGIN
     WITH t AS (
         SELECT f.id, f.worker_id,
@@ -128,8 +129,9 @@ BEGIN
         ORDER BY f.id FOR UPDATE OF f SKIP LOCKED
     )
     SELECT coalesce(array_agg(t.id), '{}'), coalesce(array_agg(t.id) FILTER (WHERE t.dead), '{}'),
-           coalesce(string_agg(DISTINCT t.worker_id, ',') FILTER (WHERE t.dead), '')
-    INTO v_all, v_dead, dead_workers FROM t;
+           coalesce(string_agg(DISTINCT t.worker_id, ',') FILTER (WHERE t.dead), ''),
+           coalesce(array_agg(DISTINCT t.worker_id) FILTER (WHERE t.worker_id IS NOT NULL), '{}')
+    INTO v_all, v_dead, dead_workers, v_workers FROM t;
 
     recorded_sent := 0;
     IF cardinality(v_all) > 0 THEN
@@ -182,7 +184,9 @@ BEGIN
         SELECT k.chip_id, k.held_room FROM chip_send_counters k
         LEFT JOIN worker_heartbeats h ON h.worker_id = k.held_by
         WHERE k.held_by IS NOT NULL
-          AND (k.held_until < now() OR chipctl_worker_dead(h.last_beat_at, p_heartbeat_s))
+          AND (k.held_until < now() OR chipctl_worker_dead(h.last_beat_at, p_heartbeat_s)
+               -- a worker whose claims this rescue took back holds nothing
+               OR k.held_by = ANY (v_workers))
         ORDER BY k.chip_id FOR UPDATE OF k SKIP LOCKED
     ), up AS (
         UPDATE chip_send_counters k SET
