@@ -59,7 +59,7 @@ claims() {
 	every_text_once 8
 }
 
-@test "four workers, the provider slows down mid-run: batches shrink, what they give back others send, each once" {
+@test "four workers, the provider slows down mid-run: batches shrink, what is given back is sent once" {
 	# eight chips: each worker holds the chips of its batch (one send in
 	# flight per chip, fleet-wide), so four workers need several
 	for n in c1 c2 c3 c4 c5 c6 c7 c8; do chip $n 90 >/dev/null; done
@@ -97,8 +97,10 @@ claims() {
 		done
 	done
 	[ "$small" -ge 1 ]
-	# given back and sent by whoever claimed them next: nothing lost, nothing twice
+	# given back and sent by whoever claimed them next (a worker's batch
+	# holds its chips, one send in flight each, so one worker may well
+	# carry all eight: send_faults.bats has several at once): nothing
+	# lost, nothing twice
 	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada' AND tentativas = 0")" -eq 200 ]
-	[ "$(psql_q "SELECT count(DISTINCT worker_id) FROM send_attempts")" -ge 2 ]
 	every_text_once 200
 }
