@@ -133,9 +133,9 @@ enum wa_meaning evolution_error_meaning(const char *body, long status,
 		m = WA_NOT_ON_WHATSAPP;
 	else if (strstr(text, "rate-overlimit"))
 		m = WA_RATE_LIMIT;
-	else if (status == 404 && (strstr(text, "instance does not exist") ||
-				   strstr(text, "Instance not found")))
-		m = WA_INSTANCE_GONE;
+	else if ((status == 404 && strstr(text, "instance does not exist")) ||
+		 (status < 500 && strstr(text, "Instance not found")))
+		m = WA_INSTANCE_GONE;	/* Z-API: this chip's id and token pair */
 	else if ((status == 404 && (rc < 0 || strstr(text, "Cannot POST") ||
 				    strstr(text, "Cannot GET"))) ||
 		 status == 405 || status == 415)
