@@ -94,13 +94,15 @@ trust() { psql_q "SELECT string_agg(trust_score::text, ',' ORDER BY instance_nam
 	run_chipctl 0 send-worker --once
 	[ "$(msg_state "$m")" = "erro|FAILED_INVALID_MESSAGE" ]
 	[ "$(psql_q "SELECT outcome_reason_code, tentativas FROM fila_mensagens WHERE id = $m")" = "INVALID_MESSAGE|0" ]
+	[ "$(psql_q "SELECT ultimo_erro FROM fila_mensagens WHERE id = $m")" = "text refused before sending (blank: nothing but white space): no provider would take it" ]
 	[ "$(psql_q "SELECT count(*) FROM send_attempts WHERE message_id = $m")" -eq 0 ]
 	[ "$(msg_state "$ok")" = "enviada|SENT" ]
 	[ "$(fake_count evolution POST /message/sendText/)" -eq 1 ]
 	no_chip_harmed
 	run_chipctl 65 queue enqueue --cliente dr-x --telefone 5511987650000 --text '   '
-	[[ "$stderr" == *"not blank (blank)"* ]]
+	[[ "$stderr" == *"blank: nothing but white space"* ]]
 	run_chipctl 65 queue enqueue --cliente dr-x --telefone 5511987650000 --text "$(printf 'a%.0s' $(seq 10001))"
+	[[ "$stderr" == *"longer than 10000 bytes"* ]]
 	[ "$(psql_q "SELECT count(*) FROM fila_mensagens")" -eq 2 ]
 }
 

@@ -219,10 +219,10 @@ static void texts(void)
 {
 	char big[VALIDATE_TEXT_MAX + 2];
 
-	is_str(validate_message_text("   ", 3), "blank", "spaces only: blank");
-	is_str(validate_message_text("", 0), "blank", "empty: blank");
-	is_str(validate_message_text(" \t\r\n", 4), "blank", "ASCII white space: blank");
-	is_str(validate_message_text("\xc2\xa0\xe3\x80\x80\xe2\x80\x83", 8), "blank",
+	is_str(validate_message_text("   ", 3), "blank: nothing but white space", "spaces only: blank");
+	is_str(validate_message_text("", 0), "blank: nothing but white space", "empty: blank");
+	is_str(validate_message_text(" \t\r\n", 4), "blank: nothing but white space", "ASCII white space: blank");
+	is_str(validate_message_text("\xc2\xa0\xe3\x80\x80\xe2\x80\x83", 8), "blank: nothing but white space",
 	       "Unicode spaces (NBSP, ideographic, em): blank, as JavaScript's trim() sees it");
 	ok(validate_message_text(" oi ", 4) == NULL, "text with spaces around: fine");
 	ok(validate_message_text("\xc2\xa0x", 3) == NULL, "NBSP then a letter: fine");
