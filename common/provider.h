@@ -57,6 +57,16 @@ struct send_request {
 	const char *zapi_token;
 	const char *number;		/* digits */
 	const char *text;
+	int typing_ms;			/* "typing..." first (provider_typing_ms), 0: none */
+};
+
+/* One send as a ready HTTP request (for http_request or http_multi_add). */
+struct provider_call {
+	char *url;
+	char *body;
+	char *auth;
+	const char *headers[3];	/* NULL-terminated, pointing into the call */
+	long timeout_ms;	/* the provider's timeout plus the typing time */
 };
 
 struct send_result {
@@ -67,13 +77,28 @@ struct send_result {
 	long retry_after_s;	/* from a Retry-After header, or -1 */
 	enum fault fault;
 	const char *why;	/* why that side, in a few words (static), or "" */
-	int uncertain;		/* a timeout: it may have been delivered */
+	int uncertain;		/* no answer to a request that left (a timeout, a cut
+				 * connection): it may have been delivered */
 	char message_id[128];	/* provider's id of the sent message, or "" */
 	char error[300];	/* one line: status and the provider's words */
 };
 
+/* How long the provider shows "typing..." before a text (SPEC section 8):
+ * send.typing_ms_per_char per character, clamped to send.typing_min_ms and
+ * send.typing_max_ms; 0 when typing is off. */
+int provider_typing_ms(const struct config *cfg, const char *text);
+
+/* The request of a send (typing included: Evolution's delay in ms, Z-API's
+ * delayTyping in whole seconds 1 to 15), and what its answer means (r may
+ * be changed: a 2xx cut off mid-body is a success). */
+void provider_call_build(const struct config *cfg, const struct send_request *req,
+			 struct provider_call *call);
+void provider_call_free(struct provider_call *call);
+void provider_result(const struct send_request *req, struct http_response *r,
+		     struct send_result *res);
+
 /*
- * Send. Fills res and returns res->cls. A 2xx whose body has no message id
+ * Send (build, one blocking request, result). Fills res and returns res->cls. A 2xx whose body has no message id
  * (garbage, cut off mid-body, larger than the cap) is still a success: the
  * provider accepted the message, and sending it again could deliver it
  * twice; res->error then says so.

@@ -15,7 +15,8 @@ static const char pool_sql[] =
 	"SELECT id, instance_name, provider, zapi_instance_id, zapi_token, trust_score,"
 	"  pode_prospectar, pode_followup, pode_responder, sendable, blocked_by, chip_probe,"
 	"  provider_probe, breaker_dirty, hour_used, day_used, room, affinity"
-	" FROM chipctl_pool(p_clientes => $1::text[], p_multi => $2::boolean, p_default => $3)";
+	" FROM chipctl_pool(p_clientes => $1::text[], p_multi => $2::boolean, p_default => $3,"
+	"  p_worker => $4)";
 
 int select_provider_index(const char *provider)
 {
@@ -31,7 +32,7 @@ int select_load(struct sender *s, const struct outbound *msgs, int n, struct poo
 {
 	const struct config *cfg = &s->ctx->cfg;
 	struct strbuf cli = STRBUF_INIT;
-	const char *p[3];
+	const char *p[4];
 	PGresult *res;
 	int i;
 
@@ -41,7 +42,8 @@ int select_load(struct sender *s, const struct outbound *msgs, int n, struct poo
 	p[0] = pga_end(&cli);
 	p[1] = cfg->send_multi_chip ? "t" : "f";
 	p[2] = cfg->send_default_chip && *cfg->send_default_chip ? cfg->send_default_chip : NULL;
-	res = db_query(s->ctx->db, pool_sql, 3, p);
+	p[3] = s->worker_id;
+	res = db_query(s->ctx->db, pool_sql, 4, p);
 	sb_free(&cli);
 	if (!res)
 		return -1;
@@ -126,12 +128,9 @@ static int eligible(const struct sender *s, const struct pool *pool, const struc
 static int better(const struct pool_chip *a, int an, const struct pool_chip *b, int bn,
 		  const struct outbound *m)
 {
-	int ap = !strcmp(a->id, m->uncertain_chip), bp = !strcmp(b->id, m->uncertain_chip);
 	int ar = !strstr(sb_str(&m->refused), a->id), br = !strstr(sb_str(&m->refused), b->id);
 	int aa, ba;
 
-	if (ap != bp)
-		return ap;
 	if (ar != br)
 		return ar;
 	if (an != bn)
@@ -215,8 +214,9 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 {
 	struct strbuf chips = STRBUF_INIT, wants = STRBUF_INIT, cp = STRBUF_INIT,
 		      pp = STRBUF_INIT;
-	char lease[16];
-	const char *p[7];
+	const struct config *cfg = &s->ctx->cfg;
+	char lease[16], gap[16], jitter[16], hold[16];
+	const char *p[10];
 	PGresult *res;
 	int i, k, any = 0;
 
@@ -233,7 +233,14 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 	}
 	if (!any)
 		return 0;
-	snprintf(lease, sizeof(lease), "%d", s->ctx->cfg.breaker_probe_lease_s);
+	snprintf(lease, sizeof(lease), "%d", cfg->breaker_probe_lease_s);
+	snprintf(gap, sizeof(gap), "%d", cfg->send_chip_gap_s);
+	snprintf(jitter, sizeof(jitter), "%d", cfg->send_chip_gap_jitter_s);
+	/* the batch's longest life: its deadline, then a send in flight with
+	 * its typing; past it the hold is a dead worker's */
+	snprintf(hold, sizeof(hold), "%ld", 2L * cfg->send_batch_seconds + 5 +
+		 (cfg->evolution_timeout_ms > cfg->zapi_timeout_ms ? cfg->evolution_timeout_ms :
+		  cfg->zapi_timeout_ms) / 1000 + cfg->send_typing_max_ms / 1000);
 	p[0] = pga_end(&chips);
 	p[1] = pga_end(&wants);
 	p[2] = pga_end(&cp);
@@ -241,11 +248,15 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 	p[4] = s->worker_id;
 	p[5] = s->ctx->run_id;
 	p[6] = lease;
+	p[7] = gap;
+	p[8] = jitter;
+	p[9] = hold;
 	res = db_query(s->ctx->db,
 		"SELECT chip_id, granted FROM chipctl_reserve_chips(p_chips => $1::uuid[],"
 		" p_wants => $2::int[], p_chip_probes => $3::boolean[],"
 		" p_provider_probes => $4::boolean[], p_worker => $5, p_run => $6::uuid,"
-		" p_probe_lease_s => $7::int)", 7, p);
+		" p_probe_lease_s => $7::int, p_gap_s => $8::int, p_jitter_s => $9::int,"
+		" p_hold_s => $10::int)", 10, p);
 	sb_free(&chips);
 	sb_free(&wants);
 	sb_free(&cp);
@@ -284,29 +295,18 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 
 int select_release(struct sender *s, struct pool *pool)
 {
-	struct strbuf chips = STRBUF_INIT;
-	const char *p[1];
-	int k, j, any = 0;
-	long rc;
+	const char *p[1] = { s->worker_id };
+	int k;
 
 	for (k = 0; k < pool->n; k++)
-		for (j = 0; j < pool->c[k].unused; j++, any++)
-			pga_add(&chips, pool->c[k].id);
-	if (!any) {
-		sb_free(&chips);
-		return 0;
-	}
-	p[0] = pga_end(&chips);
-	rc = db_exec(s->ctx->db, "SELECT chipctl_release_chips(p_chips => $1::uuid[])", 1, p);
-	sb_free(&chips);
-	for (k = 0; k < pool->n; k++)
 		pool->c[k].unused = 0;
-	return rc < 0 ? -1 : 0;
+	return db_exec(s->ctx->db, "SELECT chipctl_release_hold(p_worker => $1)", 1, p) < 0 ?
+	       -1 : 0;
 }
 
 /* How far a chip got towards taking m: the further, the truer the reason. */
 enum stage { ST_NONE, ST_DISCONNECTED, ST_COOLDOWN, ST_CIRCUIT, ST_AUTH, ST_LIMIT,
-	     ST_PERMISSION };
+	     ST_PACING, ST_PERMISSION };
 
 static enum stage stage_of(const struct sender *s, const struct pool *pool,
 			   const struct pool_chip *c, const struct outbound *m)
@@ -317,7 +317,11 @@ static enum stage stage_of(const struct sender *s, const struct pool *pool,
 		return !strcmp(c->blocked_by, "disconnected") ? ST_DISCONNECTED :
 		       !strcmp(c->blocked_by, "cooldown") ? ST_COOLDOWN :
 		       !strcmp(c->blocked_by, "circuit_open") ? ST_CIRCUIT :
-		       !strcmp(c->blocked_by, "limit") ? ST_LIMIT : ST_NONE;
+		       !strcmp(c->blocked_by, "limit") ? ST_LIMIT :
+		       /* its gap since its last send runs, or another worker
+			* has its one send in flight */
+		       !strcmp(c->blocked_by, "pacing") || !strcmp(c->blocked_by, "busy") ?
+		       ST_PACING : ST_NONE;
 	if (c->bad)
 		return ST_COOLDOWN;
 	/* its provider refused chipctl's configuration this cycle */
@@ -335,7 +339,7 @@ const char *select_wait_reason(const struct sender *s, const struct pool *pool,
 {
 	static const char *const reason[] = { "WAIT_NO_CHIP", "WAIT_DISCONNECTED",
 		"WAIT_COOLDOWN", "WAIT_CIRCUIT_OPEN", "WAIT_PROVIDER_AUTH", "WAIT_LIMIT",
-		"WAIT_NO_PERMISSION" };
+		"WAIT_PACING", "WAIT_NO_PERMISSION" };
 	enum stage best = ST_NONE;
 	int k;
 
