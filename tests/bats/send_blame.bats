@@ -151,9 +151,10 @@ trust() { psql_q "SELECT string_agg(trust_score::text, ',' ORDER BY instance_nam
 	run_chipctl 0 send-worker --once
 	[ "$(psql_q "SELECT state FROM circuit_breakers WHERE name = 'provider:evolution'")" = open ]
 	[ "$(psql_q "SELECT count(*) FROM breaker_timeout_chips WHERE breaker = 'provider:evolution'")" -eq 3 ]
-	[ "$(psql_q "SELECT reason LIKE '3 timeouts in a row on 3 chips%' FROM circuit_transitions WHERE breaker = 'provider:evolution'")" = t ]
-	[ "$(fake_count evolution POST /message/sendText/)" -eq 3 ]
-	# no chip's own breaker counted a provider hang of one timeout each
+	[ "$(psql_q "SELECT reason LIKE '% timeouts in a row on 3 chips: timed out after 300 ms' FROM circuit_transitions WHERE breaker = 'provider:evolution'")" = t ]
+	# it opened on the third distinct chip: every request was one of its run, none went after
+	[ "$(fake_count evolution POST /message/sendText/)" -eq "$(psql_q "SELECT consecutive_timeouts FROM circuit_breakers WHERE name = 'provider:evolution'")" ]
+	# no chip's own breaker opened: none had breaker.timeouts (5) in a row
 	[ "$(psql_q "SELECT count(*) FROM circuit_breakers WHERE kind = 'chip' AND state <> 'closed'")" -eq 0 ]
 }
 
