@@ -167,7 +167,7 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 			if (sender_process_batch(&s, batch, n, (volatile int *)&stop_requested) < 0)
 				failed = 1;
 			else
-				claim_pace(&s, n - s.given_back, mono_now() - began);
+				claim_pace(&s, s.reached, mono_now() - began);
 			handled += n;
 			claim_free(batch, n);
 		}

@@ -65,7 +65,7 @@ static const struct setting settings[] = {
 	I("jobs.grace_s", jobs_grace_s, NULL, 60, 0, 86400),
 	I("jobs.sync_evolution_interval_s", jobs_sync_evolution_interval_s, NULL, 120, 0, 604800),
 	I("jobs.trust_update_interval_s", jobs_trust_update_interval_s, NULL, 900, 0, 604800),
-	I("jobs.reset_stuck_queue_interval_s", jobs_reset_stuck_queue_interval_s, NULL, 900, 0, 604800),
+	I("jobs.reset_stuck_queue_interval_s", jobs_reset_stuck_queue_interval_s, NULL, 60, 0, 604800),
 	I("jobs.reset_stuck_queue_expire_interval_s", jobs_reset_stuck_queue_expire_interval_s,
 	  NULL, 86400, 0, 604800),
 	I("jobs.pool_check_interval_s", jobs_pool_check_interval_s, NULL, 60, 0, 604800),

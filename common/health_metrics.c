@@ -58,7 +58,7 @@ const char health_metrics_sql[] =
 	"   coalesce(extract(epoch FROM now() - max(last_beat_at))::float8, -1)"
 	"   FROM worker_heartbeats"
 	" UNION ALL SELECT 'chipctl_workers_alive', '{}', count(*) FROM worker_heartbeats"
-	"   WHERE last_beat_at > now() - make_interval(secs => $1::int)"
+	"   WHERE NOT chipctl_worker_dead(last_beat_at, $1::int)"
 	" UNION ALL SELECT 'chipctl_alerts_pending', '{}', count(*) FROM alert_outbox"
 	"   WHERE status = 'pending'"
 	" UNION ALL SELECT m.name, jsonb_build_object('job', l.job_name), m.value"

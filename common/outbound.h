@@ -99,6 +99,8 @@ struct sender {
 	int pace;		/* the next claim's size; 0 before the first */
 	double deadline;	/* mono_now() when the batch in hand gives back the rest */
 	int given_back;		/* messages the batch in hand gave back (deadline or signal) */
+	int reached;		/* messages of the batch that reached a chip (or were
+				 * found sent): its real pace, for claim_pace */
 	/* a provider answered this worker (anything but its own or the
 	 * configuration's fault): until then one send at a time goes to it,
 	 * so a wrong key or URL costs one request, not one per chip */

@@ -8,13 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The pool once per batch: the one definition of sendable, with the
  * batch's doctors' affinity (chipctl_pool). */
 static const char pool_sql[] =
 	"SELECT id, instance_name, provider, zapi_instance_id, zapi_token, trust_score,"
 	"  pode_prospectar, pode_followup, pode_responder, sendable, blocked_by, chip_probe,"
-	"  provider_probe, breaker_dirty, hour_used, day_used, room, affinity"
+	"  provider_probe, breaker_dirty, hour_used, day_used, room, affinity,"
+	"  floor(extract(epoch FROM next_send_at))::bigint"
 	" FROM chipctl_pool(p_clientes => $1::text[], p_multi => $2::boolean, p_default => $3,"
 	"  p_worker => $4)";
 
@@ -72,6 +74,10 @@ int select_load(struct sender *s, const struct outbound *msgs, int n, struct poo
 		c->room = (int)db_long(res, i, 16);
 		if (db_val(res, i, 17))
 			c->affinity = json_tokener_parse(PQgetvalue(res, i, 17));
+		c->next_send_at = db_val(res, i, 18) ? db_long(res, i, 18) : 0;
+		/* ties between equally used chips are broken differently by
+		 * each worker, so workers starting together choose apart */
+		c->rank = (unsigned)rand();
 	}
 	PQclear(res);
 	return 0;
@@ -145,6 +151,8 @@ static int better(const struct pool_chip *a, int an, const struct pool_chip *b, 
 		return a->hour_used < b->hour_used;
 	if (a->trust != b->trust)
 		return a->trust > b->trust;
+	if (a->rank != b->rank)
+		return a->rank < b->rank;
 	return strcmp(a->instance, b->instance) < 0;
 }
 
@@ -332,6 +340,18 @@ static enum stage stage_of(const struct sender *s, const struct pool *pool,
 	if (c->room <= 0)
 		return ST_LIMIT;
 	return eligible(s, pool, c, m, &normal) ? ST_LIMIT : ST_PERMISSION;
+}
+
+long select_pacing_wait(const struct pool *pool)
+{
+	long long now = (long long)time(NULL), first = 0;
+	int k;
+
+	for (k = 0; k < pool->n; k++)
+		if (pool->c[k].next_send_at > now &&
+		    (!first || pool->c[k].next_send_at < first))
+			first = pool->c[k].next_send_at;
+	return first > now ? (long)(first - now) : 1;
 }
 
 const char *select_wait_reason(const struct sender *s, const struct pool *pool,

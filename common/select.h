@@ -36,6 +36,8 @@ struct pool_chip {
 	int chip_probe;		/* its breaker is due a probe: one send only */
 	int provider_probe;	/* its provider's breaker is due a probe */
 	int dirty;		/* a success must close and reset its breakers */
+	long long next_send_at;	/* its pacing gap runs until then (unix s), or 0 */
+	unsigned rank;		/* this worker's tie-break between equal chips */
 	int hour_used, day_used;
 	int room;		/* sends it may still take */
 	int bad;		/* failed in this batch: no more sends through it */
@@ -80,6 +82,10 @@ void select_unassign(struct outbound *m);
 /* The batch is over: give back every reserved send that did not start, and
  * free this worker's chips for the others (chipctl_release_hold). 0 or -1. */
 int select_release(struct sender *s, struct pool *pool);
+
+/* Seconds until the first chip whose pacing gap runs may send again (at
+ * least 1: a chip held by another worker is free within a batch). */
+long select_pacing_wait(const struct pool *pool);
 
 /* The outcome_reason_code of a message that no chip can take now. */
 const char *select_wait_reason(const struct sender *s, const struct pool *pool,

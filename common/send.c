@@ -84,6 +84,11 @@ static void leave_unsent(struct sender *s, const struct pool *pool, struct outbo
 		f->next_in_s = backoff_s(cfg->send_backoff_base_s, cfg->send_backoff_max_s,
 					 m->tentativas);
 		s->st.rescheduled++;
+	} else if (!strcmp(f->reason, "WAIT_PACING")) {
+		/* only the chips' pace holds it: due again when the first of
+		 * them may send (an attempt is not a wait: no esperas) */
+		f->next_in_s = select_pacing_wait(pool);
+		s->st.waited++;
 	} else {
 		f->waits = 1;
 		f->next_in_s = backoff_s(cfg->send_wait_backoff_s, cfg->send_wait_backoff_max_s,
@@ -297,9 +302,11 @@ int sender_process_batch(struct sender *s, struct outbound *msgs, int n,
 	struct record rec;
 	struct pool pool;
 	int i, round, rc = 0;
+	double t0 = mono_now(), t_ready, t_sent;
 
 	s->deadline = mono_now() + 2.0 * s->ctx->cfg.send_batch_seconds;
 	s->given_back = 0;
+	s->reached = 0;
 	record_init(&rec);
 	/* uncertain sends first: found ones are sent, the others are decided
 	 * before the guard counts them */
@@ -309,6 +316,7 @@ int sender_process_batch(struct sender *s, struct outbound *msgs, int n,
 		record_free(&rec);
 		return -1;
 	}
+	t_ready = mono_now();
 	for (round = 0; round < s->ctx->cfg.send_max_chips + 3; round++) {
 		if (sender_batch_over(s, stop))
 			break;
@@ -316,9 +324,12 @@ int sender_process_batch(struct sender *s, struct outbound *msgs, int n,
 			break;
 	}
 	rc = rc < 0 ? -1 : 0;
+	t_sent = mono_now();
 	for (i = 0; i < n; i++) {
 		struct outbound *m = &msgs[i];
 
+		if (m->pr.sends > 0 || m->pr.walk == WALK_SENT)
+			s->reached++;
 		if (m->pr.walk == WALK_ASSIGNED)
 			select_unassign(m);
 		if (m->pr.walk == WALK_SELECT) {
@@ -342,6 +353,9 @@ int sender_process_batch(struct sender *s, struct outbound *msgs, int n,
 		rc = -1;
 	if (rc == 0 && urgent.len)
 		urgent_trust(s, sb_str(&urgent));
+	log_debug("batch walked", "messages=%d", n, "rounds=%d", round,
+		  "prepare_ms=%.1f", (t_ready - t0) * 1000, "send_ms=%.1f", (t_sent - t_ready) * 1000,
+		  "record_ms=%.1f", (mono_now() - t_sent) * 1000);
 	sb_free(&urgent);
 	record_free(&rec);
 	select_free(&pool);

@@ -2,7 +2,8 @@
 -- section 8, step 5).
 -- Owns: the proof of a sent message, recording a batch's successes, a
 -- failed attempt (cooldown, session down, restriction alert), the messages
--- that leave a batch unsent, and the chip_selection_log view.
+-- that leave a batch unsent (and give back what they held), and the
+-- chip_selection_log view.
 
 -- The proof that message p_msg was sent since p_since (when it was
 -- claimed): its latest successful attempt since then. One definition, read
@@ -177,10 +178,14 @@ $$;
 -- instead. A message waiting for capacity (p_waits) spends nothing and
 -- keeps its first due time; past p_expire_hours since then it ends
 -- 'cancelada' FAILED_EXPIRED. Any other p_status is final as given. Every
--- message here was not sent: its doctor's reservation for p_release_days
--- is given back (a message that waits reserves again when it is retried).
--- Returns one row per message: whether it was still claimed, and the
--- state it ended in.
+-- message here was not sent: what it holds (its doctor's quota share, its
+-- chip's room: reserva_*) is given back by chipctl_give_back, once; a
+-- message that waits reserves again when it is retried. An uncertain send
+-- (p_uncertain_chips[i], or its send's start still set: it may have gone
+-- out) keeps them until it is reconciled. p_clientes, p_release_days and
+-- p_weights are no longer read (the message's own columns say what it
+-- holds); they stay for the callers. Returns one row per message: whether
+-- it was still claimed, and the state it ended in.
 CREATE OR REPLACE FUNCTION chipctl_finish_batch(
     p_msgs bigint[], p_status text[], p_outcomes text[], p_final_outcomes text[],
     p_reasons text[], p_errors text[], p_next_in_s integer[], p_next_at timestamptz[],
@@ -189,8 +194,12 @@ CREATE OR REPLACE FUNCTION chipctl_finish_batch(
 RETURNS TABLE (id bigint, recorded boolean, status text, outcome text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
+DECLARE
+    v_ids bigint[];
+    v_status text[];
+    v_outcomes text[];
+    v_back bigint[];
 BEGIN
-    RETURN QUERY
     WITH u AS (
         SELECT * FROM unnest(p_msgs, p_status, p_outcomes, p_final_outcomes, p_reasons,
                              p_errors, p_next_in_s, p_next_at, p_spent, p_waits,
@@ -198,6 +207,7 @@ BEGIN
             AS u(msg, st, oc, foc, reason, err, next_in, next_at, spent, waits, uchip)
     ), v AS (
         SELECT f.id, f.tipo, u.*,
+            u.uchip IS NOT NULL AS unsure,
             CASE WHEN u.st <> 'pendente' THEN u.st
                  WHEN chipctl_attempts_exhausted(f.tentativas + u.spent, f.max_tentativas)
                       AND u.spent > 0 THEN 'erro'
@@ -228,7 +238,7 @@ BEGIN
             envio_iniciado_em = CASE WHEN v.uchip IS NOT NULL THEN f.envio_iniciado_em END,
             processando_desde = NULL, worker_id = NULL, updated_at = now()
         FROM v WHERE f.id = v.id
-        RETURNING f.id, f.status, f.outcome
+        RETURNING f.id, f.status, f.outcome, v.unsure
     ), sel AS (
         -- why no chip took a waiting message, for `queue show`
         INSERT INTO chip_selection_none (message_id, tipo, chip_id, mode, candidates,
@@ -237,19 +247,18 @@ BEGIN
             coalesce(v.reason, 'no chip') || coalesce(': ' || v.err, ''), p_worker
         FROM v WHERE v.waits
         RETURNING 1
-    ), rel AS (
-        UPDATE guardrail_counters g SET used = greatest(g.used - r.w, 0)
-        FROM (SELECT x.cli, x.dia, sum(x.w)::integer AS w
-              FROM unnest(p_msgs, p_clientes, p_release_days, p_weights) AS x(msg, cli, dia, w)
-              JOIN up ON up.id = x.msg
-              WHERE x.dia IS NOT NULL
-              GROUP BY x.cli, x.dia ORDER BY x.cli, x.dia) r
-        WHERE g.cliente_id = r.cli AND g.dia = r.dia
-        RETURNING 1
     )
-    SELECT u.msg, up.id IS NOT NULL, up.status, up.outcome
-    FROM u LEFT JOIN up ON up.id = u.msg
-    WHERE (SELECT count(*) FROM rel) + (SELECT count(*) FROM sel) >= 0;
+    SELECT array_agg(up.id), array_agg(up.status), array_agg(up.outcome),
+           array_agg(up.id) FILTER (WHERE NOT up.unsure)
+    INTO v_ids, v_status, v_outcomes, v_back
+    FROM up WHERE (SELECT count(*) FROM sel) >= 0;
+    IF v_back IS NOT NULL THEN
+        PERFORM chipctl_give_back(p_msgs => v_back);
+    END IF;
+    RETURN QUERY
+    SELECT m.msg, d.id IS NOT NULL, d.status, d.outcome
+    FROM unnest(p_msgs) AS m(msg)
+    LEFT JOIN unnest(v_ids, v_status, v_outcomes) AS d(id, status, outcome) ON d.id = m.msg;
 END;
 $$;
 
