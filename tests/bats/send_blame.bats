@@ -31,8 +31,7 @@ trust() { psql_q "SELECT string_agg(trust_score::text, ',' ORDER BY instance_nam
 	# the fake echoes a wrong token back: {"error":"<token> not allowed"}
 	export ZAPI_CLIENT_TOKEN=wrong-client-token-0042
 	add_secret wrong-client-token-0042
-	m=$(msg followup)
-	for i in 1 2; do msg followup >/dev/null; done
+	for i in 1 2 3; do msg followup >/dev/null; done
 	before=$(trust)
 	run_chipctl 0 send-worker --once
 	no_chip_harmed
@@ -47,7 +46,8 @@ trust() { psql_q "SELECT string_agg(trust_score::text, ',' ORDER BY instance_nam
 	[ "$(psql_q "SELECT error FROM send_attempts")" = "HTTP 400: [REDACTED] not allowed" ]
 	[ "$(psql_q "SELECT count(*) FROM alert_outbox WHERE text LIKE '%wrong-client-token%'")" -eq 0 ]
 	[ "$(psql_q "SELECT text LIKE '%[REDACTED] not allowed%' FROM alert_outbox WHERE alert_type = 'provider_auth'")" = t ]
-	# queue show and chips say whose fault, and why
+	# queue show (of the message tried) and chips say whose fault, and why
+	m=$(psql_q "SELECT message_id FROM send_attempts")
 	run_chipctl 0 queue show "$m"
 	[[ "$output" == *"fault configuration (Z-API refused the account's Client-Token (zapi.client_token))"* ]]
 	run_chipctl 0 chips
@@ -64,8 +64,7 @@ trust() { psql_q "SELECT string_agg(trust_score::text, ',' ORDER BY instance_nam
 	for n in c1 c2 c3; do chip $n 90 >/dev/null; done
 	open_instances c1 c2 c3
 	export EVOLUTION_API_URL=$FAKE_EVOLUTION_URL/api
-	m=$(msg followup)
-	for i in 1 2; do msg followup >/dev/null; done
+	for i in 1 2 3; do msg followup >/dev/null; done
 	before=$(trust)
 	run_chipctl 0 send-worker --once
 	no_chip_harmed
@@ -76,6 +75,7 @@ trust() { psql_q "SELECT string_agg(trust_score::text, ',' ORDER BY instance_nam
 	[ "$(psql_q "SELECT text LIKE '%wrong evolution.url%Cannot POST /api/message/sendText/%' FROM alert_outbox WHERE alert_type = 'provider_auth'")" = t ]
 	[ "$(psql_q "SELECT count(*) FROM send_attempts")" -eq 1 ]
 	[ "$(psql_q "SELECT fault FROM send_attempts")" = configuration ]
+	m=$(psql_q "SELECT message_id FROM send_attempts")
 	run_chipctl 0 queue show "$m"
 	[[ "$output" == *"fault configuration (no such route on the server: a wrong evolution.url or zapi.url)"* ]]
 	export EVOLUTION_API_URL=$FAKE_EVOLUTION_URL
