@@ -211,3 +211,28 @@ trust() { psql_q "SELECT string_agg(trust_score::text, ',' ORDER BY instance_nam
 	run_chipctl 0 chips --json
 	[ "$(jq -r '.[0] | [.connected, .last_fault, .last_fault_why] | join("|")' <<<"$output")" = "false|chip|this chip's instance does not exist on the server" ]
 }
+
+@test "a v1 server given the v2 body (schema) is configuration: the message waits, no chip blamed" {
+	for n in c1 c2; do chip $n 90 >/dev/null; done
+	open_instances c1 c2
+	fake_ctl evolution /__control/script '{"responses":[{"status":400,"body":{"status":400,
+	  "error":"Bad Request","response":{"message":["instance requires property \"textMessage\""]}}}]}' >/dev/null
+	m=$(msg followup)
+	run_chipctl 0 send-worker --once
+	[ "$(psql_q "SELECT status, tentativas, outcome_reason_code FROM fila_mensagens WHERE id = $m")" = "pendente|0|WAIT_PROVIDER_AUTH" ]
+	[ "$(psql_q "SELECT fault, blame LIKE '%API version mismatch%' FROM send_attempts")" = "configuration|t" ]
+	[ "$(psql_q "SELECT count(*) FROM alert_outbox WHERE alert_type = 'provider_auth' AND subject = 'evolution'")" -eq 1 ]
+	no_chip_harmed
+}
+
+@test "a Z-API chip whose instance is not found: the chip's, recorded as its connection state" {
+	zapi_setup
+	fake_ctl zapi /__control/instances '[{"id":"ZI1","token":"ZT-1-abcdef","connected":true}]' >/dev/null
+	add_secret ZT-1-abcdef
+	z=$(chip z1 80 zapi ZI1 ZT-1-abcdef)
+	fake_ctl zapi /__control/send '{"instance":"ZI1","mode":"instance_not_found"}' >/dev/null
+	m=$(msg followup)
+	run_chipctl 0 send-worker --once
+	[ "$(psql_q "SELECT fault FROM send_attempts WHERE message_id = $m")" = chip ]
+	[ "$(psql_q "SELECT zapi_connected, desconectado_desde IS NOT NULL, cooldown_until IS NULL FROM chips WHERE id = '$z'")" = "f|t|t" ]
+}
