@@ -92,6 +92,8 @@ static void print_json(const PGresult *res)
 		json_object_object_add(o, "last_fault_why", jstr(db_val(res, i, POOL_LAST_WHY)));
 		json_object_object_add(o, "last_fault_error", jstr(db_val(res, i, POOL_LAST_ERROR)));
 		json_object_object_add(o, "last_fault_min", jlong(res, i, POOL_LAST_AGE_MIN));
+		json_object_object_add(o, "next_send_in_s", jlong(res, i, POOL_NEXT_S));
+		json_object_object_add(o, "held_by", jstr(db_val(res, i, POOL_HELD_BY)));
 		json_object_array_add(arr, o);
 	}
 	puts(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
@@ -151,6 +153,28 @@ static void print_last_faults(const PGresult *res)
 	}
 }
 
+/* Chips paced (their gap since the last send still runs) or held by a
+ * worker's batch (its one send in flight): when each may send next. */
+static void print_next_sends(const PGresult *res)
+{
+	int i, n = 0;
+
+	for (i = 0; i < PQntuples(res); i++) {
+		if (!db_val(res, i, POOL_NEXT_S) && !db_val(res, i, POOL_HELD_BY))
+			continue;
+		if (!n++)
+			printf("next send (pacing, one send in flight per chip):\n");
+		if (db_val(res, i, POOL_NEXT_S))
+			printf("  %-22s in %lds", PQgetvalue(res, i, POOL_NAME),
+			       db_long(res, i, POOL_NEXT_S));
+		else
+			printf("  %-22s now", PQgetvalue(res, i, POOL_NAME));
+		if (db_val(res, i, POOL_HELD_BY))
+			printf(", held by worker %s", PQgetvalue(res, i, POOL_HELD_BY));
+		printf("\n");
+	}
+}
+
 static void print_pool_alerts(const PGresult *res)
 {
 	int i;
@@ -190,6 +214,7 @@ int cmd_chips(int argc, char **argv, struct chipctl_ctx *ctx)
 	}
 	print_table(res);
 	print_last_faults(res);
+	print_next_sends(res);
 	PQclear(res);
 	if (!(res = db_query(ctx->db, pool_alerts_sql, 0, NULL)))
 		return db_failure_rc(ctx->db);

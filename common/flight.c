@@ -91,7 +91,8 @@ static int start(struct sender *s, struct pool *pool, struct queues *q,
 		 struct outbound *msgs, const int *idx, int k)
 {
 	struct strbuf ids = STRBUF_INIT, chips = STRBUF_INIT;
-	const char *p[3];
+	char gap[16], jitter[16];
+	const char *p[5];
 	PGresult *res;
 	int j, r;
 
@@ -102,8 +103,13 @@ static int start(struct sender *s, struct pool *pool, struct queues *q,
 	p[0] = pga_end(&ids);
 	p[1] = pga_end(&chips);
 	p[2] = s->worker_id;
+	snprintf(gap, sizeof(gap), "%d", s->ctx->cfg.send_chip_gap_s);
+	snprintf(jitter, sizeof(jitter), "%d", s->ctx->cfg.send_chip_gap_jitter_s);
+	p[3] = gap;
+	p[4] = jitter;
 	res = db_query(s->ctx->db, "SELECT id, started FROM chipctl_sends_start("
-		       "p_msgs => $1::bigint[], p_chips => $2::uuid[], p_worker => $3)", 3, p);
+		       "p_msgs => $1::bigint[], p_chips => $2::uuid[], p_worker => $3,"
+		       " p_gap_s => $4::int, p_jitter_s => $5::int)", 5, p);
 	sb_free(&ids);
 	sb_free(&chips);
 	if (!res)

@@ -128,8 +128,8 @@ $$;
 -- other worker is granted it, so a chip has one send in flight fleet-wide
 -- (a hold past its time is a dead worker's: taken over, and the room it
 -- had not started given back). With a pacing gap (p_gap_s > 0) a chip
--- grants at most one send, and only once its gap ran out; its next start
--- is then p_gap_s plus a random 0..p_jitter_s seconds away. A conditional
+-- grants at most one send, and only once its gap ran out (its next start
+-- is set when the send starts: chipctl_sends_start). A conditional
 -- update under the counter row's lock: however many workers on however
 -- many hosts reserve at once, no chip goes past its limits. Breakers are
 -- locked before counters, each in name order, so concurrent reservations
@@ -195,10 +195,7 @@ BEGIN
                                      THEN greatest(x.day_count - v_back, 0) ELSE 0 END + v_g,
                     hour_start = v_hour, day_start = v_day,
                     held_by = p_worker, held_until = now() + make_interval(secs => p_hold_s),
-                    held_room = CASE WHEN x.held_by = p_worker THEN x.held_room ELSE 0 END + v_g,
-                    next_send_at = CASE WHEN p_gap_s > 0
-                        THEN now() + make_interval(secs => p_gap_s + random() * p_jitter_s)
-                        ELSE x.next_send_at END
+                    held_room = CASE WHEN x.held_by = p_worker THEN x.held_room ELSE 0 END + v_g
                 WHERE x.chip_id = r.chip;
             END IF;
             granted := v_g;
@@ -213,11 +210,16 @@ $$;
 -- start are committed before the request leaves, so a send whose answer is
 -- never recorded is known to be uncertain (reconciled with the provider
 -- before it is sent again), and the message holds one send of the chip's
--- room from now on (given back only if it turns out unsent). A message
+-- room from now on (given back only if it turns out unsent); with a pacing
+-- gap, the chip's next start is p_gap_s plus a random 0..p_jitter_s
+-- seconds from this one. A message
 -- no longer claimed by p_worker (the rescue took it back) does not start:
 -- the worker sends nothing more from a claim it lost. Returns, per
 -- message, whether it started.
-CREATE OR REPLACE FUNCTION chipctl_sends_start(p_msgs bigint[], p_chips uuid[], p_worker text)
+DROP FUNCTION IF EXISTS chipctl_sends_start(bigint[], uuid[], text);
+CREATE OR REPLACE FUNCTION chipctl_sends_start(p_msgs bigint[], p_chips uuid[], p_worker text,
+                                               p_gap_s integer DEFAULT 0,
+                                               p_jitter_s integer DEFAULT 0)
 RETURNS TABLE (id bigint, started boolean) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
@@ -230,7 +232,10 @@ BEGIN
         FROM u WHERE f.id = u.msg AND f.status = 'processando' AND f.worker_id = p_worker
         RETURNING f.id, u.chip
     ), h AS (
-        UPDATE chip_send_counters k SET held_room = greatest(k.held_room - g.n, 0)
+        UPDATE chip_send_counters k SET held_room = greatest(k.held_room - g.n, 0),
+            next_send_at = CASE WHEN p_gap_s > 0
+                THEN now() + make_interval(secs => p_gap_s + random() * p_jitter_s)
+                ELSE k.next_send_at END
         FROM (SELECT m.chip, count(*)::integer AS n FROM m GROUP BY m.chip ORDER BY m.chip) g
         WHERE k.chip_id = g.chip AND k.held_by = p_worker
         RETURNING 1
