@@ -41,6 +41,7 @@ int claim_heartbeat(struct sender *s)
 	p[3] = s->ctx->run_id;
 	p[4] = sent;
 	p[5] = failed;
+	s->beat_at = mono_now();
 	return db_exec(s->ctx->db,
 		"INSERT INTO worker_heartbeats AS h (worker_id, host, pid, run_id,"
 		"  messages_sent, messages_failed)"

@@ -1,4 +1,5 @@
 #include "flight.h"
+#include "claim.h"
 #include "ctx.h"
 #include "db.h"
 #include "http.h"
@@ -72,6 +73,16 @@ static int dequeue(struct queues *q, int k)
 	return i;
 }
 
+/* The rescue took m back (this worker was paused past its heartbeat): not
+ * this worker's to send any more. */
+static void lost(struct sender *s, struct pool *pool, struct outbound *m)
+{
+	m->pr.walk = WALK_DONE;
+	s->st.lost_claim++;
+	log_warn("message no longer claimed by this worker: not sent", "message=%ld", m->id,
+		 "chip=%s", pool->c[m->pr.chip].instance);
+}
+
 static void send_request_of(struct send_request *req, const struct pool_chip *c,
 			    const struct outbound *m, int typing_ms)
 {
@@ -85,21 +96,26 @@ static void send_request_of(struct send_request *req, const struct pool_chip *c,
 	req->typing_ms = typing_ms;
 }
 
-/* Commit the starts of this turn (one statement), then let the started
- * requests leave. A message whose claim was taken back does not start. */
-static int start(struct sender *s, struct pool *pool, struct queues *q,
-		 struct outbound *msgs, const int *idx, int k)
+/* Commit the starts of the round's sends in one statement, before any of
+ * them leaves. A message whose claim was taken back meanwhile does not
+ * start: it is not this worker's any more. */
+static int commit_starts(struct sender *s, struct pool *pool, struct outbound *msgs, int n)
 {
 	struct strbuf ids = STRBUF_INIT, chips = STRBUF_INIT;
 	char gap[16], jitter[16];
 	const char *p[5];
 	PGresult *res;
-	int j, r;
+	int i, r, any = 0;
 
-	for (j = 0; j < k; j++) {
-		pga_addl(&ids, msgs[idx[j]].id);
-		pga_add(&chips, pool->c[msgs[idx[j]].pr.chip].id);
+	for (i = 0; i < n; i++) {
+		if (msgs[i].pr.walk != WALK_ASSIGNED)
+			continue;
+		pga_addl(&ids, msgs[i].id);
+		pga_add(&chips, pool->c[msgs[i].pr.chip].id);
+		any++;
 	}
+	if (!any)
+		return 0;
 	p[0] = pga_end(&ids);
 	p[1] = pga_end(&chips);
 	p[2] = s->worker_id;
@@ -115,44 +131,89 @@ static int start(struct sender *s, struct pool *pool, struct queues *q,
 	if (!res)
 		return -1;
 	for (r = 0; r < PQntuples(res); r++) {
-		struct outbound *m = &msgs[idx[r]];
-		struct pool_chip *c = &pool->c[m->pr.chip];
-		struct send_request req;
-		struct provider_call call;
+		long id = db_long(res, r, 0);
 
-		if (PQgetvalue(res, r, 1)[0] != 't') {
-			/* the rescue took it back: not ours to send any more */
-			q->busy[m->pr.chip] = 0;
-			q->flying[select_provider_index(c->provider)]--;
-			m->pr.walk = WALK_DONE;
-			s->st.lost_claim++;
-			log_warn("message no longer claimed by this worker: not sent",
-				 "message=%ld", m->id, "chip=%s", c->instance);
+		if (PQgetvalue(res, r, 1)[0] == 't')
 			continue;
-		}
-		send_request_of(&req, c, m, provider_typing_ms(&s->ctx->cfg, m->conteudo));
-		provider_call_build(&s->ctx->cfg, &req, &call);
-		c->unused--;
-		m->pr.sends++;
-		m->pr.walk = WALK_FLYING;
-		if (http_multi_add(s->multi, "POST", call.url, call.headers, call.body,
-				   call.timeout_ms, m)) {
-			/* libcurl refused the handle: nothing left, it waits */
-			m->pr.walk = WALK_SELECT;
-			c->bad = 1;
-			q->busy[m->pr.chip] = 0;
-			q->flying[select_provider_index(c->provider)]--;
-		}
-		provider_call_free(&call);
+		for (i = 0; i < n; i++)
+			if (msgs[i].id == id)
+				lost(s, pool, &msgs[i]);
 	}
 	PQclear(res);
 	return 0;
 }
 
+/* Every third of watchdog.heartbeat_s while a round goes on: the worker's
+ * heartbeat, and the messages still waiting for their chip checked against
+ * the queue. A worker paused past its heartbeat (SIGSTOP, a frozen VM)
+ * finds the claims the rescue took back, and sends nothing more of them. */
+static int still_ours(struct sender *s, struct pool *pool, struct outbound *msgs, int n)
+{
+	struct strbuf ids = STRBUF_INIT;
+	const char *p[2];
+	PGresult *res;
+	int i, r, any = 0;
+
+	if (mono_now() - s->beat_at < s->ctx->cfg.watchdog_heartbeat_s / 3.0)
+		return 0;
+	if (claim_heartbeat(s) < 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (msgs[i].pr.walk == WALK_ASSIGNED) {
+			pga_addl(&ids, msgs[i].id);
+			any++;
+		}
+	if (!any) {
+		sb_free(&ids);
+		return 0;
+	}
+	p[0] = pga_end(&ids);
+	p[1] = s->worker_id;
+	res = db_query(s->ctx->db, "SELECT id FROM fila_mensagens WHERE id = ANY ($1::bigint[])"
+		       " AND status = 'processando' AND worker_id = $2", 2, p);
+	sb_free(&ids);
+	if (!res)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (msgs[i].pr.walk != WALK_ASSIGNED)
+			continue;
+		for (r = 0; r < PQntuples(res); r++)
+			if (db_long(res, r, 0) == msgs[i].id)
+				break;
+		if (r == PQntuples(res))
+			lost(s, pool, &msgs[i]);
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* Let m's request leave (its start was committed). */
+static void launch(struct sender *s, struct pool *pool, struct queues *q, struct outbound *m)
+{
+	struct pool_chip *c = &pool->c[m->pr.chip];
+	struct send_request req;
+	struct provider_call call;
+
+	send_request_of(&req, c, m, provider_typing_ms(&s->ctx->cfg, m->conteudo));
+	provider_call_build(&s->ctx->cfg, &req, &call);
+	c->unused--;
+	m->pr.sends++;
+	m->pr.walk = WALK_FLYING;
+	if (http_multi_add(s->multi, "POST", call.url, call.headers, call.body,
+			   call.timeout_ms, m)) {
+		/* libcurl refused the handle: nothing left, it waits */
+		m->pr.walk = WALK_SELECT;
+		c->bad = 1;
+		q->busy[m->pr.chip] = 0;
+		q->flying[select_provider_index(c->provider)]--;
+	}
+	provider_call_free(&call);
+}
+
 /* Take the next message of idle chip k for this turn: 1 when one was
  * taken, 0 when its queue is empty or the turn is full. */
 static int take(struct sender *s, struct pool *pool, struct queues *q, struct outbound *msgs,
-		int k, int over, int room, int *idx, int *count)
+		int k, int over, int room, int *count)
 {
 	while (!q->busy[k] && q->head[k] >= 0) {
 		struct outbound *m;
@@ -160,6 +221,8 @@ static int take(struct sender *s, struct pool *pool, struct queues *q, struct ou
 		if (*count >= room)	/* at most max_in_flight: next turn */
 			return 0;
 		m = &msgs[dequeue(q, k)];
+		if (m->pr.walk != WALK_ASSIGNED)	/* lost meanwhile */
+			continue;
 		/* the batch is over, or its chip or provider failed since it
 		 * was chosen: back for another chip or claim */
 		if (over || !select_usable(s, pool, &pool->c[k])) {
@@ -168,17 +231,18 @@ static int take(struct sender *s, struct pool *pool, struct queues *q, struct ou
 		}
 		q->busy[k] = 1;
 		q->flying[select_provider_index(pool->c[k].provider)]++;
-		idx[(*count)++] = (int)(m - msgs);
+		(*count)++;
+		launch(s, pool, q, m);
 		return 1;
 	}
 	return 0;
 }
 
-/* Take the next message of every idle chip (while the batch goes on, up to
- * send.max_in_flight in flight), and start them. A provider not heard from
- * yet gets one send at a time: the batch's first message waiting for it. */
-static int start_turn(struct sender *s, struct pool *pool, struct queues *q,
-		      struct outbound *msgs, volatile int *stop, int *idx)
+/* Let the next message of every idle chip leave (while the batch goes on,
+ * up to send.max_in_flight in flight). A provider not heard from yet gets
+ * one send at a time: the batch's first message waiting for it. */
+static void start_turn(struct sender *s, struct pool *pool, struct queues *q,
+		       struct outbound *msgs, volatile int *stop)
 {
 	int k, pi, count = 0, room = s->ctx->cfg.send_max_in_flight - http_multi_in_flight(s->multi);
 	int over = sender_batch_over(s, stop);
@@ -193,36 +257,41 @@ static int start_turn(struct sender *s, struct pool *pool, struct queues *q,
 			    q->head[k] >= 0 && (first < 0 || q->head[k] < q->head[first]))
 				first = k;
 		if (first >= 0)
-			take(s, pool, q, msgs, first, over, room, idx, &count);
+			take(s, pool, q, msgs, first, over, room, &count);
 	}
 	for (k = 0; k < pool->n && q->waiting > 0; k++) {
 		pi = select_provider_index(pool->c[k].provider);
 		if (over || s->proven[pi])
-			take(s, pool, q, msgs, k, over, room, idx, &count);
+			take(s, pool, q, msgs, k, over, room, &count);
 	}
-	return count ? start(s, pool, q, msgs, idx, count) : 0;
 }
 
 int flight_round(struct sender *s, struct pool *pool, struct record *rec,
 		 struct outbound *msgs, int n, volatile int *stop, struct strbuf *urgent)
 {
 	struct queues q;
-	int *idx = xmalloc(sizeof(int) * (size_t)(n + 1));
 	int rc = 0;
 
+	if (commit_starts(s, pool, msgs, n) < 0)
+		return -1;
 	queues_build(&q, pool, msgs, n);
 	for (;;) {
 		struct http_response resp;
 		void *tag;
 		int flying;
 
-		if (rc == 0 && start_turn(s, pool, &q, msgs, stop, idx) < 0)
+		if (rc == 0 && still_ours(s, pool, msgs, n) < 0)
 			rc = -1;
-		if (rc < 0)	/* start nothing more; await what flies */
+		if (rc == 0)
+			start_turn(s, pool, &q, msgs, stop);
+		else	/* start nothing more; await what flies */
 			while (q.waiting > 0)
 				for (int k = 0; k < pool->n; k++)
-					if (q.head[k] >= 0)
-						select_unassign(&msgs[dequeue(&q, k)]);
+					if (q.head[k] >= 0) {
+						struct outbound *m = &msgs[dequeue(&q, k)];
+						if (m->pr.walk == WALK_ASSIGNED)
+							select_unassign(m);
+					}
 		flying = http_multi_in_flight(s->multi);
 		if (flying == 0 && q.waiting == 0)
 			break;
@@ -256,6 +325,5 @@ int flight_round(struct sender *s, struct pool *pool, struct record *rec,
 			rc = -1;
 	}
 	queues_free(&q);
-	free(idx);
 	return rc;
 }

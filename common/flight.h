@@ -6,9 +6,12 @@
  * most one send in flight per chip (a chip's next message starts when its
  * previous answer is in; other workers never get a chip this worker holds,
  * chipctl_reserve_chips), at most send.max_in_flight at once, the starts of
- * each turn committed together before their requests leave
+ * the round committed together before any request leaves
  * (chipctl_sends_start: a message whose claim was taken back does not
- * start, so a worker sends nothing more from a claim it lost), every
+ * start), the worker's heartbeat every third of watchdog.heartbeat_s while
+ * the round goes on, with the waiting messages checked against the queue
+ * (a worker paused past its heartbeat sends nothing more from the claim it
+ * lost), every
  * request driven by one wait (http_multi, never blocked by one slow chip),
  * the batch's successes written as they accumulate (record_due), and each
  * answer handed as it arrives to send_answer (classify, record, breaker,

@@ -107,6 +107,7 @@ struct sender {
 	 * configuration's fault): until then one send at a time goes to it,
 	 * so a wrong key or URL costs one request, not one per chip */
 	int proven[2];
+	double beat_at;		/* mono_now() of its last heartbeat */
 	/* does the Evolution server keep what it sends (findMessages can tell
 	 * an uncertain send)? -1 not known yet, 0 no, 1 yes */
 	int evo_keeps;

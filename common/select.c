@@ -304,13 +304,15 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 
 int select_release(struct sender *s, struct pool *pool)
 {
-	const char *p[1] = { s->worker_id };
+	char gap[16];
+	const char *p[2] = { s->worker_id, gap };
 	int k;
 
 	for (k = 0; k < pool->n; k++)
 		pool->c[k].unused = 0;
-	return db_exec(s->ctx->db, "SELECT chipctl_release_hold(p_worker => $1)", 1, p) < 0 ?
-	       -1 : 0;
+	snprintf(gap, sizeof(gap), "%d", s->ctx->cfg.send_chip_gap_s);
+	return db_exec(s->ctx->db, "SELECT chipctl_release_hold(p_worker => $1,"
+		       " p_gap_s => $2::int)", 2, p) < 0 ? -1 : 0;
 }
 
 /* How far a chip got towards taking m: the further, the truer the reason. */

@@ -246,8 +246,12 @@ $$;
 
 -- A batch of p_worker ends: the room it reserved and never started goes
 -- back (the current windows only, never below zero), and its chips are
--- free for other workers. Returns the number of chips released.
-CREATE OR REPLACE FUNCTION chipctl_release_hold(p_worker text)
+-- free for other workers. With a pacing gap, a chip that started a send in
+-- the batch may start the next no sooner than p_gap_s from now: a send that
+-- left late (after the batch's first answer) still keeps its gap. Returns
+-- the number of chips released.
+DROP FUNCTION IF EXISTS chipctl_release_hold(text);
+CREATE OR REPLACE FUNCTION chipctl_release_hold(p_worker text, p_gap_s integer DEFAULT 0)
 RETURNS integer LANGUAGE sql AS $$
     WITH h AS (
         SELECT x.chip_id FROM chip_send_counters x WHERE x.held_by = p_worker
@@ -258,7 +262,10 @@ RETURNS integer LANGUAGE sql AS $$
                               THEN greatest(k.hour_count - k.held_room, 0) ELSE k.hour_count END,
             day_count = CASE WHEN k.day_start = date_trunc('day', now())
                              THEN greatest(k.day_count - k.held_room, 0) ELSE k.day_count END,
-            held_room = 0, held_by = NULL, held_until = NULL
+            held_room = 0, held_by = NULL, held_until = NULL,
+            next_send_at = CASE WHEN p_gap_s > 0 AND k.next_send_at > now()
+                THEN greatest(k.next_send_at, now() + make_interval(secs => p_gap_s))
+                ELSE k.next_send_at END
         FROM h WHERE k.chip_id = h.chip_id
         RETURNING 1)
     SELECT count(*)::integer FROM up;
