@@ -74,9 +74,15 @@ teardown() {
 	# the worker either gives up (--once: 75) or carries on with a new
 	# connection; either way it ends, and what it did not send is held
 	wait "$WORKER_PID" || [ $? -eq 75 ] || { cat "$BATS_TEST_TMPDIR/w-pg.err"; false; }
+	[ "$(sends_to c1)" -eq 0 ]
 	await_dead w-pg
-	run_chipctl 0 reset-stuck-queue
-	run_chipctl 0 reset-stuck-queue
+	# what the cut batch left claimed comes back, and gives back what it
+	# held, once (a second rescue finds nothing)
+	run_chipctl 0 reset-stuck-queue --json
+	[[ "$output" == *'"requeued_dead_worker":3,"uncertain":0,"given_back":3,'* ]]
+	[ "$(quota dr-r)|$(quota dr-s)|$(room "$C1")" = "0|0|0|0" ]
+	run_chipctl 0 reset-stuck-queue --json
+	[[ "$output" == *'"requeued_dead_worker":0,"uncertain":0,"given_back":0,'* ]]
 	run_chipctl 0 send-worker --once
 	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 3 ]
 	[ "$(sends_to c1)" -eq 3 ]
@@ -125,6 +131,8 @@ teardown() {
 	[ "$(quota dr-c)" -eq 2 ]
 	await_dead w-camp
 	run_chipctl 0 reset-stuck-queue
+	# given back: the doctor is at 0 of 3 again, so the campaign fits today
+	[ "$(quota dr-c)" -eq 0 ]
 	run_chipctl 0 send-worker --once
 	[ "$(msg_state $m)" = "enviada|SENT" ]
 	[ "$(psql_q "SELECT (enviada_em AT TIME ZONE 'America/Sao_Paulo')::date = $TODAY_SQL,
