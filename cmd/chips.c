@@ -20,8 +20,12 @@ const char usage_chips[] =
 	"breaker state (and an operator override), cooldown left, recovery phase,\n"
 	"messages sent and errors in the last 24 h. A summary line counts the\n"
 	"chips by status; then the pool alerts pool-check raised in the last 24 h\n"
-	"(pool_alerts: time, severity, type, text, the counts behind it). --json\n"
-	"adds connected, msgs_enviadas_total and msgs_recebidas_total.\n"
+	"(pool_alerts: time, severity, type, text, the counts behind it). Below\n"
+	"the table, each chip's last failed send in the last 24 h: whose fault it\n"
+	"was blamed on (chip, provider, configuration, message or recipient; only\n"
+	"the chip's counts against it), why, and the provider's words. --json adds\n"
+	"connected, msgs_enviadas_total, msgs_recebidas_total and last_fault,\n"
+	"last_fault_why, last_fault_error, last_fault_min.\n"
 	"\n"
 	"  --status STATUS  only chips in this status\n"
 	"  --json           an array of objects on stdout instead\n"
@@ -84,6 +88,10 @@ static void print_json(const PGresult *res)
 		json_object_object_add(o, "limite_dia", jlong(res, i, POOL_LDIA));
 		json_object_object_add(o, "msgs_enviadas_total", jlong(res, i, POOL_SENT_TOTAL));
 		json_object_object_add(o, "msgs_recebidas_total", jlong(res, i, POOL_RECV_TOTAL));
+		json_object_object_add(o, "last_fault", jstr(db_val(res, i, POOL_LAST_FAULT)));
+		json_object_object_add(o, "last_fault_why", jstr(db_val(res, i, POOL_LAST_WHY)));
+		json_object_object_add(o, "last_fault_error", jstr(db_val(res, i, POOL_LAST_ERROR)));
+		json_object_object_add(o, "last_fault_min", jlong(res, i, POOL_LAST_AGE_MIN));
 		json_object_array_add(arr, o);
 	}
 	puts(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
@@ -126,6 +134,23 @@ static void print_table(const PGresult *res)
 		printf(" %s %ld%s", st[k], by[k], k < 6 ? "," : "\n");
 }
 
+/* The last failed send through each chip in the last 24 h: whose fault it
+ * was blamed on, and why (only the chip's counts against it). */
+static void print_last_faults(const PGresult *res)
+{
+	int i, n = 0;
+
+	for (i = 0; i < PQntuples(res); i++) {
+		if (!db_val(res, i, POOL_LAST_FAULT) || db_long(res, i, POOL_LAST_AGE_MIN) >= 1440)
+			continue;
+		if (!n++)
+			printf("last failed send in the last 24 h, and whose fault:\n");
+		printf("  %-22s %ldm ago  %s: %s (%s)\n", PQgetvalue(res, i, POOL_NAME),
+		       db_long(res, i, POOL_LAST_AGE_MIN), PQgetvalue(res, i, POOL_LAST_FAULT),
+		       PQgetvalue(res, i, POOL_LAST_WHY), PQgetvalue(res, i, POOL_LAST_ERROR));
+	}
+}
+
 static void print_pool_alerts(const PGresult *res)
 {
 	int i;
@@ -164,6 +189,7 @@ int cmd_chips(int argc, char **argv, struct chipctl_ctx *ctx)
 		return 0;
 	}
 	print_table(res);
+	print_last_faults(res);
 	PQclear(res);
 	if (!(res = db_query(ctx->db, pool_alerts_sql, 0, NULL)))
 		return db_failure_rc(ctx->db);

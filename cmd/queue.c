@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_TEXT 10000
+#define MAX_TEXT VALIDATE_TEXT_MAX
 
 const char usage_queue[] =
 	"usage: chipctl queue stats [--json]\n"
@@ -28,7 +28,8 @@ const char usage_queue[] =
 	"         spent) by why: WAIT_CIRCUIT_OPEN, WAIT_LIMIT, WAIT_PROVIDER_DOWN, ...\n"
 	"enqueue  add one message. PHONE: 10 to 15 digits, '+', spaces, dots,\n"
 	"         dashes and parentheses are dropped. TEXT: 1 to 10000 bytes of\n"
-	"         UTF-8, '-' reads it from stdin; stored verbatim. TIPO: prospeccao,\n"
+	"         UTF-8, not blank (white space only is refused, as the provider\n"
+	"         would), '-' reads it from stdin; stored verbatim. TIPO: prospeccao,\n"
 	"         followup (default), resposta or campanha. TIME: any timestamp\n"
 	"         PostgreSQL accepts (default now). Prints the new id.\n"
 	"requeue  put messages in 'erro' or 'cancelada' back to 'pendente' with\n"
@@ -38,7 +39,7 @@ const char usage_queue[] =
 	"         spent, waits, due times, last error), every chip selection\n"
 	"         (mode, candidates, threshold, why the chip was chosen or why none\n"
 	"         was), every send attempt (chip, provider, HTTP status, result,\n"
-	"         whose fault, latency, error) and the delivery receipt.\n"
+	"         whose fault and why, latency, error) and the delivery receipt.\n"
 	"\n"
 	"Exit: 0 done, 64 usage, 65 invalid value or unknown id (values are\n"
 	"checked before connecting), 75 database unreachable, 78 configuration\n"
@@ -196,9 +197,13 @@ static int enqueue(struct chipctl_ctx *ctx, int argc, char **argv)
 		return bad_value("--max-tentativas", "must be 1 to 100");
 	if (!strcmp(text, "-"))
 		text = owned = read_stdin_text();
-	if (!*text || strlen(text) > MAX_TEXT || !validate_text(text, strlen(text))) {
+	if (validate_message_text(text, strlen(text))) {
+		char why[160];
+
+		snprintf(why, sizeof(why), "must be 1 to 10000 bytes of UTF-8 text, not blank (%s)",
+			 validate_message_text(text, strlen(text)));
 		free(owned);
-		return bad_value("--text", "must be 1 to 10000 bytes of UTF-8 text");
+		return bad_value("--text", why);
 	}
 	if ((rc = ctx_start(ctx)) >= 0) {
 		free(owned);

@@ -62,7 +62,9 @@ static void summary(struct sender *s, int json)
 		 "cancelled=%ld", st->cancelled, "invalid_number=%ld", st->invalid,
 		 "waited=%ld", st->waited,
 		 "uncertain=%ld", st->uncertain, "fallback=%ld", st->fallback,
-		 "not_recorded=%ld", st->not_recorded);
+		 "not_recorded=%ld", st->not_recorded, "reconciled=%ld", st->reconciled,
+		 "resent=%ld", st->resent, "lost_claim=%ld", st->lost_claim,
+		 "mean_in_flight=%.1f", st->flying_turns ? st->flying_sum / st->flying_turns : 0.0);
 	if (json) {
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "worker_id", json_object_new_string(s->worker_id));
@@ -75,6 +77,11 @@ static void summary(struct sender *s, int json)
 		json_object_object_add(o, "uncertain", json_object_new_int64(st->uncertain));
 		json_object_object_add(o, "fallback", json_object_new_int64(st->fallback));
 		json_object_object_add(o, "not_recorded", json_object_new_int64(st->not_recorded));
+		json_object_object_add(o, "reconciled", json_object_new_int64(st->reconciled));
+		json_object_object_add(o, "resent", json_object_new_int64(st->resent));
+		json_object_object_add(o, "lost_claim", json_object_new_int64(st->lost_claim));
+		json_object_object_add(o, "mean_in_flight", json_object_new_double(
+			st->flying_turns ? st->flying_sum / st->flying_turns : 0.0));
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	}
@@ -160,7 +167,7 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 			if (sender_process_batch(&s, batch, n, (volatile int *)&stop_requested) < 0)
 				failed = 1;
 			else
-				claim_pace(&s, n - s.given_back, mono_now() - began);
+				claim_pace(&s, s.reached, mono_now() - began);
 			handled += n;
 			claim_free(batch, n);
 		}

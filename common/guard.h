@@ -11,6 +11,9 @@
  * counted again: whoever takes it back unsent gives it back once
  * (chipctl_give_back).
  * Weights and exemptions come from the message-type table (msgtype).
+ * Before any of that, a text no provider would take (blank, longer than
+ * 10000 bytes, not UTF-8: validate_message_text) ends the message
+ * FAILED_INVALID_MESSAGE at once: its own fault, no chip spent on it.
  */
 #ifndef CHIPCTL_GUARD_H
 #define CHIPCTL_GUARD_H

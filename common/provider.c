@@ -1,5 +1,6 @@
 #include "provider.h"
 #include "config.h"
+#include "log.h"
 #include "strbuf.h"
 
 #include <json-c/json.h>
@@ -18,6 +19,11 @@ const char *wa_meaning_name(enum wa_meaning m)
 	case WA_AUTH_GUARD:        return "auth_guard";
 	case WA_RESTRICTED:        return "restricted";
 	case WA_CLIENT_NOT_STARTED: return "client_not_started";
+	case WA_ACCOUNT_TOKEN:     return "account_token";
+	case WA_NO_ROUTE:          return "no_route";
+	case WA_SCHEMA:            return "schema";
+	case WA_BAD_CONTENT:       return "bad_content";
+	case WA_INSTANCE_GONE:     return "instance_gone";
 	}
 	return "?";
 }
@@ -102,23 +108,45 @@ int evolution_message_text(const char *body, char *buf, size_t bufsz)
 	return rc;
 }
 
+/*
+ * What an error answer means. The order matters: the account's credentials
+ * first (a Z-API "not allowed" may come with any status), then WhatsApp's
+ * words about the chip, then the route and the body, which are the same
+ * for every chip.
+ */
 enum wa_meaning evolution_error_meaning(const char *body, long status,
 					char *buf, size_t bufsz)
 {
 	char text[256];
-	int not_on_wa = evolution_message_text(body, text, sizeof(text)) == 1;
+	int rc = evolution_message_text(body ? body : "", text, sizeof(text));
 	enum wa_meaning m = WA_NONE;
 
 	if (status == 401)
 		m = WA_UNAUTHORIZED;
+	else if (rc == 0 && strcasestr(text, "not allowed"))
+		m = WA_ACCOUNT_TOKEN;	/* Z-API: {"error":"null not allowed"} */
 	else if (status == 403 && strcasestr(text, "global api key"))
 		m = WA_AUTH_GUARD;	/* auth.guard.ts: the server has no key set */
 	else if (status == 403)
 		m = WA_RESTRICTED;
-	else if (not_on_wa && status == 400)
+	else if (rc == 1 && status == 400)
 		m = WA_NOT_ON_WHATSAPP;
 	else if (strstr(text, "rate-overlimit"))
 		m = WA_RATE_LIMIT;
+	else if (status == 404 && (strstr(text, "instance does not exist") ||
+				   strstr(text, "Instance not found")))
+		m = WA_INSTANCE_GONE;
+	else if ((status == 404 && (rc < 0 || strstr(text, "Cannot POST") ||
+				    strstr(text, "Cannot GET"))) ||
+		 status == 405 || status == 415)
+		m = WA_NO_ROUTE;	/* main.ts's handler for a route it lacks, or not Evolution */
+	else if (status == 400 && (strstr(text, "Text is required") ||
+				   strstr(text, "Invalid format")))
+		m = WA_BAD_CONTENT;
+	else if (status == 400 && (strstr(text, "requires property") ||
+				   strstr(text, "is not of a type") ||
+				   strstr(text, "in JSON at position")))
+		m = WA_SCHEMA;		/* a v1 server given a v2 body, or the reverse */
 	else if (status >= 500 && strstr(text, "Connection Closed"))
 		m = WA_CONNECTION_CLOSED;
 	else if (status >= 500 && strstr(text, "Cannot read properties"))
@@ -129,36 +157,146 @@ enum wa_meaning evolution_error_meaning(const char *body, long status,
 
 int provider_refused_key(const struct send_result *r)
 {
-	return r->meaning == WA_UNAUTHORIZED || r->meaning == WA_AUTH_GUARD;
+	return r->fault == FAULT_CONFIG;
+}
+
+int provider_chip_disconnected(const struct send_result *r)
+{
+	return r->meaning == WA_CONNECTION_CLOSED || r->meaning == WA_CLIENT_NOT_STARTED ||
+	       r->meaning == WA_INSTANCE_GONE;
+}
+
+/* The side of each meaning, and why: would another chip get the same? */
+static const struct {
+	enum wa_meaning m;
+	enum fault f;
+	const char *why;
+} sides[] = {
+	{ WA_NOT_ON_WHATSAPP, FAULT_RECIPIENT, "the recipient is not on WhatsApp" },
+	{ WA_RATE_LIMIT, FAULT_CHIP, "WhatsApp throttles this chip (rate-overlimit)" },
+	{ WA_CONNECTION_CLOSED, FAULT_CHIP, "this chip's WhatsApp session is closed" },
+	{ WA_UNAUTHORIZED, FAULT_CONFIG,
+	  "the provider refused chipctl's API key: every chip gets the same answer" },
+	{ WA_AUTH_GUARD, FAULT_CONFIG,
+	  "Evolution's auth guard: the server has no global API key set" },
+	{ WA_RESTRICTED, FAULT_CHIP, "WhatsApp restricted this chip (403)" },
+	{ WA_CLIENT_NOT_STARTED, FAULT_CHIP, "this chip's instance was never started" },
+	{ WA_ACCOUNT_TOKEN, FAULT_CONFIG,
+	  "Z-API refused the account's Client-Token (zapi.client_token)" },
+	{ WA_NO_ROUTE, FAULT_CONFIG,
+	  "no such route on the server: a wrong evolution.url or zapi.url" },
+	{ WA_SCHEMA, FAULT_CONFIG,
+	  "the server's schema refuses chipctl's request: an API version mismatch" },
+	{ WA_BAD_CONTENT, FAULT_MESSAGE,
+	  "the server refuses the message's content: no chip can send it" },
+	{ WA_INSTANCE_GONE, FAULT_CHIP, "this chip's instance does not exist on the server" },
+};
+
+static enum fault side_of(const struct send_result *r, const char **why)
+{
+	size_t i;
+
+	switch (r->cls) {
+	case HTTP_OK:
+		*why = "";
+		return FAULT_NONE;
+	case HTTP_TIMEOUT:
+		*why = "no answer in time: the chip's if it repeats on this chip alone, "
+		       "the provider's if timeouts span several chips";
+		return FAULT_PROVIDER;
+	case HTTP_NETWORK:
+		*why = "the provider could not be reached: every chip gets the same";
+		return FAULT_PROVIDER;
+	case HTTP_4XX:
+	case HTTP_5XX:
+		break;
+	}
+	for (i = 0; i < sizeof(sides) / sizeof(sides[0]); i++)
+		if (sides[i].m == r->meaning) {
+			*why = sides[i].why;
+			return sides[i].f;
+		}
+	if (r->cls == HTTP_4XX) {
+		*why = "refused for this chip only (a WhatsApp error on its session)";
+		return FAULT_CHIP;
+	}
+	*why = "the provider's server failed: every chip gets the same";
+	return FAULT_PROVIDER;
 }
 
 enum fault provider_fault(const struct send_result *r)
 {
-	switch (r->cls) {
-	case HTTP_OK:
-		return FAULT_NONE;
-	case HTTP_TIMEOUT:
-	case HTTP_NETWORK:
-		return FAULT_PROVIDER;
-	case HTTP_4XX:
-		if (provider_refused_key(r))
-			return FAULT_PROVIDER;
-		if (r->meaning == WA_NOT_ON_WHATSAPP)
-			return FAULT_RECIPIENT;
-		return FAULT_CHIP;
-	case HTTP_5XX:
-		if (r->meaning == WA_CONNECTION_CLOSED || r->meaning == WA_RATE_LIMIT ||
-		    r->meaning == WA_CLIENT_NOT_STARTED)
-			return FAULT_CHIP;
-		return FAULT_PROVIDER;
-	}
-	return FAULT_PROVIDER;
+	const char *why;
+
+	return side_of(r, &why);
 }
 
 const char *fault_name(enum fault f)
 {
-	return f == FAULT_CHIP ? "chip" : f == FAULT_PROVIDER ? "provider" :
-	       f == FAULT_RECIPIENT ? "recipient" : NULL;
+	switch (f) {
+	case FAULT_NONE:      return NULL;
+	case FAULT_CHIP:      return "chip";
+	case FAULT_PROVIDER:  return "provider";
+	case FAULT_CONFIG:    return "configuration";
+	case FAULT_MESSAGE:   return "message";
+	case FAULT_RECIPIENT: return "recipient";
+	}
+	return NULL;
+}
+
+const char *fault_outcome(enum fault f)
+{
+	return f == FAULT_RECIPIENT ? "FAILED_INVALID_NUMBER" :
+	       f == FAULT_MESSAGE ? "FAILED_INVALID_MESSAGE" : NULL;
+}
+
+const char *fault_reason_code(enum fault f)
+{
+	return f == FAULT_RECIPIENT ? "NOT_ON_WHATSAPP" :
+	       f == FAULT_MESSAGE ? "INVALID_MESSAGE" : NULL;
+}
+
+/* Replace every occurrence of secret in buf by [REDACTED]. */
+static void scrub_literal(char *buf, size_t bufsz, const char *secret)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const char *p = buf, *hit;
+	size_t n;
+
+	if (!secret || (n = strlen(secret)) < 4 || !strstr(buf, secret))
+		return;
+	while ((hit = strstr(p, secret))) {
+		sb_addn(&sb, p, (size_t)(hit - p));
+		sb_add(&sb, "[REDACTED]");
+		p = hit + n;
+	}
+	sb_add(&sb, p);
+	snprintf(buf, bufsz, "%s", sb_str(&sb));
+	sb_free(&sb);
+}
+
+void provider_classify(enum http_class cls, long status, const char *body,
+		       const char *transport_error, const char *secret,
+		       struct send_result *res)
+{
+	char raw[sizeof(res->error)];
+
+	res->cls = cls;
+	res->status = status;
+	res->meaning = WA_NONE;
+	if (cls == HTTP_4XX || cls == HTTP_5XX) {
+		res->meaning = evolution_error_meaning(body, status, raw, sizeof(raw));
+		if (status == 429 && res->meaning == WA_NONE)
+			res->meaning = WA_RATE_LIMIT;
+	} else {
+		snprintf(raw, sizeof(raw), "%s", transport_error ? transport_error : "");
+	}
+	res->fault = side_of(res, &res->why);
+	res->uncertain = cls == HTTP_TIMEOUT;
+	/* Provider text is stored and alerted: the same scrubber as the logs,
+	 * and the chip's own token, which is no configured setting. */
+	redact(raw, res->error, sizeof(res->error));
+	scrub_literal(res->error, sizeof(res->error), secret);
 }
 
 /* The id of the sent message: Evolution key.id, Z-API messageId. */
@@ -184,16 +322,31 @@ static int success_id(const char *provider, const char *body, char *out, size_t 
 	return ok;
 }
 
-enum http_class provider_send(struct http_client *http, const struct config *cfg,
-			      const struct send_request *req, struct send_result *res)
+int provider_typing_ms(const struct config *cfg, const char *text)
+{
+	long chars = 0, ms;
+	const unsigned char *p;
+
+	if (cfg->send_typing_ms_per_char <= 0)
+		return 0;
+	for (p = (const unsigned char *)text; *p; p++)
+		chars += (*p & 0xC0) != 0x80;	/* characters, not bytes */
+	ms = chars * cfg->send_typing_ms_per_char;
+	if (ms < cfg->send_typing_min_ms)
+		ms = cfg->send_typing_min_ms;
+	if (ms > cfg->send_typing_max_ms)
+		ms = cfg->send_typing_max_ms;
+	return (int)ms;
+}
+
+void provider_call_build(const struct config *cfg, const struct send_request *req,
+			 struct provider_call *call)
 {
 	struct strbuf url = STRBUF_INIT, auth = STRBUF_INIT;
 	json_object *body = json_object_new_object();
-	const char *headers[3];
-	struct http_response r;
 	int zapi = !strcmp(req->provider, "zapi");
 
-	memset(res, 0, sizeof(*res));
+	memset(call, 0, sizeof(*call));
 	if (zapi) {
 		char *id = http_path_escape(req->zapi_instance_id ? req->zapi_instance_id : "");
 		char *tok = http_path_escape(req->zapi_token ? req->zapi_token : "");
@@ -203,6 +356,12 @@ enum http_class provider_send(struct http_client *http, const struct config *cfg
 		sb_addf(&auth, "Client-Token: %s", cfg->zapi_client_token ? cfg->zapi_client_token : "");
 		json_object_object_add(body, "phone", json_object_new_string(req->number));
 		json_object_object_add(body, "message", json_object_new_string(req->text));
+		/* Z-API takes whole seconds, 1 to 15 */
+		if (req->typing_ms > 0)
+			json_object_object_add(body, "delayTyping", json_object_new_int(
+				req->typing_ms < 1000 ? 1 : req->typing_ms > 15000 ? 15 :
+				(req->typing_ms + 500) / 1000));
+		call->timeout_ms = cfg->zapi_timeout_ms;
 	} else {
 		char *inst = http_path_escape(req->instance_name);
 		sb_addf(&url, "%s/message/sendText/%s", cfg->evolution_url ? cfg->evolution_url : "", inst);
@@ -210,46 +369,75 @@ enum http_class provider_send(struct http_client *http, const struct config *cfg
 		sb_addf(&auth, "apikey: %s", cfg->evolution_api_key ? cfg->evolution_api_key : "");
 		json_object_object_add(body, "number", json_object_new_string(req->number));
 		json_object_object_add(body, "text", json_object_new_string(req->text));
+		/* the server holds the answer this long, showing "typing..." */
+		if (req->typing_ms > 0)
+			json_object_object_add(body, "delay", json_object_new_int(req->typing_ms));
+		call->timeout_ms = cfg->evolution_timeout_ms;
 	}
-	http_client_set_timeout(http, zapi ? cfg->zapi_timeout_ms : cfg->evolution_timeout_ms);
-	headers[0] = "Content-Type: application/json";
-	headers[1] = sb_str(&auth);
-	headers[2] = NULL;
-	http_request(http, "POST", sb_str(&url), headers,
-		     json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN), &r);
+	call->timeout_ms += req->typing_ms > 0 ? req->typing_ms : 0;
+	call->url = sb_detach(&url);
+	call->auth = sb_detach(&auth);
+	call->body = xstrdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
+	call->headers[0] = "Content-Type: application/json";
+	call->headers[1] = call->auth;
+	call->headers[2] = NULL;
 	json_object_put(body);
-	sb_free(&url);
-	sb_free(&auth);
+}
 
+void provider_call_free(struct provider_call *call)
+{
+	free(call->url);
+	free(call->auth);
+	free(call->body);
+	memset(call, 0, sizeof(*call));
+}
+
+void provider_result(const struct send_request *req, struct http_response *r,
+		     struct send_result *res)
+{
+	int zapi = !strcmp(req->provider, "zapi");
+
+	memset(res, 0, sizeof(*res));
 	/* A 2xx status line whose body then broke off, or ran past the size
 	 * cap, is still the provider accepting the message. */
-	if (r.cls == HTTP_NETWORK && r.status >= 200 && r.status < 300) {
-		r.cls = HTTP_OK;
-		free(r.body);
-		r.body = xstrdup("");
-		r.len = 0;
+	if (r->cls == HTTP_NETWORK && r->status >= 200 && r->status < 300) {
+		r->cls = HTTP_OK;
+		free(r->body);
+		r->body = xstrdup("");
+		r->len = 0;
 	}
-	res->cls = r.cls;
-	res->status = r.status;
-	res->latency_ms = r.elapsed_ms;
-	res->retry_after_s = r.retry_after_s;
-	if (r.cls == HTTP_OK) {
+	res->latency_ms = r->elapsed_ms;
+	res->retry_after_s = r->retry_after_s;
+	if (r->cls == HTTP_OK) {
+		res->cls = r->cls;
+		res->status = r->status;
+		res->why = "";
 		/* The provider accepted the message: an unreadable body does
 		 * not make it unsent, and sending it again could double it. */
-		if (!success_id(req->provider, r.body, res->message_id, sizeof(res->message_id)))
+		if (!success_id(req->provider, r->body, res->message_id, sizeof(res->message_id)))
 			snprintf(res->error, sizeof(res->error),
 				 "HTTP %ld with no message id in the body (%zu bytes)",
-				 r.status, r.len);
-	} else if (r.cls == HTTP_4XX || r.cls == HTTP_5XX) {
-		res->meaning = evolution_error_meaning(r.body, r.status, res->error,
-						       sizeof(res->error));
-		if (r.status == 429)
-			res->meaning = WA_RATE_LIMIT;
+				 r->status, r->len);
 	} else {
-		snprintf(res->error, sizeof(res->error), "%s", r.error);
+		provider_classify(r->cls, r->status, r->body, r->error,
+				  zapi ? req->zapi_token : NULL, res);
+		/* no answer to a request that left: it may have been sent */
+		res->uncertain = (r->cls == HTTP_TIMEOUT || r->cls == HTTP_NETWORK) &&
+				 r->request_sent && (r->status == 0 || r->status < 300);
 	}
-	res->fault = provider_fault(res);
-	res->uncertain = res->cls == HTTP_TIMEOUT;
+}
+
+enum http_class provider_send(struct http_client *http, const struct config *cfg,
+			      const struct send_request *req, struct send_result *res)
+{
+	struct provider_call call;
+	struct http_response r;
+
+	provider_call_build(cfg, req, &call);
+	http_client_set_timeout(http, call.timeout_ms);
+	http_request(http, "POST", call.url, call.headers, call.body, &r);
+	provider_call_free(&call);
+	provider_result(req, &r, res);
 	http_response_free(&r);
 	return res->cls;
 }

@@ -32,7 +32,8 @@ static const char story_sql[] =
 	"  'attempts', coalesce((SELECT json_agg(json_build_object('at', a.created_at,"
 	"     'attempt', a.attempt, 'chip', ac.instance_name, 'chip_id', a.chip_id,"
 	"     'provider', a.provider, 'http_status', a.http_status, 'result', a.result,"
-	"     'fault', a.fault, 'uncertain', a.uncertain, 'latency_ms', a.latency_ms,"
+	"     'fault', a.fault, 'blame', a.blame, 'uncertain', a.uncertain,"
+	"     'latency_ms', a.latency_ms,"
 	"     'error', a.error) ORDER BY a.id)"
 	"     FROM send_attempts a LEFT JOIN chips ac ON ac.id = a.chip_id"
 	"     WHERE a.message_id = f.id), '[]'),"
@@ -135,10 +136,13 @@ int story_print(FILE *out, const char *json)
 	fprintf(out, "attempts:%s\n", n ? "" : " none");
 	for (i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(att, i);
-		fprintf(out, "  #%s %s  %s (%s)  HTTP %s %s%s%s%s  %s ms%s%s\n", js(e, "attempt"),
+		fprintf(out, "  #%s %s  %s (%s)  HTTP %s %s%s%s%s%s%s%s  %s ms%s%s\n",
+		        js(e, "attempt"),
 		        js(e, "at"), or_dash(js(e, "chip")), or_dash(js(e, "provider")),
 		        or_dash(js(e, "http_status")), js(e, "result"),
 		        js(e, "fault") ? ", fault " : "", js(e, "fault") ? js(e, "fault") : "",
+		        js(e, "blame") ? " (" : "", js(e, "blame") ? js(e, "blame") : "",
+		        js(e, "blame") ? ")" : "",
 		        strcmp(or_dash(js(e, "uncertain")), "true") ? "" : ", uncertain",
 		        or_dash(js(e, "latency_ms")), js(e, "error") ? ": " : "",
 		        js(e, "error") ? js(e, "error") : "");

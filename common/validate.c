@@ -52,3 +52,40 @@ int validate_text(const char *s, size_t len)
 	return 1;
 }
 
+
+/* Length of the white space character at p (JavaScript's trim() set), or 0. */
+static size_t space_len(const unsigned char *p, const unsigned char *end)
+{
+	size_t left = (size_t)(end - p);
+
+	if (strchr(" \t\n\r\v\f", *p) && *p)
+		return 1;
+	if (left >= 2 && p[0] == 0xc2 && p[1] == 0xa0)
+		return 2;				/* U+00A0 */
+	if (left >= 3 && p[0] == 0xe1 && p[1] == 0x9a && p[2] == 0x80)
+		return 3;				/* U+1680 */
+	if (left >= 3 && p[0] == 0xe2 && p[1] == 0x80 &&
+	    (p[2] <= 0x8a || p[2] == 0xa8 || p[2] == 0xa9 || p[2] == 0xaf))
+		return 3;				/* U+2000-200A, 2028, 2029, 202F */
+	if (left >= 3 && p[0] == 0xe2 && p[1] == 0x81 && p[2] == 0x9f)
+		return 3;				/* U+205F */
+	if (left >= 3 && p[0] == 0xe3 && p[1] == 0x80 && p[2] == 0x80)
+		return 3;				/* U+3000 */
+	if (left >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
+		return 3;				/* U+FEFF */
+	return 0;
+}
+
+const char *validate_message_text(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	size_t n;
+
+	if (len > VALIDATE_TEXT_MAX)
+		return "longer than 10000 bytes";
+	if (!validate_text(s, len))
+		return "not UTF-8 text";
+	while (p < end && (n = space_len(p, end)) > 0)
+		p += n;
+	return p == end ? "blank" : NULL;
+}

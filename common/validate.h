@@ -16,4 +16,13 @@ int validate_phone(const char *in, char *out, size_t outsz);
  * \r. Returns 1 when s (len bytes) is such text, 0 otherwise. */
 int validate_text(const char *s, size_t len);
 
+/* The most bytes a message's text may have (queue enqueue, the guard). */
+#define VALIDATE_TEXT_MAX 10000
+
+/* A message's text as a provider would take it: NULL when fine, else why
+ * not ("blank", "longer than 10000 bytes", "not UTF-8 text"). Blank is
+ * what Evolution's "Text is required" refuses: nothing but white space
+ * (ASCII, and the Unicode spaces JavaScript's trim() drops). */
+const char *validate_message_text(const char *s, size_t len);
+
 #endif
