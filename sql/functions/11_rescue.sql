@@ -115,13 +115,31 @@ DECLARE
     v_dead bigint[];
     v_back bigint[];
 BEGIN
+    -- the candidates, each found through an index (fila_processando_idx,
+    -- fila_processando_worker_idx), never by reading every claimed row:
+    -- the claims of each dead worker (and those older than its worker's
+    -- current run), then the claims past the 60 minutes
+    SELECT coalesce(array_agg(c.id), '{}') INTO v_all FROM (
+        SELECT f.id FROM worker_heartbeats h
+        JOIN fila_mensagens f ON f.worker_id = h.worker_id AND f.status = 'processando'
+        WHERE chipctl_worker_dead(h.last_beat_at, p_heartbeat_s)
+           OR f.processando_desde < h.started_at
+        UNION
+        SELECT f.id FROM fila_mensagens f
+        WHERE f.status = 'processando'
+          AND f.processando_desde < now() - make_interval(mins => p_stuck_minutes)) c;
+    IF cardinality(v_all) = 0 THEN
+        v_dead := '{}';
+        dead_workers := '';
+    ELSE
+    -- locked in id order, each decided again under its lock
     WITH t AS (
         SELECT f.id, f.worker_id,
                coalesce(chipctl_worker_dead(h.last_beat_at, p_heartbeat_s)
                         OR f.processando_desde < h.started_at, false) AS dead
         FROM fila_mensagens f
         LEFT JOIN worker_heartbeats h ON h.worker_id = f.worker_id
-        WHERE f.status = 'processando'
+        WHERE f.id = ANY (v_all) AND f.status = 'processando'
           AND (f.processando_desde < now() - make_interval(mins => p_stuck_minutes)
                OR chipctl_worker_dead(h.last_beat_at, p_heartbeat_s)
                OR f.processando_desde < h.started_at)
@@ -130,6 +148,7 @@ BEGIN
     SELECT coalesce(array_agg(t.id), '{}'), coalesce(array_agg(t.id) FILTER (WHERE t.dead), '{}'),
            coalesce(string_agg(DISTINCT t.worker_id, ',') FILTER (WHERE t.dead), '')
     INTO v_all, v_dead, dead_workers FROM t;
+    END IF;
 
     recorded_sent := 0;
     IF cardinality(v_all) > 0 THEN
