@@ -4,8 +4,9 @@
 # quota, reserva_chip_id/reserva_hora for the chip's room); whoever takes
 # the message back unsent gives it back once (chipctl_give_back), a
 # message sent keeps it. The workers here are stopped after their guard
-# reserved and before any send (tests/lib/rescue.bash), SIGKILLed there,
-# and rescued by heartbeat (watchdog.heartbeat_s 2 s).
+# reserved and before any send (tests/lib/rescue.bash), SIGKILLed there
+# and rescued by heartbeat (watchdog.heartbeat_s 2 s), or stopped there by
+# a signal (the batch gives back itself).
 load ../lib/common
 load ../lib/send
 load ../lib/rescue
@@ -166,6 +167,27 @@ teardown() {
 	[ "$(msg_state $m)" = "erro|FAILED_ALL_CHIPS" ]
 	[ "$(quota dr-q)" -eq 0 ]
 	[ "$(psql_q "SELECT reserva_dia IS NULL AND reserva_peso IS NULL FROM fila_mensagens WHERE id = $m")" = t ]
+}
+
+@test "a worker stopped by a signal mid-batch gives back what its batch held" {
+	a=$(msg followup dr-sig)
+	b=$(msg campanha dr-sig)
+	hold_chip_room
+	start_worker w-sig
+	await_guarded 2
+	[ "$(quota dr-sig)" -eq 3 ]
+	kill -TERM "$WORKER_PID"
+	release_chip_room
+	wait "$WORKER_PID" || { cat "$BATS_TEST_TMPDIR/w-sig.err"; false; }
+	[ "$(sends_to c1)" -eq 0 ]
+	[ "$(quota dr-sig)" -eq 0 ]
+	[ "$(room "$C1")" = "0|0" ]
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'pendente' AND tentativas = 0
+	              AND reserva_dia IS NULL AND reserva_chip_id IS NULL")" -eq 2 ]
+	[ "$(psql_q "SELECT count(*) FROM chip_send_counters WHERE held_by IS NOT NULL")" -eq 0 ]
+	# nothing left for a rescue to give back
+	run_chipctl 0 reset-stuck-queue --json
+	[[ "$output" == *'"requeued_dead_worker":0,"uncertain":0,"given_back":0,"chips_released":0,'* ]]
 }
 
 @test "chipctl_give_back: the doctor's share and the chip's room of its windows, once, never below zero" {
