@@ -159,7 +159,7 @@ static int enqueue(struct chipctl_ctx *ctx, int argc, char **argv)
 	const char *at = NULL, *conversa = NULL, *prio_s = NULL, *max_s = NULL;
 	char phone[32], prio[16], maxt[16];
 	char *owned = NULL;
-	const char *params[8];
+	const char *params[8], *why;
 	PGresult *res;
 	int c, rc, v;
 
@@ -197,13 +197,9 @@ static int enqueue(struct chipctl_ctx *ctx, int argc, char **argv)
 		return bad_value("--max-tentativas", "must be 1 to 100");
 	if (!strcmp(text, "-"))
 		text = owned = read_stdin_text();
-	if (validate_message_text(text, strlen(text))) {
-		char why[160];
-
-		snprintf(why, sizeof(why), "must be 1 to 10000 bytes of UTF-8 text, not blank (%s)",
-			 validate_message_text(text, strlen(text)));
+	if ((why = validate_message_text(text, strlen(text)))) {
 		free(owned);
-		return bad_value("--text", why);
+		return bad_value("--text", why);	/* what the provider would refuse */
 	}
 	if ((rc = ctx_start(ctx)) >= 0) {
 		free(owned);

@@ -188,6 +188,10 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 		}
 		if (max_messages && handled >= max_messages)
 			break;
+		/* every chip was held by other workers (the messages went back
+		 * due): give them a moment before claiming again */
+		if (n > 0 && s.reached == 0 && s.paced > 0)
+			pause_ms(ctx->cfg.send_idle_ms < 200 ? ctx->cfg.send_idle_ms : 200);
 		if (n == 0) {
 			if (once)
 				break;

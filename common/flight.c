@@ -143,44 +143,57 @@ static int start(struct sender *s, struct pool *pool, struct queues *q,
 	return 0;
 }
 
-/* Take the next message of every idle chip (while the batch goes on, up to
- * send.max_in_flight in flight), and start them. */
-static int start_turn(struct sender *s, struct pool *pool, struct queues *q,
-		      struct outbound *msgs, int n, volatile int *stop, int *idx)
+/* Take the next message of idle chip k for this turn: 1 when one was
+ * taken, 0 when its queue is empty or the turn is full. */
+static int take(struct sender *s, struct pool *pool, struct queues *q, struct outbound *msgs,
+		int k, int over, int room, int *idx, int *count)
 {
-	int k, count = 0, room = s->ctx->cfg.send_max_in_flight - http_multi_in_flight(s->multi);
+	while (!q->busy[k] && q->head[k] >= 0) {
+		struct outbound *m;
+
+		if (*count >= room)	/* at most max_in_flight: next turn */
+			return 0;
+		m = &msgs[dequeue(q, k)];
+		/* the batch is over, or its chip or provider failed since it
+		 * was chosen: back for another chip or claim */
+		if (over || !select_usable(s, pool, &pool->c[k])) {
+			select_unassign(m);
+			continue;
+		}
+		q->busy[k] = 1;
+		q->flying[select_provider_index(pool->c[k].provider)]++;
+		idx[(*count)++] = (int)(m - msgs);
+		return 1;
+	}
+	return 0;
+}
+
+/* Take the next message of every idle chip (while the batch goes on, up to
+ * send.max_in_flight in flight), and start them. A provider not heard from
+ * yet gets one send at a time: the batch's first message waiting for it. */
+static int start_turn(struct sender *s, struct pool *pool, struct queues *q,
+		      struct outbound *msgs, volatile int *stop, int *idx)
+{
+	int k, pi, count = 0, room = s->ctx->cfg.send_max_in_flight - http_multi_in_flight(s->multi);
 	int over = sender_batch_over(s, stop);
 
-	for (k = 0; k < pool->n && q->waiting > 0; k++) {
-		int pi = select_provider_index(pool->c[k].provider);
+	for (pi = 0; pi < 2 && !over; pi++) {
+		int first = -1;
 
-		while (!q->busy[k] && q->head[k] >= 0) {
-			struct outbound *m;
-
-			/* a provider not heard from yet: one send at a time */
-			if (!over && !s->proven[pi] && q->flying[pi] > 0)
-				break;
-			m = &msgs[dequeue(q, k)];
-
-			/* the batch is over, or its chip or provider failed
-			 * since it was chosen: back for another chip or claim */
-			if (over || !select_usable(s, pool, &pool->c[k])) {
-				select_unassign(m);
-				continue;
-			}
-			if (count >= room) {	/* at most max_in_flight: next turn */
-				q->head[k] = (int)(m - msgs);
-				if (q->tail[k] < 0)
-					q->tail[k] = q->head[k];
-				q->waiting++;
-				break;
-			}
-			q->busy[k] = 1;
-			q->flying[pi]++;
-			idx[count++] = (int)(m - msgs);
-		}
+		if (s->proven[pi] || q->flying[pi] > 0)
+			continue;
+		for (k = 0; k < pool->n; k++)
+			if (select_provider_index(pool->c[k].provider) == pi && !q->busy[k] &&
+			    q->head[k] >= 0 && (first < 0 || q->head[k] < q->head[first]))
+				first = k;
+		if (first >= 0)
+			take(s, pool, q, msgs, first, over, room, idx, &count);
 	}
-	(void)n;
+	for (k = 0; k < pool->n && q->waiting > 0; k++) {
+		pi = select_provider_index(pool->c[k].provider);
+		if (over || s->proven[pi])
+			take(s, pool, q, msgs, k, over, room, idx, &count);
+	}
 	return count ? start(s, pool, q, msgs, idx, count) : 0;
 }
 
@@ -197,7 +210,7 @@ int flight_round(struct sender *s, struct pool *pool, struct record *rec,
 		void *tag;
 		int flying;
 
-		if (rc == 0 && start_turn(s, pool, &q, msgs, n, stop, idx) < 0)
+		if (rc == 0 && start_turn(s, pool, &q, msgs, stop, idx) < 0)
 			rc = -1;
 		if (rc < 0)	/* start nothing more; await what flies */
 			while (q.waiting > 0)

@@ -52,7 +52,7 @@ static int refused_text(struct sender *s, struct outbound *m)
 	f->outcome = "FAILED_INVALID_MESSAGE";
 	f->reason = "INVALID_MESSAGE";
 	snprintf(m->pr.last_error, sizeof(m->pr.last_error),
-		 "the message's text is %s: no provider would take it", why);
+		 "text refused before sending (%s): no provider would take it", why);
 	log_warn("message refused before sending: its text", "message=%ld", m->id,
 		 "why=%s", why);
 	s->st.invalid++;

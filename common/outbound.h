@@ -101,6 +101,8 @@ struct sender {
 	int given_back;		/* messages the batch in hand gave back (deadline or signal) */
 	int reached;		/* messages of the batch that reached a chip (or were
 				 * found sent): its real pace, for claim_pace */
+	int paced;		/* messages of the batch that only the chips' pace
+				 * or other workers' holds kept from a chip */
 	/* a provider answered this worker (anything but its own or the
 	 * configuration's fault): until then one send at a time goes to it,
 	 * so a wrong key or URL costs one request, not one per chip */

@@ -10,10 +10,10 @@
  * the one home of "whose fault" (SPEC section 8, step 3): every answer
  * shape of api-contracts sections 2, 5 and 8 mapped to a meaning, a side
  * and the reason, by one rule: a fault is the chip's only if another chip
- * would not get the same answer. Provider error text is mapped to a
- * meaning here and nowhere else, and scrubbed of every configured secret
- * (log.c's redact, plus the chip's own Z-API token) before anyone can store
- * or alert it. Nothing here touches the database.
+ * would not get the same answer (provider_fault.c). Provider error text
+ * is mapped to a meaning there and nowhere else, and scrubbed of every
+ * configured secret (log.c's redact, plus the chip's own Z-API token)
+ * before anyone can store or alert it. Nothing here touches the database.
  */
 #ifndef CHIPCTL_PROVIDER_H
 #define CHIPCTL_PROVIDER_H
@@ -118,6 +118,10 @@ enum wa_meaning evolution_error_meaning(const char *body, long status,
 					char *buf, size_t bufsz);
 
 const char *wa_meaning_name(enum wa_meaning m);
+
+/* A provider's body as JSON (depth-bounded), or NULL when it is not JSON;
+ * the caller puts it. */
+struct json_object *provider_json(const char *body);
 
 /*
  * Classify a failed answer (cls other than HTTP_OK; status and body as

@@ -289,6 +289,7 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 						  "granted=%d", granted);
 				take_back(msgs, n, k, c->assigned - granted);
 				c->room = 0;
+				c->room_taken = 1;
 				if (c->chip_probe || c->provider_probe)
 					c->bad = 1;
 			}
@@ -330,6 +331,8 @@ static enum stage stage_of(const struct sender *s, const struct pool *pool,
 			* has its one send in flight */
 		       !strcmp(c->blocked_by, "pacing") || !strcmp(c->blocked_by, "busy") ?
 		       ST_PACING : ST_NONE;
+	if (c->room_taken)	/* another worker took it between snapshot and grant */
+		return ST_PACING;
 	if (c->bad)
 		return ST_COOLDOWN;
 	/* its provider refused chipctl's configuration this cycle */
@@ -347,11 +350,14 @@ long select_pacing_wait(const struct pool *pool)
 	long long now = (long long)time(NULL), first = 0;
 	int k;
 
-	for (k = 0; k < pool->n; k++)
+	for (k = 0; k < pool->n; k++) {
+		if (!strcmp(pool->c[k].blocked_by, "busy") || pool->c[k].room_taken)
+			return 0;	/* free as soon as its holder's batch ends */
 		if (pool->c[k].next_send_at > now &&
 		    (!first || pool->c[k].next_send_at < first))
 			first = pool->c[k].next_send_at;
-	return first > now ? (long)(first - now) : 1;
+	}
+	return first > now ? (long)(first - now) : 0;
 }
 
 const char *select_wait_reason(const struct sender *s, const struct pool *pool,

@@ -38,6 +38,8 @@ struct pool_chip {
 	int dirty;		/* a success must close and reset its breakers */
 	long long next_send_at;	/* its pacing gap runs until then (unix s), or 0 */
 	unsigned rank;		/* this worker's tie-break between equal chips */
+	int room_taken;		/* its reservation was refused: another worker
+				 * holds it, or took its room, since the snapshot */
 	int hour_used, day_used;
 	int room;		/* sends it may still take */
 	int bad;		/* failed in this batch: no more sends through it */
@@ -83,8 +85,8 @@ void select_unassign(struct outbound *m);
  * free this worker's chips for the others (chipctl_release_hold). 0 or -1. */
 int select_release(struct sender *s, struct pool *pool);
 
-/* Seconds until the first chip whose pacing gap runs may send again (at
- * least 1: a chip held by another worker is free within a batch). */
+/* Seconds until the first chip whose pacing gap runs may send again; 0
+ * when a chip is held by another worker (free when its batch ends). */
 long select_pacing_wait(const struct pool *pool);
 
 /* The outcome_reason_code of a message that no chip can take now. */

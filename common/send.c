@@ -86,9 +86,11 @@ static void leave_unsent(struct sender *s, const struct pool *pool, struct outbo
 		s->st.rescheduled++;
 	} else if (!strcmp(f->reason, "WAIT_PACING")) {
 		/* only the chips' pace holds it: due again when the first of
-		 * them may send (an attempt is not a wait: no esperas) */
+		 * them may send, or at once when another worker holds them (an
+		 * attempt is not a wait: no esperas) */
 		f->next_in_s = select_pacing_wait(pool);
 		s->st.waited++;
+		s->paced++;
 	} else {
 		f->waits = 1;
 		f->next_in_s = backoff_s(cfg->send_wait_backoff_s, cfg->send_wait_backoff_max_s,
@@ -307,6 +309,7 @@ int sender_process_batch(struct sender *s, struct outbound *msgs, int n,
 	s->deadline = mono_now() + 2.0 * s->ctx->cfg.send_batch_seconds;
 	s->given_back = 0;
 	s->reached = 0;
+	s->paced = 0;
 	record_init(&rec);
 	/* uncertain sends first: found ones are sent, the others are decided
 	 * before the guard counts them */

@@ -87,5 +87,5 @@ const char *validate_message_text(const char *s, size_t len)
 		return "not UTF-8 text";
 	while (p < end && (n = space_len(p, end)) > 0)
 		p += n;
-	return p == end ? "blank" : NULL;
+	return p == end ? "blank: nothing but white space" : NULL;
 }

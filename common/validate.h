@@ -20,7 +20,8 @@ int validate_text(const char *s, size_t len);
 #define VALIDATE_TEXT_MAX 10000
 
 /* A message's text as a provider would take it: NULL when fine, else why
- * not ("blank", "longer than 10000 bytes", "not UTF-8 text"). Blank is
+ * not ("blank: nothing but white space", "longer than 10000 bytes", "not
+ * UTF-8 text"). Blank is
  * what Evolution's "Text is required" refuses: nothing but white space
  * (ASCII, and the Unicode spaces JavaScript's trim() drops). */
 const char *validate_message_text(const char *s, size_t len);

@@ -99,9 +99,10 @@ $$;
 -- goes back to 'pendente' and gives back what it held (chipctl_give_back);
 -- the 60-minute rule spends an attempt (and past max_tentativas ends it
 -- 'erro' FAILED_MAX_ATTEMPTS), a dead worker's claim spends none.
--- Then every chip held by a dead worker (or whose hold has expired) gives
--- back the room its holder reserved and never started (held_room, in the
--- counters' current windows) and is free again.
+-- Then every chip held by a dead worker, by a worker whose claims this
+-- run took back, or whose hold has expired, gives back the room its holder
+-- reserved and never started (held_room, in the counters' current
+-- windows) and is free again.
 CREATE OR REPLACE FUNCTION chipctl_rescue(p_heartbeat_s integer, p_stuck_minutes integer,
                                           p_run uuid DEFAULT NULL)
 RETURNS TABLE (recorded_sent integer, uncertain integer, requeued integer,
@@ -114,6 +115,7 @@ DECLARE
     v_all bigint[];
     v_dead bigint[];
     v_back bigint[];
+    v_workers text[];
 BEGIN
     -- the candidates, each found through an index (fila_processando_idx,
     -- fila_processando_worker_idx), never by reading every claimed row:
@@ -130,6 +132,7 @@ BEGIN
           AND f.processando_desde < now() - make_interval(mins => p_stuck_minutes)) c;
     IF cardinality(v_all) = 0 THEN
         v_dead := '{}';
+        v_workers := '{}';
         dead_workers := '';
     ELSE
     -- locked in id order, each decided again under its lock
@@ -146,8 +149,9 @@ BEGIN
         ORDER BY f.id FOR UPDATE OF f SKIP LOCKED
     )
     SELECT coalesce(array_agg(t.id), '{}'), coalesce(array_agg(t.id) FILTER (WHERE t.dead), '{}'),
-           coalesce(string_agg(DISTINCT t.worker_id, ',') FILTER (WHERE t.dead), '')
-    INTO v_all, v_dead, dead_workers FROM t;
+           coalesce(string_agg(DISTINCT t.worker_id, ',') FILTER (WHERE t.dead), ''),
+           coalesce(array_agg(DISTINCT t.worker_id) FILTER (WHERE t.worker_id IS NOT NULL), '{}')
+    INTO v_all, v_dead, dead_workers, v_workers FROM t;
     END IF;
 
     recorded_sent := 0;
@@ -201,7 +205,9 @@ BEGIN
         SELECT k.chip_id, k.held_room FROM chip_send_counters k
         LEFT JOIN worker_heartbeats h ON h.worker_id = k.held_by
         WHERE k.held_by IS NOT NULL
-          AND (k.held_until < now() OR chipctl_worker_dead(h.last_beat_at, p_heartbeat_s))
+          AND (k.held_until < now() OR chipctl_worker_dead(h.last_beat_at, p_heartbeat_s)
+               -- a worker whose claims this rescue took back holds nothing
+               OR k.held_by = ANY (v_workers))
         ORDER BY k.chip_id FOR UPDATE OF k SKIP LOCKED
     ), up AS (
         UPDATE chip_send_counters k SET

@@ -31,8 +31,7 @@ trust() { psql_q "SELECT string_agg(trust_score::text, ',' ORDER BY instance_nam
 	# the fake echoes a wrong token back: {"error":"<token> not allowed"}
 	export ZAPI_CLIENT_TOKEN=wrong-client-token-0042
 	add_secret wrong-client-token-0042
-	m=$(msg followup)
-	for i in 1 2; do msg followup >/dev/null; done
+	for i in 1 2 3; do msg followup >/dev/null; done
 	before=$(trust)
 	run_chipctl 0 send-worker --once
 	no_chip_harmed
@@ -47,7 +46,8 @@ trust() { psql_q "SELECT string_agg(trust_score::text, ',' ORDER BY instance_nam
 	[ "$(psql_q "SELECT error FROM send_attempts")" = "HTTP 400: [REDACTED] not allowed" ]
 	[ "$(psql_q "SELECT count(*) FROM alert_outbox WHERE text LIKE '%wrong-client-token%'")" -eq 0 ]
 	[ "$(psql_q "SELECT text LIKE '%[REDACTED] not allowed%' FROM alert_outbox WHERE alert_type = 'provider_auth'")" = t ]
-	# queue show and chips say whose fault, and why
+	# queue show (of the message tried) and chips say whose fault, and why
+	m=$(psql_q "SELECT message_id FROM send_attempts")
 	run_chipctl 0 queue show "$m"
 	[[ "$output" == *"fault configuration (Z-API refused the account's Client-Token (zapi.client_token))"* ]]
 	run_chipctl 0 chips
@@ -64,8 +64,7 @@ trust() { psql_q "SELECT string_agg(trust_score::text, ',' ORDER BY instance_nam
 	for n in c1 c2 c3; do chip $n 90 >/dev/null; done
 	open_instances c1 c2 c3
 	export EVOLUTION_API_URL=$FAKE_EVOLUTION_URL/api
-	m=$(msg followup)
-	for i in 1 2; do msg followup >/dev/null; done
+	for i in 1 2 3; do msg followup >/dev/null; done
 	before=$(trust)
 	run_chipctl 0 send-worker --once
 	no_chip_harmed
@@ -76,6 +75,7 @@ trust() { psql_q "SELECT string_agg(trust_score::text, ',' ORDER BY instance_nam
 	[ "$(psql_q "SELECT text LIKE '%wrong evolution.url%Cannot POST /api/message/sendText/%' FROM alert_outbox WHERE alert_type = 'provider_auth'")" = t ]
 	[ "$(psql_q "SELECT count(*) FROM send_attempts")" -eq 1 ]
 	[ "$(psql_q "SELECT fault FROM send_attempts")" = configuration ]
+	m=$(psql_q "SELECT message_id FROM send_attempts")
 	run_chipctl 0 queue show "$m"
 	[[ "$output" == *"fault configuration (no such route on the server: a wrong evolution.url or zapi.url)"* ]]
 	export EVOLUTION_API_URL=$FAKE_EVOLUTION_URL
@@ -94,13 +94,15 @@ trust() { psql_q "SELECT string_agg(trust_score::text, ',' ORDER BY instance_nam
 	run_chipctl 0 send-worker --once
 	[ "$(msg_state "$m")" = "erro|FAILED_INVALID_MESSAGE" ]
 	[ "$(psql_q "SELECT outcome_reason_code, tentativas FROM fila_mensagens WHERE id = $m")" = "INVALID_MESSAGE|0" ]
+	[ "$(psql_q "SELECT ultimo_erro FROM fila_mensagens WHERE id = $m")" = "text refused before sending (blank: nothing but white space): no provider would take it" ]
 	[ "$(psql_q "SELECT count(*) FROM send_attempts WHERE message_id = $m")" -eq 0 ]
 	[ "$(msg_state "$ok")" = "enviada|SENT" ]
 	[ "$(fake_count evolution POST /message/sendText/)" -eq 1 ]
 	no_chip_harmed
 	run_chipctl 65 queue enqueue --cliente dr-x --telefone 5511987650000 --text '   '
-	[[ "$stderr" == *"not blank (blank)"* ]]
+	[[ "$stderr" == *"blank: nothing but white space"* ]]
 	run_chipctl 65 queue enqueue --cliente dr-x --telefone 5511987650000 --text "$(printf 'a%.0s' $(seq 10001))"
+	[[ "$stderr" == *"longer than 10000 bytes"* ]]
 	[ "$(psql_q "SELECT count(*) FROM fila_mensagens")" -eq 2 ]
 }
 
@@ -149,9 +151,10 @@ trust() { psql_q "SELECT string_agg(trust_score::text, ',' ORDER BY instance_nam
 	run_chipctl 0 send-worker --once
 	[ "$(psql_q "SELECT state FROM circuit_breakers WHERE name = 'provider:evolution'")" = open ]
 	[ "$(psql_q "SELECT count(*) FROM breaker_timeout_chips WHERE breaker = 'provider:evolution'")" -eq 3 ]
-	[ "$(psql_q "SELECT reason LIKE '3 timeouts in a row on 3 chips%' FROM circuit_transitions WHERE breaker = 'provider:evolution'")" = t ]
-	[ "$(fake_count evolution POST /message/sendText/)" -eq 3 ]
-	# no chip's own breaker counted a provider hang of one timeout each
+	[ "$(psql_q "SELECT reason LIKE '% timeouts in a row on 3 chips: timed out after 300 ms' FROM circuit_transitions WHERE breaker = 'provider:evolution'")" = t ]
+	# it opened on the third distinct chip: every request was one of its run, none went after
+	[ "$(fake_count evolution POST /message/sendText/)" -eq "$(psql_q "SELECT consecutive_timeouts FROM circuit_breakers WHERE name = 'provider:evolution'")" ]
+	# no chip's own breaker opened: none had breaker.timeouts (5) in a row
 	[ "$(psql_q "SELECT count(*) FROM circuit_breakers WHERE kind = 'chip' AND state <> 'closed'")" -eq 0 ]
 }
 
@@ -207,4 +210,29 @@ trust() { psql_q "SELECT string_agg(trust_score::text, ',' ORDER BY instance_nam
 	             FROM chips WHERE id = '$a'")" = "f|t|t|1" ]
 	run_chipctl 0 chips --json
 	[ "$(jq -r '.[0] | [.connected, .last_fault, .last_fault_why] | join("|")' <<<"$output")" = "false|chip|this chip's instance does not exist on the server" ]
+}
+
+@test "a v1 server given the v2 body (schema) is configuration: the message waits, no chip blamed" {
+	for n in c1 c2; do chip $n 90 >/dev/null; done
+	open_instances c1 c2
+	fake_ctl evolution /__control/script '{"responses":[{"status":400,"body":{"status":400,
+	  "error":"Bad Request","response":{"message":["instance requires property \"textMessage\""]}}}]}' >/dev/null
+	m=$(msg followup)
+	run_chipctl 0 send-worker --once
+	[ "$(psql_q "SELECT status, tentativas, outcome_reason_code FROM fila_mensagens WHERE id = $m")" = "pendente|0|WAIT_PROVIDER_AUTH" ]
+	[ "$(psql_q "SELECT fault, blame LIKE '%API version mismatch%' FROM send_attempts")" = "configuration|t" ]
+	[ "$(psql_q "SELECT count(*) FROM alert_outbox WHERE alert_type = 'provider_auth' AND subject = 'evolution'")" -eq 1 ]
+	no_chip_harmed
+}
+
+@test "a Z-API chip whose instance is not found: the chip's, recorded as its connection state" {
+	zapi_setup
+	fake_ctl zapi /__control/instances '[{"id":"ZI1","token":"ZT-1-abcdef","connected":true}]' >/dev/null
+	add_secret ZT-1-abcdef
+	z=$(chip z1 80 zapi ZI1 ZT-1-abcdef)
+	fake_ctl zapi /__control/send '{"instance":"ZI1","mode":"instance_not_found"}' >/dev/null
+	m=$(msg followup)
+	run_chipctl 0 send-worker --once
+	[ "$(psql_q "SELECT fault FROM send_attempts WHERE message_id = $m")" = chip ]
+	[ "$(psql_q "SELECT zapi_connected, desconectado_desde IS NOT NULL, cooldown_until IS NULL FROM chips WHERE id = '$z'")" = "f|t|t" ]
 }

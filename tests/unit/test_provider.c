@@ -97,7 +97,9 @@ static const struct shape {
 	  "{\"error\":\"null not allowed\"}", WA_ACCOUNT_TOKEN, FAULT_CONFIG },
 	{ "8: wrong method (405)", HTTP_4XX, 405, "", WA_NO_ROUTE, FAULT_CONFIG },
 	{ "8: missing Content-Type (415)", HTTP_4XX, 415, "", WA_NO_ROUTE, FAULT_CONFIG },
-	{ "8: instance id and token mismatch (Instance not found)", HTTP_4XX, 404,
+	{ "8: instance id and token mismatch (Instance not found, 400)", HTTP_4XX, 400,
+	  "{\"error\":\"Instance not found\"}", WA_INSTANCE_GONE, FAULT_CHIP },
+	{ "8: the same with a 404", HTTP_4XX, 404,
 	  "{\"error\":\"Instance not found\"}", WA_INSTANCE_GONE, FAULT_CHIP },
 	{ "8: expired subscription of this instance", HTTP_4XX, 400,
 	  "{\"error\":\"To continue sending a message, you must subscribe to this instance again\"}",
@@ -217,10 +219,10 @@ static void texts(void)
 {
 	char big[VALIDATE_TEXT_MAX + 2];
 
-	is_str(validate_message_text("   ", 3), "blank", "spaces only: blank");
-	is_str(validate_message_text("", 0), "blank", "empty: blank");
-	is_str(validate_message_text(" \t\r\n", 4), "blank", "ASCII white space: blank");
-	is_str(validate_message_text("\xc2\xa0\xe3\x80\x80\xe2\x80\x83", 8), "blank",
+	is_str(validate_message_text("   ", 3), "blank: nothing but white space", "spaces only: blank");
+	is_str(validate_message_text("", 0), "blank: nothing but white space", "empty: blank");
+	is_str(validate_message_text(" \t\r\n", 4), "blank: nothing but white space", "ASCII white space: blank");
+	is_str(validate_message_text("\xc2\xa0\xe3\x80\x80\xe2\x80\x83", 8), "blank: nothing but white space",
 	       "Unicode spaces (NBSP, ideographic, em): blank, as JavaScript's trim() sees it");
 	ok(validate_message_text(" oi ", 4) == NULL, "text with spaces around: fine");
 	ok(validate_message_text("\xc2\xa0x", 3) == NULL, "NBSP then a letter: fine");
