@@ -181,8 +181,9 @@ $$;
 -- message here was not sent: what it holds (its doctor's quota share, its
 -- chip's room: reserva_*) is given back by chipctl_give_back, once; a
 -- message that waits reserves again when it is retried. An uncertain send
--- (p_uncertain_chips[i], or its send's start still set: it may have gone
--- out) keeps them until it is reconciled. p_clientes, p_release_days and
+-- (p_uncertain_chips[i]: it may have gone out) keeps them until it is
+-- reconciled; the caller says which sends are uncertain (a send's start
+-- left set on a definite failure does not make it one). p_clientes, p_release_days and
 -- p_weights are no longer read (the message's own columns say what it
 -- holds); they stay for the callers. Returns one row per message: whether
 -- it was still claimed, and the state it ended in.

@@ -99,9 +99,10 @@ $$;
 -- goes back to 'pendente' and gives back what it held (chipctl_give_back);
 -- the 60-minute rule spends an attempt (and past max_tentativas ends it
 -- 'erro' FAILED_MAX_ATTEMPTS), a dead worker's claim spends none.
--- Then every chip held by a dead worker (or whose hold has expired) gives
--- back the room its holder reserved and never started (held_room, in the
--- counters' current windows) and is free again.
+-- Then every chip held by a dead worker, by a worker whose claims this
+-- run took back, or whose hold has expired, gives back the room its holder
+-- reserved and never started (held_room, in the counters' current
+-- windows) and is free again.
 CREATE OR REPLACE FUNCTION chipctl_rescue(p_heartbeat_s integer, p_stuck_minutes integer,
                                           p_run uuid DEFAULT NULL)
 RETURNS TABLE (recorded_sent integer, uncertain integer, requeued integer,
@@ -116,13 +117,32 @@ DECLARE
     v_back bigint[];
     v_workers text[];
 BEGIN
+    -- the candidates, each found through an index (fila_processando_idx,
+    -- fila_processando_worker_idx), never by reading every claimed row:
+    -- the claims of each dead worker (and those older than its worker's
+    -- current run), then the claims past the 60 minutes
+    SELECT coalesce(array_agg(c.id), '{}') INTO v_all FROM (
+        SELECT f.id FROM worker_heartbeats h
+        JOIN fila_mensagens f ON f.worker_id = h.worker_id AND f.status = 'processando'
+        WHERE chipctl_worker_dead(h.last_beat_at, p_heartbeat_s)
+           OR f.processando_desde < h.started_at
+        UNION
+        SELECT f.id FROM fila_mensagens f
+        WHERE f.status = 'processando'
+          AND f.processando_desde < now() - make_interval(mins => p_stuck_minutes)) c;
+    IF cardinality(v_all) = 0 THEN
+        v_dead := '{}';
+        v_workers := '{}';
+        dead_workers := '';
+    ELSE
+    -- locked in id order, each decided again under its lock
     WITH t AS (
         SELECT f.id, f.worker_id,
                coalesce(chipctl_worker_dead(h.last_beat_at, p_heartbeat_s)
                         OR f.processando_desde < h.started_at, false) AS dead
         FROM fila_mensagens f
         LEFT JOIN worker_heartbeats h ON h.worker_id = f.worker_id
-        WHERE f.status = 'processando'
+        WHERE f.id = ANY (v_all) AND f.status = 'processando'
           AND (f.processando_desde < now() - make_interval(mins => p_stuck_minutes)
                OR chipctl_worker_dead(h.last_beat_at, p_heartbeat_s)
                OR f.processando_desde < h.started_at)
@@ -132,6 +152,7 @@ BEGIN
            coalesce(string_agg(DISTINCT t.worker_id, ',') FILTER (WHERE t.dead), ''),
            coalesce(array_agg(DISTINCT t.worker_id) FILTER (WHERE t.worker_id IS NOT NULL), '{}')
     INTO v_all, v_dead, dead_workers, v_workers FROM t;
+    END IF;
 
     recorded_sent := 0;
     IF cardinality(v_all) > 0 THEN

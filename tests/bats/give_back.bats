@@ -4,8 +4,9 @@
 # quota, reserva_chip_id/reserva_hora for the chip's room); whoever takes
 # the message back unsent gives it back once (chipctl_give_back), a
 # message sent keeps it. The workers here are stopped after their guard
-# reserved and before any send (tests/lib/rescue.bash), SIGKILLed there,
-# and rescued by heartbeat (watchdog.heartbeat_s 2 s).
+# reserved and before any send (tests/lib/rescue.bash), SIGKILLed there
+# and rescued by heartbeat (watchdog.heartbeat_s 2 s), or stopped there by
+# a signal (the batch gives back itself).
 load ../lib/common
 load ../lib/send
 load ../lib/rescue
@@ -74,9 +75,15 @@ teardown() {
 	# the worker either gives up (--once: 75) or carries on with a new
 	# connection; either way it ends, and what it did not send is held
 	wait "$WORKER_PID" || [ $? -eq 75 ] || { cat "$BATS_TEST_TMPDIR/w-pg.err"; false; }
+	[ "$(sends_to c1)" -eq 0 ]
 	await_dead w-pg
-	run_chipctl 0 reset-stuck-queue
-	run_chipctl 0 reset-stuck-queue
+	# what the cut batch left claimed comes back, and gives back what it
+	# held, once (a second rescue finds nothing)
+	run_chipctl 0 reset-stuck-queue --json
+	[[ "$output" == *'"requeued_dead_worker":3,"uncertain":0,"given_back":3,'* ]]
+	[ "$(quota dr-r)|$(quota dr-s)|$(room "$C1")" = "0|0|0|0" ]
+	run_chipctl 0 reset-stuck-queue --json
+	[[ "$output" == *'"requeued_dead_worker":0,"uncertain":0,"given_back":0,'* ]]
 	run_chipctl 0 send-worker --once
 	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 3 ]
 	[ "$(sends_to c1)" -eq 3 ]
@@ -125,6 +132,8 @@ teardown() {
 	[ "$(quota dr-c)" -eq 2 ]
 	await_dead w-camp
 	run_chipctl 0 reset-stuck-queue
+	# given back: the doctor is at 0 of 3 again, so the campaign fits today
+	[ "$(quota dr-c)" -eq 0 ]
 	run_chipctl 0 send-worker --once
 	[ "$(msg_state $m)" = "enviada|SENT" ]
 	[ "$(psql_q "SELECT (enviada_em AT TIME ZONE 'America/Sao_Paulo')::date = $TODAY_SQL,
@@ -158,6 +167,27 @@ teardown() {
 	[ "$(msg_state $m)" = "erro|FAILED_ALL_CHIPS" ]
 	[ "$(quota dr-q)" -eq 0 ]
 	[ "$(psql_q "SELECT reserva_dia IS NULL AND reserva_peso IS NULL FROM fila_mensagens WHERE id = $m")" = t ]
+}
+
+@test "a worker stopped by a signal mid-batch gives back what its batch held" {
+	a=$(msg followup dr-sig)
+	b=$(msg campanha dr-sig)
+	hold_chip_room
+	start_worker w-sig
+	await_guarded 2
+	[ "$(quota dr-sig)" -eq 3 ]
+	kill -TERM "$WORKER_PID"
+	release_chip_room
+	wait "$WORKER_PID" || { cat "$BATS_TEST_TMPDIR/w-sig.err"; false; }
+	[ "$(sends_to c1)" -eq 0 ]
+	[ "$(quota dr-sig)" -eq 0 ]
+	[ "$(room "$C1")" = "0|0" ]
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'pendente' AND tentativas = 0
+	              AND reserva_dia IS NULL AND reserva_chip_id IS NULL")" -eq 2 ]
+	[ "$(psql_q "SELECT count(*) FROM chip_send_counters WHERE held_by IS NOT NULL")" -eq 0 ]
+	# nothing left for a rescue to give back
+	run_chipctl 0 reset-stuck-queue --json
+	[[ "$output" == *'"requeued_dead_worker":0,"uncertain":0,"given_back":0,"chips_released":0,'* ]]
 }
 
 @test "chipctl_give_back: the doctor's share and the chip's room of its windows, once, never below zero" {

@@ -165,3 +165,32 @@ assert s["chipctl-reset-stuck-queue"]["cronSchedule"] == "* * * * *", s' "$REPO/
 	run_chipctl 0 health worker --json
 	[[ "$output" == *'"workers_alive":1'* ]]
 }
+
+@test "a worker paused past its heartbeat, then resumed, sends nothing from the claim it lost" {
+	for i in 1 2 3; do msg followup "dr-z$i" >/dev/null; done
+	hold_chip_room
+	# one claim only: what it sends after it resumes is from the lost claim
+	WORKER_ARGS="--max-messages 3" start_worker w-paused
+	await_guarded 3
+	kill -STOP "$WORKER_PID"
+	# its session takes the chips' room and holds them once the lock goes
+	release_chip_room
+	wait_for "SELECT count(*) = 1 FROM chip_send_counters WHERE held_by = 'w-paused'"
+	await_dead w-paused
+	run_chipctl 0 reset-stuck-queue --json
+	[[ "$output" == *'"requeued_dead_worker":3,"uncertain":0,"given_back":3,"chips_released":1,"chip_room_given_back":3}' ]]
+	[ "$(room "$C1")" = "0|0" ]
+	[ "$(quota dr-z1)$(quota dr-z2)$(quota dr-z3)" = "000" ]
+	kill -CONT "$WORKER_PID"
+	wait "$WORKER_PID"
+	[ "$(sends_to c1)" -eq 0 ] || { cat "$BATS_TEST_TMPDIR/w-paused.err"; false; }
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'pendente' AND envio_iniciado_em IS NULL
+	              AND reserva_dia IS NULL AND reserva_chip_id IS NULL")" -eq 3 ]
+	[ "$(room "$C1")" = "0|0" ]
+	# the next worker sends each once, and the counters are what it sent
+	run_chipctl 0 send-worker --once
+	[ "$(sends_to c1)" -eq 3 ]
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 3 ]
+	[ "$(room "$C1")" = "3|3" ]
+	[ "$(quota dr-z1)$(quota dr-z2)$(quota dr-z3)" = "111" ]
+}

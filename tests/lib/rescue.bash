@@ -29,7 +29,7 @@ release_chip_room() {
 # start_worker ID: a send-worker --once in the background (its pid in
 # WORKER_PID, its log in $BATS_TEST_TMPDIR/ID.err).
 start_worker() {
-	"$CHIPCTL_BIN" send-worker --once --worker-id "$1" 3>&- 2>"$BATS_TEST_TMPDIR/$1.err" &
+	"$CHIPCTL_BIN" send-worker --once --worker-id "$1" ${WORKER_ARGS:-} 3>&- 2>"$BATS_TEST_TMPDIR/$1.err" &
 	WORKER_PID=$!
 }
 
