@@ -3,6 +3,7 @@
 #include "builtin.h"
 #include "db.h"
 #include "log.h"
+#include "numparse.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -92,11 +93,8 @@ int cmd_alerts(int argc, char **argv, struct chipctl_ctx *ctx)
 		case 'S': sev_s = optarg; break;
 		case 'x': text = optarg; break;
 		case 'C': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (!*optarg || *end || v < 0 || v > 604800)
+			if (num_parse_int(optarg, 0, 604800, &cooldown) != NUM_OK)
 				return cli_usage_error(ctx, "--cooldown takes 0 to 604800 seconds:", optarg);
-			cooldown = (int)v;
 			break;
 		}
 		}

@@ -4,6 +4,7 @@
 #include "db.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "numparse.h"
 #include "provision.h"
 #include "trust.h"
 
@@ -351,9 +352,9 @@ int cmd_chip(int argc, char **argv, struct chipctl_ctx *ctx)
 					    "ban", "cooldown" };
 	const char *sub = NULL, *ref = NULL, *reason = NULL, *actor_s = NULL;
 	const char *mins_s = NULL;
-	char actor[160], *end;
+	char actor[160];
 	struct chip_ref ch;
-	long minutes = 0;
+	int minutes = 0;
 	int c, rc, i, known = 0, changes;
 
 	while ((c = cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts)) != -1) {
@@ -378,14 +379,15 @@ int cmd_chip(int argc, char **argv, struct chipctl_ctx *ctx)
 	ref = argv[optind++];
 	if (optind < argc)
 		return cli_usage_error(ctx, "unexpected argument", argv[optind]);
+	if ((rc = cli_check_text(ctx, "CHIP", ref)) >= 0)
+		return rc;
 	changes = strcmp(sub, "show") && strcmp(sub, "explain");
 	if (changes && (!reason || !*reason))
 		return cli_usage_error(ctx, "--reason is required", sub);
 	if (!strcmp(sub, "cooldown")) {
 		if (!mins_s)
 			return cli_usage_error(ctx, "--minutes is required", sub);
-		minutes = strtol(mins_s, &end, 10);
-		if (!*mins_s || *end || minutes < 0 || minutes > 10080)
+		if (num_parse_int(mins_s, 0, 10080, &minutes) != NUM_OK)
 			return cli_usage_error(ctx, "--minutes must be 0 to 10080", mins_s);
 	} else if (mins_s) {
 		return cli_usage_error(ctx, "--minutes is only for cooldown", mins_s);

@@ -2,6 +2,7 @@
 #include "builtin.h"
 #include "db.h"
 #include "log.h"
+#include "numparse.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -192,9 +193,8 @@ int cmd_circuits(int argc, char **argv, struct chipctl_ctx *ctx)
 	while ((c = cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts)) != -1) {
 		switch (c) {
 		case 'H': {
-			char *end;
-			long h = strtol(optarg, &end, 10);
-			if (!*optarg || *end || h < 1 || h > 8760)
+			int h;
+			if (num_parse_int(optarg, 1, 8760, &h) != NUM_OK)
 				return cli_usage_error(ctx, "--hours takes 1 to 8760:", optarg);
 			hours = optarg;
 			break;
@@ -213,6 +213,8 @@ int cmd_circuits(int argc, char **argv, struct chipctl_ctx *ctx)
 		return cli_usage_error(ctx, "unexpected argument", argv[optind]);
 	if (sub && (!reason || !*reason))
 		return cli_usage_error(ctx, "a manual change needs --reason", NULL);
+	if (sub && (rc = cli_check_text(ctx, "NAME", argv[optind])) >= 0)
+		return rc;
 	if ((rc = ctx_start(ctx)) >= 0)
 		return rc;
 	if (!sub)

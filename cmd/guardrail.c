@@ -92,6 +92,8 @@ int cmd_guardrail(int argc, char **argv, struct chipctl_ctx *ctx)
 	if (!reason || !*reason)
 		return cli_usage_error(ctx, "a guardrail change needs --reason", NULL);
 	doctor = argv[optind];
+	if ((rc = cli_check_text(ctx, "DOCTOR", doctor)) >= 0)
+		return rc;
 	if ((rc = ctx_start(ctx)) >= 0)
 		return rc;
 	p[0] = doctor;

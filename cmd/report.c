@@ -2,6 +2,7 @@
 #include "builtin.h"
 #include "db.h"
 #include "log.h"
+#include "numparse.h"
 #include "report.h"
 #include "strbuf.h"
 
@@ -80,14 +81,11 @@ int cmd_report(int argc, char **argv, struct chipctl_ctx *ctx)
 			days = optarg;
 	}
 	if (ctx->exit_now < 0) {
-		char *end;
 		if (optind < argc)
 			return cli_usage_error(ctx, "unexpected argument", argv[optind]);
 		if (days) {
-			long n = strtol(days, &end, 10);
-			if (end == days || *end || n < 1 || n > 30)
+			if (num_parse_int(days, 1, 30, &o.days) != NUM_OK)
 				return cli_usage_error(ctx, "--days must be 1 to 30", days);
-			o.days = (int)n;
 		}
 		if (html && !*html)
 			return cli_usage_error(ctx, "--html needs a file name", NULL);

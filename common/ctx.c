@@ -4,6 +4,7 @@
 #include "job.h"
 #include "log.h"
 #include "ping.h"
+#include "validate.h"
 
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -52,6 +53,20 @@ int cli_usage_error(struct chipctl_ctx *ctx, const char *msg, const char *arg)
 		fprintf(stderr, "chipctl %s: %s\n", ctx->cmd->name, msg);
 	fprintf(stderr, "Try 'chipctl %s --help'\n", ctx->cmd->name);
 	return EX_USAGE;
+}
+
+int cli_check_text(struct chipctl_ctx *ctx, const char *field, const char *s)
+{
+	if (!s || validate_utf8(s, strlen(s)))
+		return -1;
+	fprintf(stderr, "chipctl %s: %s is not UTF-8 text\n", ctx->cmd->name, field);
+	return EX_DATAERR;
+}
+
+/* Options whose value is a file name: bytes, not text, never sent to SQL. */
+static int is_path_option(const struct option *o)
+{
+	return o && (!strcmp(o->name, "html") || !strcmp(o->name, "textfile"));
 }
 
 int cli_getopt(struct chipctl_ctx *ctx, int argc, char **argv,
@@ -103,6 +118,17 @@ int cli_getopt(struct chipctl_ctx *ctx, int argc, char **argv,
 				argv[optind - 1]);
 			return -1;
 		default:
+			if (optarg && !is_path_option(idx >= 0 ? &longopts[idx] : NULL)) {
+				char field[64];
+
+				if (idx >= 0)
+					snprintf(field, sizeof(field), "--%s", longopts[idx].name);
+				else
+					snprintf(field, sizeof(field), "-%c", c);
+				ctx->exit_now = cli_check_text(ctx, field, optarg);
+				if (ctx->exit_now >= 0)
+					return -1;
+			}
 			return c;
 		}
 	}
