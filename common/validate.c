@@ -80,3 +80,15 @@ int validate_text(const char *s, size_t len)
 			return 0;
 	return 1;
 }
+
+int utf8_prefix(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n <= max)
+		return (int)n;
+	/* back off the continuation bytes of a sequence cut at max */
+	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+		max--;
+	return (int)max;
+}

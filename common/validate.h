@@ -22,4 +22,8 @@ int validate_utf8(const char *s, size_t len);
  * \r. Returns 1 when s (len bytes) is such text, 0 otherwise. */
 int validate_text(const char *s, size_t len);
 
+/* How many bytes of s to keep so that at most max are kept and no UTF-8
+ * sequence is cut: for "%.*s" of text that goes to SQL. */
+int utf8_prefix(const char *s, size_t max);
+
 #endif
