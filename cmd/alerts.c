@@ -3,6 +3,7 @@
 #include "builtin.h"
 #include "db.h"
 #include "log.h"
+#include "termsafe.h"
 #include "numparse.h"
 
 #include <json-c/json.h>
@@ -56,10 +57,10 @@ static int list(struct chipctl_ctx *ctx, int all)
 		json_object_put(arr);
 	} else {
 		for (r = 0; r < PQntuples(res); r++)
-			printf("%s  %.19s  %-8s  %-8s  %s  %s\n", PQgetvalue(res, r, 0),
-			       PQgetvalue(res, r, 1), PQgetvalue(res, r, 3),
-			       PQgetvalue(res, r, 4), PQgetvalue(res, r, 2),
-			       PQgetvalue(res, r, 7));
+			printf("%s  %.19s  %-8s  %-8s  %s  %s\n", tsafe(PQgetvalue(res, r, 0)),
+			       tsafe(PQgetvalue(res, r, 1)), tsafe(PQgetvalue(res, r, 3)),
+			       tsafe(PQgetvalue(res, r, 4)), tsafe(PQgetvalue(res, r, 2)),
+			       tsafe(PQgetvalue(res, r, 7)));
 	}
 	PQclear(res);
 	return 0;

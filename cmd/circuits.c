@@ -2,6 +2,7 @@
 #include "builtin.h"
 #include "db.h"
 #include "log.h"
+#include "termsafe.h"
 #include "numparse.h"
 
 #include <json-c/json.h>
@@ -84,17 +85,20 @@ static int show(struct chipctl_ctx *ctx, const char *hours)
 		printf("%-44s %-16s %-9s %-11s %4s %4s %6s  %s\n", "BREAKER", "CHIP", "STATE",
 		       "OVERRIDE", "FAIL", "TMO", "BACKOF", "RETRY AT");
 		for (r = 0; r < PQntuples(b); r++)
-			printf("%-44s %-16s %-9s %-11s %4s %4s %6s  %s\n", PQgetvalue(b, r, 0),
-			       PQgetvalue(b, r, 1), PQgetvalue(b, r, 2),
-			       *PQgetvalue(b, r, 3) ? PQgetvalue(b, r, 3) : "-",
-			       PQgetvalue(b, r, 4), PQgetvalue(b, r, 5), PQgetvalue(b, r, 6),
-			       *PQgetvalue(b, r, 7) ? PQgetvalue(b, r, 7) : "-");
+			printf("%-44s %-16s %-9s %-11s %4s %4s %6s  %s\n",
+			       tsafe(PQgetvalue(b, r, 0)),
+			       tsafe(PQgetvalue(b, r, 1)), tsafe(PQgetvalue(b, r, 2)),
+			       *PQgetvalue(b, r, 3) ? tsafe(PQgetvalue(b, r, 3)) : "-",
+			       tsafe(PQgetvalue(b, r, 4)), tsafe(PQgetvalue(b, r, 5)),
+			       tsafe(PQgetvalue(b, r, 6)),
+			       *PQgetvalue(b, r, 7) ? tsafe(PQgetvalue(b, r, 7)) : "-");
 		printf("\ntransitions in the last %s h: %d\n", hours, PQntuples(t));
 		for (r = 0; r < PQntuples(t); r++)
-			printf("%s  %s%s%s  %s -> %s  %s (%s)\n", PQgetvalue(t, r, 0),
-			       PQgetvalue(t, r, 1), *PQgetvalue(t, r, 2) ? " " : "",
-			       PQgetvalue(t, r, 2), PQgetvalue(t, r, 3), PQgetvalue(t, r, 4),
-			       PQgetvalue(t, r, 5), PQgetvalue(t, r, 6));
+			printf("%s  %s%s%s  %s -> %s  %s (%s)\n", tsafe(PQgetvalue(t, r, 0)),
+			       tsafe(PQgetvalue(t, r, 1)), *PQgetvalue(t, r, 2) ? " " : "",
+			       tsafe(PQgetvalue(t, r, 2)), tsafe(PQgetvalue(t, r, 3)),
+			       tsafe(PQgetvalue(t, r, 4)),
+			       tsafe(PQgetvalue(t, r, 5)), tsafe(PQgetvalue(t, r, 6)));
 	}
 	PQclear(b);
 	PQclear(t);
@@ -169,7 +173,7 @@ static int override(struct chipctl_ctx *ctx, const char *action, const char *nam
 	log_info(ctx->dry_run ? "would change breaker" : "breaker changed by an operator",
 		 "breaker=%s", PQgetvalue(res, 0, 1), "action=%s", action,
 		 "was=%s", PQgetvalue(res, 0, 2), "by=%s", by, "reason=%s", reason);
-	printf("%s %s\n", PQgetvalue(res, 0, 1), !strcmp(action, "open") ? "forced open" :
+	printf("%s %s\n", tsafe(PQgetvalue(res, 0, 1)), !strcmp(action, "open") ? "forced open" :
 	       !strcmp(action, "close") ? "disabled (stays closed)" : "reset");
 	PQclear(res);
 	return 0;

@@ -5,6 +5,7 @@
 #include "pgarray.h"
 #include "story.h"
 #include "log.h"
+#include "termsafe.h"
 #include "numparse.h"
 #include "strbuf.h"
 #include "validate.h"
@@ -103,7 +104,7 @@ static int stats(struct chipctl_ctx *ctx)
 			printf("%-18s %ld\n", names[i], db_long(res, 0, i));
 		printf("%-18s %ld\n", "waiting", waiting);
 		for (i = 0; i < PQntuples(w); i++)
-			printf("  %-16s %ld\n", PQgetvalue(w, i, 0), db_long(w, i, 1));
+			printf("  %-16s %ld\n", tsafe(PQgetvalue(w, i, 0)), db_long(w, i, 1));
 	}
 	PQclear(w);
 	PQclear(res);
