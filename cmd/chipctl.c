@@ -223,11 +223,14 @@ static int chipctl_main(int argc, char **argv)
  * that already failed keeps its own code. */
 int main(int argc, char **argv)
 {
-	int rc = chipctl_main(argc, argv);
+	int rc = chipctl_main(argc, argv), flushed;
 
-	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+	errno = 0;
+	flushed = fflush(stdout) == 0;
+	if ((!flushed || ferror(stdout)) && rc == 0) {
+		/* errno says why only when the flush itself failed */
 		fprintf(stderr, "chipctl: cannot write to standard output: %s\n",
-			strerror(errno ? errno : EIO));
+			!flushed && errno ? strerror(errno) : "write error");
 		rc = EX_IOERR;
 	}
 	return rc;

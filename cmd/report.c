@@ -160,6 +160,7 @@ int cmd_report(int argc, char **argv, struct chipctl_ctx *ctx)
 	} else {
 		/* a write error is found when stdout is flushed at the end: 74 */
 		fwrite(page.buf, 1, page.len, stdout);
+		rc = 0;
 	}
 	sb_free(&page);
 	sb_free(&cmdline);
