@@ -81,6 +81,9 @@ int cli_getopt(struct chipctl_ctx *ctx, int argc, char **argv,
 		switch (c) {
 		case 'h':
 			fputs(ctx->cmd->usage, stdout);
+			fputs("\nEvery command also exits 65 when an option's value or an argument\n"
+			      "that goes to the database is not UTF-8 text (the field is named), and\n"
+			      "74 when standard output cannot be written.\n", stdout);
 			ctx->exit_now = 0;
 			return -1;
 		case 'v':
