@@ -113,8 +113,8 @@ unchanged_since() {
 }
 
 @test "control bytes stored in the database are shown escaped in tables, as --json does" {
-	psql_q "INSERT INTO chips (telefone, instance_name, status) VALUES
-	        ('5511900000002', E'evil\x1b[2J\x07\rchip99 active 100', 'ready')"
+	EVIL=$(psql_q "INSERT INTO chips (telefone, instance_name, status) VALUES
+	        ('5511900000002', E'evil\x1b[2J\x07\rchip99 active 100', 'ready') RETURNING id")
 	psql_q "INSERT INTO chip_status_transitions (chip_id, from_status, to_status, reason, actor)
 	        VALUES ('$CHIP', 'ready', 'active', E'ok\x1b]0;pwned\x07\u202etxt', 'op')"
 	before=$(db_digest)
@@ -125,6 +125,9 @@ unchanged_since() {
 	! grep -q $'[\x01-\x09\x0b-\x1f\x7f]' <<< "$output"
 	! grep -q $'\u202e' <<< "$output"
 	[[ "$output" == *'ok\x1b]0;pwned\x07\u202etxt'* ]]
+	run_chipctl 0 chip explain "$EVIL"
+	! grep -q $'[\x01-\x09\x0b-\x1f\x7f]' <<< "$output"
+	[[ "$output" == *'chip evil\x1b[2J\x07\rchip99 active 100 ('* ]]
 	run_chipctl 0 chips --json
 	[[ "$output" == *'evil\u001b[2J\u0007\rchip99'* ]]
 	unchanged_since "$before"
