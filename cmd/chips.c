@@ -3,6 +3,7 @@
 #include "db.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "termsafe.h"
 #include "pool.h"
 
 #include <json-c/json.h>
@@ -124,8 +125,9 @@ static void print_table(const PGresult *res)
 		snprintf(phase, sizeof(phase), "%s", db_val(res, i, POOL_PHASE) ?
 			 PQgetvalue(res, i, POOL_PHASE) : "-");
 		printf("%-22s %-14s %-11s %-14s %-16s %-16s %-9s %-5s %7ld %6ld\n",
-		       PQgetvalue(res, i, POOL_NAME), PQgetvalue(res, i, POOL_PHONE),
-		       PQgetvalue(res, i, POOL_STATUS), trust, conn, brk, cool, phase,
+		       tsafe(PQgetvalue(res, i, POOL_NAME)), tsafe(PQgetvalue(res, i, POOL_PHONE)),
+		       tsafe(PQgetvalue(res, i, POOL_STATUS)), tsafe(trust), tsafe(conn),
+		       tsafe(brk), cool, tsafe(phase),
 		       db_long(res, i, POOL_SENT), db_long(res, i, POOL_ERRORS));
 		for (k = 0; k < 7; k++)
 			if (!strcmp(PQgetvalue(res, i, POOL_STATUS), st[k]))
@@ -181,9 +183,9 @@ static void print_pool_alerts(const PGresult *res)
 
 	printf("pool alerts in the last 24 h:%s\n", PQntuples(res) ? "" : " none");
 	for (i = 0; i < PQntuples(res); i++)
-		printf("  %s  %-8s %-24s %s  %s\n", PQgetvalue(res, i, 0),
-		       PQgetvalue(res, i, 2), PQgetvalue(res, i, 1), PQgetvalue(res, i, 3),
-		       PQgetvalue(res, i, 4));
+		printf("  %s  %-8s %-24s %s  %s\n", tsafe(PQgetvalue(res, i, 0)),
+		       tsafe(PQgetvalue(res, i, 2)), tsafe(PQgetvalue(res, i, 1)),
+		       tsafe(PQgetvalue(res, i, 3)), tsafe(PQgetvalue(res, i, 4)));
 }
 
 int cmd_chips(int argc, char **argv, struct chipctl_ctx *ctx)

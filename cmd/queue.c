@@ -5,10 +5,13 @@
 #include "pgarray.h"
 #include "story.h"
 #include "log.h"
+#include "termsafe.h"
+#include "numparse.h"
 #include "strbuf.h"
 #include "validate.h"
 
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +105,7 @@ static int stats(struct chipctl_ctx *ctx)
 			printf("%-18s %ld\n", names[i], db_long(res, 0, i));
 		printf("%-18s %ld\n", "waiting", waiting);
 		for (i = 0; i < PQntuples(w); i++)
-			printf("  %-16s %ld\n", PQgetvalue(w, i, 0), db_long(w, i, 1));
+			printf("  %-16s %ld\n", tsafe(PQgetvalue(w, i, 0)), db_long(w, i, 1));
 	}
 	PQclear(w);
 	PQclear(res);
@@ -134,13 +137,7 @@ static int bad_value(const char *what, const char *detail)
 
 static int parse_int(const char *s, int lo, int hi, int *out)
 {
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (!*s || *end || v < lo || v > hi)
-		return -1;
-	*out = (int)v;
-	return 0;
+	return num_parse_int(s, lo, hi, out) == NUM_OK ? 0 : -1;
 }
 
 static int enqueue(struct chipctl_ctx *ctx, int argc, char **argv)
@@ -270,9 +267,8 @@ static int requeue(struct chipctl_ctx *ctx, int argc, char **argv)
 	if (optind >= argc)
 		return cli_usage_error(ctx, "requeue needs at least one message id", NULL);
 	for (i = optind; i < argc; i++) {
-		char *end;
-		long long v = strtoll(argv[i], &end, 10);
-		if (!*argv[i] || *end || v <= 0) {
+		long long v;
+		if (num_parse(argv[i], 1, LLONG_MAX, &v) != NUM_OK) {
 			sb_free(&ids);
 			return bad_value("ID", "message ids are positive integers");
 		}
@@ -342,7 +338,7 @@ static int requeue(struct chipctl_ctx *ctx, int argc, char **argv)
 static int show(struct chipctl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = { CLI_COMMON_LONG, { 0, 0, 0, 0 } };
-	char *end, *story;
+	char *story;
 	long long v;
 	int rc;
 
@@ -354,8 +350,7 @@ static int show(struct chipctl_ctx *ctx, int argc, char **argv)
 		return cli_usage_error(ctx, "show needs a message id", NULL);
 	if (optind + 1 < argc)
 		return cli_usage_error(ctx, "unexpected argument", argv[optind + 1]);
-	v = strtoll(argv[optind], &end, 10);
-	if (!*argv[optind] || *end || v <= 0)
+	if (num_parse(argv[optind], 1, LLONG_MAX, &v) != NUM_OK)
 		return bad_value("ID", "message ids are positive integers");
 	if ((rc = ctx_start(ctx)) >= 0)
 		return rc;

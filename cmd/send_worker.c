@@ -3,9 +3,11 @@
 #include "builtin.h"
 #include "db.h"
 #include "log.h"
+#include "numparse.h"
 #include "send.h"
 
 #include <json-c/json.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,9 +112,7 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 		case 'o': once = 1; break;
 		case 'w': worker_arg = optarg; break;
 		case 'm': {
-			char *end;
-			max_messages = strtol(optarg, &end, 10);
-			if (!*optarg || *end || max_messages <= 0)
+			if (num_parse_long(optarg, 1, LONG_MAX, &max_messages) != NUM_OK)
 				return cli_usage_error(ctx, "--max-messages takes a positive number:",
 						       optarg);
 			break;

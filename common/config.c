@@ -1,5 +1,6 @@
 #include "config.h"
 #include "log.h"
+#include "numparse.h"
 #include "strbuf.h"
 
 #include <errno.h>
@@ -244,6 +245,30 @@ static int in_choices(const char *choices, const char *v)
 	return 0;
 }
 
+/* A conninfo's port: a comma-separated list (one per host) of 1 to 65535,
+ * or empty. libpq would refuse anything else only when connecting, as if
+ * the server were unreachable; it is a configuration error. */
+static const char *conninfo_ports(const PQconninfoOption *opts)
+{
+	const PQconninfoOption *o;
+
+	for (o = opts; o->keyword; o++) {
+		const char *p = o->val, *comma;
+		long long port;
+
+		if (strcmp(o->keyword, "port") || !p || !*p)
+			continue;
+		for (;; p = comma + 1) {
+			size_t len = (comma = strchr(p, ',')) ? (size_t)(comma - p) : strlen(p);
+			if (len && num_parse_n(p, len, 1, 65535, &port) != NUM_OK)
+				return "the port is not a number from 1 to 65535";
+			if (!comma)
+				break;
+		}
+	}
+	return NULL;
+}
+
 /* Why v is not a valid value of s, or NULL when it is. */
 static const char *check_str(const struct setting *s, const char *v)
 {
@@ -255,11 +280,15 @@ static const char *check_str(const struct setting *s, const char *v)
 	if (s->flags & CONNINFO) {
 		char *err = NULL;
 		PQconninfoOption *opts = PQconninfoParse(v, &err);
+		const char *why;
 
 		PQfreemem(err);
 		if (!opts)
 			return "not a valid libpq conninfo string or URI";
+		why = conninfo_ports(opts);
 		PQconninfoFree(opts);
+		if (why)
+			return why;
 	}
 	return NULL;
 }
@@ -339,10 +368,17 @@ static int check_known(config_setting_t *group, const char *file)
 static int read_file(struct config *cfg, const char *file)
 {
 	config_t lc;
+	struct stat st;
 	size_t i;
 	int rc = -1;
 
 	config_init(&lc);
+	if (!stat(file, &st) && S_ISDIR(st.st_mode)) {
+		log_error("cannot read config file", "file=%s", file,
+			  "error=%s", strerror(EISDIR));
+		goto out;
+	}
+	errno = 0;
 	if (!config_read_file(&lc, file)) {
 		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
 			log_error("cannot read config file", "file=%s", file,
@@ -423,11 +459,12 @@ static int apply_env(struct config *cfg)
 			}
 			store_str(cfg, s, v);
 		} else {
-			char *end;
-			long n = strtol(v, &end, 10);
-			if (*end || n < s->min || n > s->max) {
-				log_error("config error", "env=%s", s->env,
-					  "error=%s", "not an integer in range",
+			long n;
+			char why[96];
+			enum num_status st = num_parse_long(v, s->min, s->max, &n);
+			if (st != NUM_OK) {
+				log_error("config error", "env=%s", s->env, "error=%s",
+					  num_explain(st, s->min, s->max, why, sizeof(why)),
 					  "setting=%s", s->name);
 				return -1;
 			}

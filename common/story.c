@@ -1,6 +1,7 @@
 #include "story.h"
 #include "db.h"
 #include "jsonget.h"
+#include "termsafe.h"
 
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -61,7 +62,7 @@ static const char *js(json_object *o, const char *k)
 {
 	json_object *v = jget(o, k);
 
-	return v ? json_object_get_string(v) : NULL;
+	return v ? tsafe(json_object_get_string(v)) : NULL;	/* printed: terminal-safe */
 }
 
 static const char *or_dash(const char *s)
