@@ -1,4 +1,5 @@
 #include "http.h"
+#include "http_priv.h"
 #include "strbuf.h"
 
 #include <curl/curl.h>
@@ -11,13 +12,6 @@ struct http_client {
 	CURL *easy;
 	long connect_ms, total_ms;
 	size_t max_body;
-};
-
-struct sink {
-	struct strbuf sb;
-	size_t max;
-	int overflow;
-	long retry_after;
 };
 
 int http_global_init(void)
@@ -59,9 +53,9 @@ void http_client_free(struct http_client *c)
 	free(c);
 }
 
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
+size_t http_on_body(char *data, size_t size, size_t n, void *arg)
 {
-	struct sink *s = arg;
+	struct http_sink *s = arg;
 	size_t len = size * n;
 
 	if (s->sb.len + len > s->max) {
@@ -72,9 +66,9 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
-static size_t on_header(char *data, size_t size, size_t n, void *arg)
+size_t http_on_header(char *data, size_t size, size_t n, void *arg)
 {
-	struct sink *s = arg;
+	struct http_sink *s = arg;
 	size_t len = size * n;
 	static const char name[] = "retry-after:";
 
@@ -97,19 +91,14 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
-enum http_class http_request(struct http_client *c, const char *method,
-			     const char *url, const char *const *headers,
-			     const char *body, struct http_response *resp)
+struct curl_slist *http_setup_easy(CURL *e, const char *method, const char *url,
+				   const char *const *headers, const char *body,
+				   long connect_ms, long total_ms,
+				   struct http_sink *sink, char *errbuf)
 {
-	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hl = NULL;
-	struct sink sink = { STRBUF_INIT, c->max_body, 0, -1 };
-	CURL *e = c->easy;
-	CURLcode rc;
-	double total = 0;
 	int i;
 
-	memset(resp, 0, sizeof(*resp));
 	curl_easy_reset(e);
 	for (i = 0; headers && headers[i]; i++)
 		hl = curl_slist_append(hl, headers[i]);
@@ -124,37 +113,44 @@ enum http_class http_request(struct http_client *c, const char *method,
 	} else if (!strcmp(method, "GET")) {
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	}
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_ms);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->total_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total_ms);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, &sink);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, &sink);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, sink);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, sink);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "chipctl");
+	return hl;
+}
 
-	rc = curl_easy_perform(e);
+enum http_class http_finish(CURL *e, CURLcode rc, struct http_sink *sink,
+			    const char *errbuf, long total_ms,
+			    struct http_response *resp)
+{
+	double total = 0;
+
+	memset(resp, 0, sizeof(*resp));
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &resp->status);
 	curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &total);
-	curl_slist_free_all(hl);
 	resp->elapsed_ms = total * 1000.0;
-	resp->retry_after_s = sink.retry_after;
-	resp->len = sink.sb.len;
-	resp->body = sb_detach(&sink.sb);
+	resp->retry_after_s = sink->retry_after;
+	resp->len = sink->sb.len;
+	resp->body = sb_detach(&sink->sb);
 
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
 		resp->cls = HTTP_TIMEOUT;
 		snprintf(resp->error, sizeof(resp->error), "timed out after %ld ms",
-			 c->total_ms);
-	} else if (sink.overflow) {
+			 total_ms);
+	} else if (sink->overflow) {
 		resp->cls = HTTP_NETWORK;
 		snprintf(resp->error, sizeof(resp->error),
-			 "response body larger than %zu bytes", c->max_body);
+			 "response body larger than %zu bytes", sink->max);
 	} else if (rc != CURLE_OK) {
 		resp->cls = HTTP_NETWORK;
 		snprintf(resp->error, sizeof(resp->error), "%s",
@@ -173,6 +169,22 @@ enum http_class http_request(struct http_client *c, const char *method,
 			 "unexpected HTTP status %ld", resp->status);
 	}
 	return resp->cls;
+}
+
+enum http_class http_request(struct http_client *c, const char *method,
+			     const char *url, const char *const *headers,
+			     const char *body, struct http_response *resp)
+{
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct http_sink sink = { STRBUF_INIT, c->max_body, 0, -1 };
+	struct curl_slist *hl;
+	CURLcode rc;
+
+	hl = http_setup_easy(c->easy, method, url, headers, body, c->connect_ms,
+			     c->total_ms, &sink, errbuf);
+	rc = curl_easy_perform(c->easy);
+	curl_slist_free_all(hl);
+	return http_finish(c->easy, rc, &sink, errbuf, c->total_ms, resp);
 }
 
 void http_response_free(struct http_response *resp)
