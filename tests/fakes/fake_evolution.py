@@ -8,7 +8,8 @@ for its own instance; fetchInstances and instance/create skip the existence chec
   GET    /instance/connectionState/{name}
   POST   /instance/create
   DELETE /instance/logout/{name}, DELETE /instance/delete/{name}
-  POST   /message/sendText/{name}          201 prepareMessage body
+  POST   /message/sendText/{name}          201 prepareMessage body; the message is kept (§11)
+  POST   /chat/findMessages/{name}         200 what was kept (§11), see evo_messages.py
 Anything else -> 404 {"status":404,"error":"Not Found","response":{"message":["Cannot POST /x"]}}.
 
 Control (besides fakelib's script/reset/__requests/__health):
@@ -19,6 +20,15 @@ Control (besides fakelib's script/reset/__requests/__health):
                                        "huge_mb":H?, "error":"Error: ..."?}
   POST /__control/fetch               {"mode":"ok|unauthorized|hang|garbage|huge|server_error", ...}
   POST /__control/not_on_whatsapp     {"numbers":["5511999999999", ...]}
+  POST /__control/latency             {"ms":L}: every sendText held L ms (+ its delay)
+  POST /__control/messages/seed       {"instance", "messages":[{number|remoteJid, fromMe, text,
+                                       timestamp, receipts, id?, extended?, late_ms?} | {"raw":{...}}]}
+  POST /__control/messages/receipt    {"instance", "id", "status"}
+  POST /__control/messages/saving     {"instance":"chip01"|"*", "enabled":false}
+  POST /__control/messages/late       {"instance":"chip01"|"*", "delay_ms":D}
+  POST /__control/find                {"instance":"chip01"|"*", "mode":M, "count":N?}
+  GET  /__messages[?instance=x]       the kept records
+  GET  /__sends, GET /__sends/stats   sendText timings (start, end) and their summary
 Send modes: see SEND_MODES below. A scripted response may be {"mode": M, "instance": "x"}.
 sendText to an instance whose state is not "open" answers 500 "Connection Closed".
 """
@@ -32,6 +42,7 @@ import uuid
 from urllib.parse import parse_qs, unquote
 
 import fakelib
+from evo_messages import FIND_MODES, RECEIPTS, MessageStore
 
 SEND_MODES = ("ok", "not_on_whatsapp", "rate_overlimit_400", "rate_overlimit_500",
               "connection_closed", "connection_closed_array", "baileys_error",
@@ -114,6 +125,10 @@ class EvoState(fakelib.State):
             self.send_modes = {}
             self.fetch_mode = {"mode": "ok"}
             self.not_on_wa = set()
+            self.latency_ms = self.args.latency_ms
+        if not hasattr(self, "store"):
+            self.store = MessageStore()
+        self.store.reset()
 
     def set_instances(self, specs):
         rows, live = {}, {}
@@ -144,6 +159,7 @@ class EvoHandler(fakelib.FakeHandler):
         ("DELETE", r"/instance/logout/([^/]+)", "logout"),
         ("DELETE", r"/instance/delete/([^/]+)", "delete"),
         ("POST", r"/message/sendText/([^/]+)", "send_text"),
+        ("POST", r"/chat/findMessages/([^/]+)", "find_messages"),
     ]
 
     # ---- helpers --------------------------------------------------------
@@ -296,6 +312,7 @@ class EvoHandler(fakelib.FakeHandler):
                                "response": {"message": "Instance deleted"}})
 
     def send_text(self, req, name):
+        self._timing = self.state.store.send_started(name)
         body = self.body(req)
         if not isinstance(body, dict):
             return envelope(400, "Bad Request", [["instance is not of a type(s) object"]])
@@ -312,9 +329,13 @@ class EvoHandler(fakelib.FakeHandler):
         if not body["text"].strip():
             return envelope(400, "Bad Request", ["Text is required"])
         mode = self.state.take_send_mode(name)
+        hold = self.state.latency_ms
         if isinstance(body.get("delay"), int) and body["delay"] > 0 and not self.state.args.ignore_delay:
-            fakelib.sleep_ms(body["delay"])
+            hold += body["delay"]
+        fakelib.sleep_ms(hold)
         if mode["mode"] != "ok":
+            if mode.get("store"):  # it went out; the answer is what fails
+                self.keep_sent(name, body, "3EB0%08X%08X" % (random.getrandbits(32), next(_ids)))
             return self.mode_spec(mode, req)
         fakelib.sleep_ms(mode.get("delay_ms") or 0)
         return self.send_ok(req, name, body)
@@ -330,6 +351,7 @@ class EvoHandler(fakelib.FakeHandler):
         if absent:
             return self.not_on_whatsapp(body["number"])
         msg_id = "3EB0%08X%08X" % (random.getrandbits(32), next(_ids))
+        ts = self.keep_sent(name, body, msg_id)
         return self.spec(201, {
             "key": {"remoteJid": create_jid(body["number"]), "fromMe": True, "id": msg_id},
             "pushName": "Você", "status": "PENDING",
@@ -337,8 +359,56 @@ class EvoHandler(fakelib.FakeHandler):
             "contextInfo": {"mentionedJid": [], "groupMentions": [],
                             "ephemeralSettingTimestamp": {"low": 0, "high": 0, "unsigned": False},
                             "disappearingMode": {"initiator": 0}},
-            "messageType": "conversation", "messageTimestamp": int(time.time()),
-            "instanceId": row["id"] if row else None, "source": "unknown"})
+            "messageType": "conversation", "messageTimestamp": ts,
+            "instanceId": row["id"] if row else None, "source": "unknown"}, _key_id=msg_id)
+
+    def keep_sent(self, name, body, msg_id):
+        """Store a completed send as the server does (§11); returns its timestamp."""
+        ts = int(time.time())
+        with self.state.lock:
+            row = self.state.rows.get(name)
+        self.state.store.add_sent(name, row["id"] if row else None, create_jid(body["number"]),
+                                  body["text"], msg_id, ts)
+        return ts
+
+    def find_messages(self, req, name):
+        m = self.state.store.take_find_mode(name)
+        mode = m.get("mode", "ok")
+        if mode == "not_found":  # the guard's answer, as if the instance were gone
+            return envelope(404, "Not Found", ['The "%s" instance does not exist' % name])
+        if mode == "unauthorized":
+            return unauthorized()
+        if mode == "server_error":
+            return envelope(500, ISE, ISE)
+        if mode == "hang":
+            return self.spec(200, hang=True)
+        if mode == "garbage":
+            return self.spec(200, garbage=True)
+        status, out = self.state.store.find(name, self.body(req))
+        return self.spec(status, out)
+
+    # ---- timing ---------------------------------------------------------
+    _timing = None
+
+    def send_spec(self, spec, req=None):
+        entry, self._timing = self._timing, None
+        try:
+            super().send_spec(spec, req)
+        finally:
+            if entry is not None:
+                self.state.store.send_ended(entry, int(spec.get("status") or self.success_status),
+                                            spec.get("_key_id"))
+
+    def handle_control(self, req):
+        store = self.state.store
+        if req.method == "GET" and req.path == "/__messages":
+            return self.spec(200, store.dump(req.query.get("instance")))
+        if req.method == "GET" and req.path == "/__sends":
+            with store.lock:
+                return self.spec(200, list(store.sends))
+        if req.method == "GET" and req.path == "/__sends/stats":
+            return self.spec(200, store.send_stats())
+        return super().handle_control(req)
 
     def not_on_whatsapp(self, number):
         return envelope(400, "Bad Request", [{"jid": create_jid(number), "exists": False,
@@ -433,7 +503,7 @@ class EvoHandler(fakelib.FakeHandler):
             mode, inst = b.get("mode"), b.get("instance", "*")
             if mode not in SEND_MODES:
                 return self.spec(400, {"error": "mode must be one of %s" % (SEND_MODES,)})
-            entry = {k: b[k] for k in ("mode", "count", "delay_ms", "huge_mb", "error") if k in b}
+            entry = {k: b[k] for k in ("mode", "count", "delay_ms", "huge_mb", "error", "store") if k in b}
             with st.lock:
                 if inst == "*":
                     st.send_modes = {}
@@ -445,9 +515,51 @@ class EvoHandler(fakelib.FakeHandler):
             with st.lock:
                 st.fetch_mode = dict(b)
             return self.spec(200, {"ok": True, **b})
+        if p == "/__control/latency":
+            if not isinstance(b.get("ms"), int) or b["ms"] < 0:
+                return self.spec(400, {"error": "want {\"ms\": L >= 0}"})
+            with st.lock:
+                st.latency_ms = b["ms"]
+            return self.spec(200, {"ok": True, "ms": b["ms"]})
+        if p.startswith("/__control/messages/") or p == "/__control/find":
+            return self.control_messages(p, b)
         if p == "/__control/not_on_whatsapp":
             with st.lock:
                 st.not_on_wa = {re.sub(r"\D", "", str(x)) for x in b.get("numbers", [])}
+            return self.spec(200, {"ok": True})
+        return None
+
+    def control_messages(self, p, b):
+        st, store, name = self.state, self.state.store, b.get("instance")
+        with st.lock:
+            row = st.rows.get(name)
+        if name != "*" and row is None and p in ("/__control/messages/seed",
+                                                 "/__control/messages/receipt"):
+            return self.spec(404, {"error": "no such instance %r" % name})
+        if p == "/__control/messages/seed":
+            msgs = b.get("messages")
+            if not isinstance(msgs, list) or not all(isinstance(x, dict) for x in msgs):
+                return self.spec(400, {"error": "want {\"instance\", \"messages\": [{...}]}"})
+            ids = store.seed(name, row["id"], msgs, create_jid)
+            return self.spec(200, {"ok": True, "ids": ids})
+        if p == "/__control/messages/receipt":
+            if b.get("status") not in RECEIPTS:
+                return self.spec(400, {"error": "status must be one of %s" % (RECEIPTS,)})
+            if not store.add_receipt(name, b.get("id"), b["status"]):
+                return self.spec(404, {"error": "no message %r" % b.get("id")})
+            return self.spec(200, {"ok": True})
+        if not isinstance(name, str):
+            return self.spec(400, {"error": "want an \"instance\" (a name or \"*\")"})
+        if p == "/__control/messages/saving":
+            store.set_saving(name, b.get("enabled", True) is True)
+            return self.spec(200, {"ok": True})
+        if p == "/__control/messages/late":
+            store.set_late(name, int(b.get("delay_ms") or 0))
+            return self.spec(200, {"ok": True})
+        if p == "/__control/find":
+            if b.get("mode") not in FIND_MODES:
+                return self.spec(400, {"error": "mode must be one of %s" % (FIND_MODES,)})
+            store.set_find_mode(name, {k: b[k] for k in ("mode", "count") if k in b})
             return self.spec(200, {"ok": True})
         return None
 
@@ -457,4 +569,6 @@ if __name__ == "__main__":
     ap.add_argument("--apikey", required=True, help="global AUTHENTICATION_API_KEY")
     ap.add_argument("--ignore-delay", action="store_true",
                     help="do not hold sendText responses for the body's delay ms")
+    ap.add_argument("--latency-ms", type=int, default=0,
+                    help="hold every sendText response this long (plus its delay): a real round trip")
     raise SystemExit(fakelib.main(EvoHandler, EvoState, ap))

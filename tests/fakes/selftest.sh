@@ -172,6 +172,75 @@ seq -f 'chip%04g' 1 400 | xargs -P 64 -I{} curl -s -o /dev/null -w '%{http_code}
 eq "evo 400 concurrent sends" "$(tr '\n' ' ' <"$FAKE_DIR/bench")" " 360 201  40 500 "
 eq "evo concurrent sends logged" "$(fake_count evolution POST /message/sendText)" 400
 
+# ---------------------------------------------------------------- evolution: findMessages (§11)
+pj() { "$FAKE_PYTHON" -c "import json,sys; b=json.load(open(sys.argv[1])); m=b.get('messages',{}) if isinstance(b,dict) else {}; r=m.get('records',[]); print($1)" "$FAKE_DIR/body"; }
+F="$E/chat/findMessages"
+ctl evolution /__control/reset
+ctl evolution /__control/instances/generate '{"count":3}'
+req "${K[@]}" "${J[@]}" -d '{"number":"5531991234567","text":"Olá!"}' "$ST/chip01"; eq "find: a send to keep" "$CODE" 201
+SID="$("$FAKE_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"]["id"])' "$FAKE_DIR/body")"
+req "${K[@]}" "${J[@]}" -d '{"where":{"key":{"remoteJid":"553191234567@s.whatsapp.net","fromMe":true}}}' "$F/chip01"
+eq "find: kept under the short JID" "$CODE $(pj 'm["total"], m["pages"], m["currentPage"], r[0]["key"]["id"], r[0]["key"]["fromMe"], r[0]["message"]["conversation"], r[0]["MessageUpdate"], type(r[0]["messageTimestamp"]).__name__')" \
+  "200 1 1 1 $SID True Olá! [] int"
+req "${K[@]}" "${J[@]}" -d '{"where":{"key":{"remoteJid":"5531991234567@s.whatsapp.net"}}}' "$F/chip01"
+eq "find: not under the long JID" "$CODE $(pj 'm["total"]')" "200 0"
+req "${K[@]}" "${J[@]}" -d "{\"where\":{\"key\":{\"id\":\"$SID\"}}}" "$F/chip01"; eq "find: by key.id" "$(pj 'm["total"]')" 1
+req "${K[@]}" "${J[@]}" -d "{\"where\":{\"key\":{\"id\":\"$SID\"}}}" "$F/chip02"; eq "find: per instance" "$(pj 'm["total"]')" 0
+NOW="$(date +%s)"
+ctl evolution /__control/messages/seed "{\"instance\":\"chip01\",\"messages\":[
+  {\"number\":\"5531991234567\",\"fromMe\":false,\"text\":\"oi doutor\",\"timestamp\":$((NOW - 5))},
+  {\"number\":\"5531991234567\",\"fromMe\":true,\"text\":\"do celular\",\"extended\":true,\"timestamp\":$((NOW - 86400 * 22)),\"receipts\":[\"SERVER_ACK\",\"READ\"]},
+  {\"raw\":{\"key\":{\"id\":\"ODD\",\"fromMe\":\"true\",\"remoteJid\":\"x\"},\"messageTimestamp\":\"1\"}}]}"
+req "${K[@]}" "${J[@]}" -d '{"where":{"key":{"remoteJid":"553191234567@s.whatsapp.net","fromMe":false}}}' "$F/chip01"
+eq "find: fromMe false filters nothing; newest first" "$(pj '[x["key"]["fromMe"] for x in r]')" "[True, False, True]"
+req "${K[@]}" "${J[@]}" -d '{"where":{"key":{"remoteJid":"553191234567@s.whatsapp.net","fromMe":true}}}' "$F/chip01"
+eq "find: fromMe true" "$(pj 'm["total"], r[1]["message"], r[1]["MessageUpdate"]')" \
+  "2 {'extendedTextMessage': {'text': 'do celular'}} [{'status': 'SERVER_ACK'}, {'status': 'READ'}]"
+req "${K[@]}" "${J[@]}" -d "{\"where\":{\"messageTimestamp\":{\"gte\":\"$(date -u -d @$((NOW - 60)) +%FT%TZ)\"}}}" "$F/chip01"
+eq "find: gte alone filters nothing" "$(pj 'm["total"]')" 4
+req "${K[@]}" "${J[@]}" -d "{\"where\":{\"messageTimestamp\":{\"gte\":\"$(date -u -d @$((NOW - 60)) +%FT%TZ)\",\"lte\":\"$(date -u -d @$((NOW + 60)) +%FT%T.000Z)\"}}}" "$F/chip01"
+eq "find: gte and lte, whole seconds" "$(pj 'm["total"]')" 2
+req "${K[@]}" "${J[@]}" -d "{\"where\":{\"messageTimestamp\":{\"gte\":\"$(date -u -d @$((NOW - 86400 * 30)) +%F)\",\"lte\":\"$(date -u -d @$((NOW - 86400 * 21)) +%FT%TZ)\"}}}" "$F/chip01"
+eq "find: 22 days ago" "$(pj 'm["total"], r[0]["key"]["fromMe"]')" "1 True"
+req "${K[@]}" "${J[@]}" -d '{"offset":3,"page":2}' "$F/chip01"
+eq "find: offset is the page size, page from 1" "$(pj 'm["total"], m["pages"], m["currentPage"], len(r), r[0]["key"]["id"]')" "4 2 2 1 ODD"
+req "${K[@]}" "${J[@]}" -d '{}' "$F/nope"; is "find: unknown instance" 404 '{"status":404,"error":"Not Found","response":{"message":["The \"nope\" instance does not exist"]}}'
+req -H "apikey: wrong" "${J[@]}" -d '{}' "$F/chip01"; is "find: wrong key" 401 '{"status":401,"error":"Unauthorized","response":{"message":"Unauthorized"}}'
+ctl evolution /__control/messages/receipt "{\"instance\":\"chip01\",\"id\":\"$SID\",\"status\":\"DELIVERY_ACK\"}"
+req "${K[@]}" "${J[@]}" -d "{\"where\":{\"key\":{\"id\":\"$SID\"}}}" "$F/chip01"; eq "find: a receipt added" "$(pj 'r[0]["MessageUpdate"]')" "[{'status': 'DELIVERY_ACK'}]"
+ctl evolution /__control/find '{"instance":"chip01","mode":"not_found","count":1}'
+req "${K[@]}" "${J[@]}" -d '{}' "$F/chip01"; eq "find mode not_found" "$CODE" 404
+req "${K[@]}" "${J[@]}" -d '{}' "$F/chip01"; eq "find mode spent" "$CODE" 200
+ctl evolution /__control/find '{"instance":"chip01","mode":"server_error","count":1}'
+req "${K[@]}" "${J[@]}" -d '{}' "$F/chip01"; eq "find mode server_error" "$CODE" 500
+ctl evolution /__control/find '{"instance":"chip01","mode":"hang","count":1}'
+req --max-time 1 "${K[@]}" "${J[@]}" -d '{}' "$F/chip01"; rc "find mode hang" 28
+ctl evolution /__control/messages/saving '{"instance":"chip02","enabled":false}'
+req "${K[@]}" "${J[@]}" -d '{"number":"5511988887777","text":"x"}' "$ST/chip02"; eq "saving off: sent" "$CODE" 201
+req "${K[@]}" "${J[@]}" -d '{}' "$F/chip02"; eq "saving off: total 0" "$CODE $(pj 'm["total"], r')" "200 0 []"
+ctl evolution /__control/messages/late '{"instance":"chip03","delay_ms":1500}'
+req "${K[@]}" "${J[@]}" -d '{"number":"5511988887777","text":"late"}' "$ST/chip03"; eq "late: sent" "$CODE" 201
+req "${K[@]}" "${J[@]}" -d '{}' "$F/chip03"; eq "late: not visible yet" "$(pj 'm["total"]')" 0
+for _ in $(seq 50); do req "${K[@]}" "${J[@]}" -d '{}' "$F/chip03"; [[ "$(pj 'm["total"]')" == 1 ]] && break; sleep 0.1; done
+eq "late: appears later with its older timestamp" "$(pj 'm["total"], r[0]["messageTimestamp"] < int(__import__("time").time()) ')" "1 True"
+ctl evolution /__control/send '{"instance":"chip01","mode":"hang","count":1,"store":true}'
+req --max-time 1 "${K[@]}" "${J[@]}" -d '{"number":"5511977776666","text":"lost answer"}' "$ST/chip01"; rc "store+hang: no answer" 28
+req "${K[@]}" "${J[@]}" -d '{"where":{"key":{"remoteJid":"5511977776666@s.whatsapp.net"}}}' "$F/chip01"
+eq "store+hang: yet it was sent" "$(pj 'm["total"], r[0]["message"]["conversation"]')" "1 lost answer"
+# latency mode: every send held L ms; timings show overlap
+ctl evolution /__control/reset
+ctl evolution /__control/instances/generate '{"count":60}'
+ctl evolution /__control/latency '{"ms":300}'
+req "${K[@]}" "${J[@]}" "${SEND[@]}" "$ST/chip01"; eq "latency: answered" "$CODE" 201
+awk "BEGIN{exit !($TIME >= 0.29)}" && pass || fail "latency 300 ms took $TIME"
+seq -f 'chip%02g' 1 60 | xargs -P 60 -I{} curl -s -o /dev/null "${K[@]}" "${J[@]}" "${SEND[@]}" "$ST/{}"
+printf 'chip01\nchip01\n' | xargs -P 2 -I{} curl -s -o /dev/null "${K[@]}" "${J[@]}" "${SEND[@]}" "$ST/{}"
+req "$E/__sends/stats"
+eq "latency: timings recorded" "$("$FAKE_PYTHON" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["count"], s["max_in_flight"] >= 20, s["overlapping_on_one_instance"] >= 1, s["max_on_one_instance"], s["in_flight"])' "$FAKE_DIR/body")" "63 True True 2 0"
+req "$E/__sends"; eq "latency: per-send start and end" "$("$FAKE_PYTHON" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(all(x["end"] - x["start"] >= 0.29 and x["status"] == 201 and x["id"] for x in s))' "$FAKE_DIR/body")" True
+req "$E/__messages?instance=chip01"; eq "__messages lists what was kept" "$("$FAKE_PYTHON" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$FAKE_DIR/body")" 4
+ctl evolution /__control/latency '{"ms":0}'
+
 # ---------------------------------------------------------------- zapi
 Z="$FAKE_ZAPI_URL"; CT=(-H "Client-Token: $FAKE_ZAPI_CLIENT_TOKEN")
 ctl zapi /__control/instances '[{"id":"Z1","token":"T1","connected":true},{"id":"Z2","token":"T2","connected":false}]'
