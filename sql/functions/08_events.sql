@@ -275,7 +275,9 @@ BEGIN
             p_phones => ARRAY[p_phone], p_message_ids => ARRAY[p_message_id],
             p_media => ARRAY[p_media], p_statuses => ARRAY[p_status],
             p_at => ARRAY[now()]);
-        IF v_t.own > 0 THEN
+        -- an outbound message already an interaction of the chip, with that
+        -- id, is its own send (as the application's or chipctl's)
+        IF v_t.own > 0 OR (p_kind = 'outbound' AND v_t.duplicates > 0) THEN
             result := 'own';
         ELSIF v_t.duplicates > 0 THEN
             result := 'duplicate';
