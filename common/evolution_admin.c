@@ -4,7 +4,6 @@
 #include "http.h"
 #include "strbuf.h"
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,94 +193,25 @@ enum evo_rc evo_fetch_instances(const struct config *cfg,
 	return rc;
 }
 
-struct xfer {
-	CURL *e;
-	struct strbuf body;
-	size_t idx;
-	size_t max;
-	int overflow;
-	char errbuf[CURL_ERROR_SIZE];
-};
-
-static size_t xfer_write(char *data, size_t size, size_t n, void *arg)
+/* Read one finished connectionState answer into out->v[idx]. */
+static enum evo_rc state_done(struct http_response *r, const char *name,
+			      struct evo_instance *d, char *err, size_t errsz)
 {
-	struct xfer *x = arg;
-
-	if (x->body.len + size * n > x->max) {
-		x->overflow = 1;
-		return 0;
-	}
-	sb_addn(&x->body, data, size * n);
-	return size * n;
-}
-
-static void xfer_start(CURLM *m, struct xfer *x, const struct config *cfg,
-		       struct curl_slist *hl, const char *name, size_t idx)
-{
-	struct strbuf url = STRBUF_INIT;
-	char *esc = http_path_escape(name);
-
-	sb_addf(&url, "%s/instance/connectionState/%s", cfg->evolution_url, esc);
-	free(esc);
-	sb_reset(&x->body);
-	x->idx = idx;
-	x->overflow = 0;
-	x->errbuf[0] = '\0';
-	curl_easy_reset(x->e);
-	curl_easy_setopt(x->e, CURLOPT_URL, sb_str(&url));
-	curl_easy_setopt(x->e, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(x->e, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(x->e, CURLOPT_CONNECTTIMEOUT_MS,
-			 (long)cfg->evolution_connect_timeout_ms);
-	curl_easy_setopt(x->e, CURLOPT_TIMEOUT_MS, (long)cfg->evolution_timeout_ms);
-	curl_easy_setopt(x->e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(x->e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(x->e, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(x->e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(x->e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(x->e, CURLOPT_ERRORBUFFER, x->errbuf);
-	curl_easy_setopt(x->e, CURLOPT_WRITEFUNCTION, xfer_write);
-	curl_easy_setopt(x->e, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(x->e, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(x->e, CURLOPT_USERAGENT, "chipctl");
-	curl_multi_add_handle(m, x->e);	/* copies the URL: libcurl strdups options */
-	sb_free(&url);
-}
-
-/* Read one finished transfer into out->v[x->idx]. */
-static enum evo_rc xfer_done(struct xfer *x, CURLcode cc, const char *name,
-			     struct evo_instances *out, char *err, size_t errsz)
-{
-	struct http_response r;
 	struct json_object *root, *inst;
-	struct evo_instance *d = &out->v[x->idx];
 	char what[160];
 	enum evo_rc rc;
 
-	memset(&r, 0, sizeof(r));
-	curl_easy_getinfo(x->e, CURLINFO_RESPONSE_CODE, &r.status);
-	r.body = (char *)sb_str(&x->body);
-	r.len = x->body.len;
 	snprintf(what, sizeof(what), "connectionState '%s'", name);
-	if (cc == CURLE_OPERATION_TIMEDOUT) {
-		snprintf(err, errsz, "%s: timed out", what);
+	if (r->cls == HTTP_TIMEOUT || r->cls == HTTP_NETWORK) {
+		snprintf(err, errsz, "%s: %s", what, r->error);
 		return EVO_TEMP;
 	}
-	if (x->overflow || cc != CURLE_OK) {
-		snprintf(err, errsz, "%s: %s", what, x->overflow ? "response too large" :
-			 x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
-		return EVO_TEMP;
-	}
-	r.cls = r.status >= 200 && r.status < 300 ? HTTP_OK :
-		r.status >= 500 ? HTTP_5XX : r.status >= 400 ? HTTP_4XX : HTTP_NETWORK;
-	if (r.cls == HTTP_NETWORK)
-		snprintf(r.error, sizeof(r.error), "unexpected HTTP status %ld", r.status);
 	d->name = xstrdup(name);
-	if (r.status == 404)	/* the instance does not exist: missing */
+	if (r->status == 404)	/* the instance does not exist: missing */
 		return EVO_OK;
-	if ((rc = classify(&r, what, err, errsz)) != EVO_OK)
+	if ((rc = classify(r, what, err, errsz)) != EVO_OK)
 		return rc;
-	root = parse_body(r.body, r.len, json_type_object, what, err, errsz);
+	root = parse_body(r->body, r->len, json_type_object, what, err, errsz);
 	if (!root)
 		return EVO_TEMP;
 	if (!json_object_object_get_ex(root, "instance", &inst) ||
@@ -297,73 +227,63 @@ static enum evo_rc xfer_done(struct xfer *x, CURLcode cc, const char *name,
 	return EVO_OK;
 }
 
+static void state_add(struct http_multi *m, const struct config *cfg,
+		      const char *const *headers, const char *name, size_t idx)
+{
+	struct strbuf url = STRBUF_INIT;
+	char *esc = http_path_escape(name);
+
+	sb_addf(&url, "%s/instance/connectionState/%s", cfg->evolution_url, esc);
+	free(esc);
+	http_multi_add(m, "GET", sb_str(&url), headers, NULL,
+		       (long)cfg->evolution_timeout_ms, (void *)idx);
+	sb_free(&url);
+}
+
 enum evo_rc evo_connection_states(const struct config *cfg,
 				  const char *const *names, size_t n,
 				  int parallel, struct evo_instances *out,
 				  char *err, size_t errsz)
 {
-	CURLM *m = curl_multi_init();
-	struct xfer *xs;
-	struct curl_slist *hl = NULL;
+	struct http_multi *m;
 	char *hdr = auth_header(cfg);
-	size_t next = 0, i, nx = parallel > 0 ? (size_t)parallel : 1;
-	int running = 0, active = 0;
+	const char *headers[2] = { hdr, NULL };
+	size_t next = 0;
 	enum evo_rc rc = EVO_OK;
 
 	memset(out, 0, sizeof(*out));
 	out->v = xmalloc((n ? n : 1) * sizeof(*out->v));
 	memset(out->v, 0, (n ? n : 1) * sizeof(*out->v));
 	out->n = n;
-	if (nx > n)
-		nx = n ? n : 1;
-	hl = curl_slist_append(hl, hdr);
-	xs = xmalloc(nx * sizeof(*xs));
-	for (i = 0; i < nx; i++) {
-		memset(&xs[i], 0, sizeof(xs[i]));
-		xs[i].e = curl_easy_init();
-		xs[i].max = (size_t)cfg->http_max_response_bytes;
-		if (next < n) {
-			xfer_start(m, &xs[i], cfg, hl, names[next], next);
-			next++;
-			active++;
+	m = http_multi_new((long)cfg->evolution_connect_timeout_ms,
+			   (size_t)cfg->http_max_response_bytes,
+			   parallel > 0 ? parallel : 1, 0);
+	if (!m) {
+		snprintf(err, errsz, "cannot start HTTP requests");
+		free(hdr);
+		evo_instances_free(out);
+		return EVO_TEMP;
+	}
+	/* Queue them all: the multi handle runs `parallel` at a time. */
+	for (next = 0; next < n; next++)
+		state_add(m, cfg, headers, names[next], next);
+	while (rc == EVO_OK && http_multi_in_flight(m) > 0) {
+		struct http_response r;
+		void *tag;
+
+		if (http_multi_wait(m, 200) < 0) {
+			snprintf(err, errsz, "connectionState: HTTP transfer failed");
+			rc = EVO_TEMP;
+			break;
+		}
+		while (rc == EVO_OK && http_multi_next(m, &tag, &r)) {
+			size_t idx = (size_t)tag;
+
+			rc = state_done(&r, names[idx], &out->v[idx], err, errsz);
+			http_response_free(&r);
 		}
 	}
-	while (active > 0) {
-		CURLMsg *msg;
-		int left;
-
-		curl_multi_perform(m, &running);
-		while ((msg = curl_multi_info_read(m, &left))) {
-			struct xfer *x;
-			enum evo_rc one;
-
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-			one = xfer_done(x, msg->data.result, names[x->idx], out, err, errsz);
-			curl_multi_remove_handle(m, x->e);
-			active--;
-			if (one != EVO_OK && rc == EVO_OK)
-				rc = one;
-			if (rc == EVO_OK && next < n) {
-				xfer_start(m, x, cfg, hl, names[next], next);
-				next++;
-				active++;
-			}
-		}
-		if (rc != EVO_OK)
-			break;	/* one failure fails the call: stop at once */
-		if (active > 0)
-			curl_multi_poll(m, NULL, 0, 200, NULL);
-	}
-	for (i = 0; i < nx; i++) {
-		curl_multi_remove_handle(m, xs[i].e);
-		curl_easy_cleanup(xs[i].e);
-		sb_free(&xs[i].body);
-	}
-	free(xs);
-	curl_multi_cleanup(m);
-	curl_slist_free_all(hl);
+	http_multi_free(m);	/* one failure fails the call: the rest are aborted */
 	free(hdr);
 	if (rc != EVO_OK)
 		evo_instances_free(out);

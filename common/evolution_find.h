@@ -116,6 +116,14 @@ const char *evo_receipt_name(enum evo_receipt r);
  */
 int evo_jid_forms(const char *number, char forms[2][64]);
 
+/*
+ * The digit forms of the person behind a JID or a number, the stored form
+ * first: "553191234567@s.whatsapp.net" gives 553191234567 and
+ * 5531991234567 (to match a doctor's number in either form). Returns the
+ * count (1 or 2), or -1 for a group, a @lid or anything not a number.
+ */
+int evo_number_forms(const char *jid_or_number, char forms[2][32]);
+
 /* Is r our send of text to number, started at send_start (unix s)? fromMe,
  * to either JID form, the same text byte for byte, stamped no earlier than
  * send_start - EVO_FIND_CLOCK_SLACK_S. */
@@ -139,5 +147,15 @@ enum evo_lookup evo_find_our_send(const struct evo_find_result *res,
  * the slack to now plus the slack. */
 void evo_find_query_for_send(struct evo_find_query *q, const char *jid,
 			     long long send_start, long long now);
+
+/*
+ * Does the server keep messages at all (DATABASE_SAVE_DATA_NEW_MESSAGE)?
+ * Ask for one message known sent, by its key.id (evo_find_query_by_id),
+ * long enough ago that a late store has happened, and read the answer:
+ * 1 it keeps them (found), 0 it keeps nothing (an ok answer without it),
+ * -1 could not look (or a malformed record: no verdict).
+ */
+void evo_find_query_by_id(struct evo_find_query *q, const char *key_id);
+int evo_find_keeps_messages(const struct evo_find_result *res, const char *key_id);
 
 #endif

@@ -60,6 +60,34 @@ int evo_jid_forms(const char *number, char forms[2][64])
 	return 1;
 }
 
+int evo_number_forms(const char *jid_or_number, char forms[2][32])
+{
+	char digits[32], jids[2][64];
+	const char *at = strchr(jid_or_number ? jid_or_number : "", '@');
+	size_t len;
+	int i, n;
+
+	if (!jid_or_number)
+		return -1;
+	if (at && strcmp(at, jid_suffix))
+		return -1;	/* a group, a @lid, a broadcast: no phone number */
+	len = at ? (size_t)(at - jid_or_number) : strlen(jid_or_number);
+	if (len >= sizeof(digits))
+		return -1;
+	memcpy(digits, jid_or_number, len);
+	digits[len] = '\0';
+	n = evo_jid_forms(digits, jids);
+	for (i = 0; i < n; i++) {
+		size_t dl = strlen(jids[i]) - (sizeof(jid_suffix) - 1);
+
+		memcpy(forms[i], jids[i], dl);
+		forms[i][dl] = '\0';
+	}
+	if (n == 1)
+		forms[1][0] = '\0';
+	return n;
+}
+
 int evo_record_is_our_send(const struct evo_record *r, const char *number,
 			   const char *text, long long send_start)
 {
@@ -106,4 +134,24 @@ void evo_find_query_for_send(struct evo_find_query *q, const char *jid,
 	q->ts_to = (now > send_start ? now : send_start) + EVO_FIND_CLOCK_SLACK_S;
 	q->page_size = 50;
 	q->page = 1;
+}
+
+void evo_find_query_by_id(struct evo_find_query *q, const char *key_id)
+{
+	memset(q, 0, sizeof(*q));
+	q->key_id = key_id;
+	q->page_size = 1;
+	q->page = 1;
+}
+
+int evo_find_keeps_messages(const struct evo_find_result *res, const char *key_id)
+{
+	size_t i;
+
+	if (!res->ok)
+		return -1;
+	for (i = 0; i < res->n; i++)
+		if (!strcmp(res->records[i].key_id, key_id))
+			return 1;
+	return res->n_malformed ? -1 : 0;
 }

@@ -227,6 +227,11 @@ class MessageStore:
                                   "currentPage": page, "records": out}}
 
     # ---- send timings ---------------------------------------------------
+    def reset_sends(self):
+        with self.lock:
+            self.sends = []
+            self.max_in_flight = self.in_flight
+
     def send_started(self, name):
         with self.lock:
             self.in_flight += 1

@@ -29,6 +29,7 @@ Control (besides fakelib's script/reset/__requests/__health):
   POST /__control/find                {"instance":"chip01"|"*", "mode":M, "count":N?}
   GET  /__messages[?instance=x]       the kept records
   GET  /__sends, GET /__sends/stats   sendText timings (start, end) and their summary
+  POST /__control/sends/reset         forget the timings (not the instances nor the messages)
 Send modes: see SEND_MODES below. A scripted response may be {"mode": M, "instance": "x"}.
 sendText to an instance whose state is not "open" answers 500 "Connection Closed".
 """
@@ -521,6 +522,9 @@ class EvoHandler(fakelib.FakeHandler):
             with st.lock:
                 st.latency_ms = b["ms"]
             return self.spec(200, {"ok": True, "ms": b["ms"]})
+        if p == "/__control/sends/reset":  # a new measurement, same instances
+            st.store.reset_sends()
+            return self.spec(200, {"ok": True})
         if p.startswith("/__control/messages/") or p == "/__control/find":
             return self.control_messages(p, b)
         if p == "/__control/not_on_whatsapp":

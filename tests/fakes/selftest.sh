@@ -239,6 +239,8 @@ req "$E/__sends/stats"
 eq "latency: timings recorded" "$("$FAKE_PYTHON" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["count"], s["max_in_flight"] >= 20, s["overlapping_on_one_instance"] >= 1, s["max_on_one_instance"], s["in_flight"])' "$FAKE_DIR/body")" "63 True True 2 0"
 req "$E/__sends"; eq "latency: per-send start and end" "$("$FAKE_PYTHON" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(all(x["end"] - x["start"] >= 0.29 and x["status"] == 201 and x["id"] for x in s))' "$FAKE_DIR/body")" True
 req "$E/__messages?instance=chip01"; eq "__messages lists what was kept" "$("$FAKE_PYTHON" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$FAKE_DIR/body")" 4
+ctl evolution /__control/sends/reset '{}'
+req "$E/__sends/stats"; eq "sends/reset forgets the timings" "$("$FAKE_PYTHON" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["count"], s["max_in_flight"])' "$FAKE_DIR/body")" "0 0"
 ctl evolution /__control/latency '{"ms":0}'
 
 # ---------------------------------------------------------------- zapi

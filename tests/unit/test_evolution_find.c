@@ -205,6 +205,47 @@ static void jid_table(void)
 	}
 }
 
+static void number_forms(void)
+{
+	char f[2][32];
+
+	ok(evo_number_forms("553191234567@s.whatsapp.net", f) == 2 &&
+	   !strcmp(f[0], "553191234567") && !strcmp(f[1], "5531991234567"),
+	   "a stored short JID gives both numbers (%s %s)", f[0], f[1]);
+	ok(evo_number_forms("5511987654321@s.whatsapp.net", f) == 1 &&
+	   !strcmp(f[0], "5511987654321") && f[1][0] == '\0', "a JID with one form");
+	ok(evo_number_forms("5531991234567", f) == 2 && !strcmp(f[0], "553191234567"),
+	   "a bare number too");
+	ok(evo_number_forms("120363025246125486@g.us", f) == -1, "a group has no number");
+	ok(evo_number_forms("83842157310076@lid", f) == -1, "a @lid has no number");
+	ok(evo_number_forms("abc@s.whatsapp.net", f) == -1, "not digits");
+}
+
+static void keeps_messages(void)
+{
+	struct evo_find_query q;
+	struct evo_find_request req;
+	struct evo_find_result res;
+	char err[100];
+	const char *found = PAGE("1", "1", "1", REC(KEY_OK, "1733306400", MSG_OK, "[]"));
+	const char *none = PAGE("0", "0", "1", "");
+
+	evo_find_query_by_id(&q, "3EB0A");
+	ok(evo_find_request_build(&req, "http://e", "k", "c", &q, err, sizeof(err)) == 0, "probe built");
+	is_str(req.body, "{\"where\":{\"key\":{\"id\":\"3EB0A\"}},\"offset\":1,\"page\":1}",
+	       "the probe asks for one message by key.id");
+	evo_find_request_free(&req);
+	evo_find_parse_body(200, found, strlen(found), &res);
+	ok(evo_find_keeps_messages(&res, "3EB0A") == 1, "found: the server keeps messages");
+	evo_find_result_free(&res);
+	evo_find_parse_body(200, none, strlen(none), &res);
+	ok(evo_find_keeps_messages(&res, "3EB0A") == 0, "total 0 for a message known sent: keeps nothing");
+	evo_find_result_free(&res);
+	evo_find_parse_body(500, "", 0, &res);
+	ok(evo_find_keeps_messages(&res, "3EB0A") == -1, "could not look: no verdict");
+	evo_find_result_free(&res);
+}
+
 static void matcher(void)
 {
 	struct evo_record r;
@@ -267,6 +308,8 @@ int main(void)
 	record_fields();
 	request();
 	jid_table();
+	number_forms();
+	keeps_messages();
 	matcher();
 	transport();
 	return done_testing();
