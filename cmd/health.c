@@ -157,53 +157,6 @@ static void check_jobs(struct run *rn, struct health_result *r)
 	health_eval_jobs(&rn->ctx->cfg, rn->jobs, rn->njobs, r);
 }
 
-static const char keeps_sql[] =
-	"SELECT keeps_messages, checked_at::text, detail FROM evolution_history WHERE id = 1";
-
-/* The server answers, its breaker lets requests through, and it keeps the
- * messages it sends (evolution_history, written by pull-messages and the
- * send path's reconciliation). */
-static void check_evolution(struct run *rn, struct health_result *r)
-{
-	char why[300];
-	int probe = health_probe_evolution(&rn->ctx->cfg, why, sizeof(why));
-	PGresult *res;
-
-	if (probe < 0) {
-		unknown(r, why);
-		return;
-	}
-	r->status = HEALTH_OK;
-	r->score = 100;
-	sb_add(&r->text, why);
-	json_object_object_add(r->json, "reachable", json_object_new_boolean(probe > 0));
-	if (probe == 0)
-		health_worse(r, HEALTH_CRITICAL);
-	if (rn->snap_ok && rn->snap.evolution_breaker != BREAKER_CLOSED) {
-		int open = rn->snap.evolution_breaker == BREAKER_OPEN;
-
-		sb_addf(&r->text, ", breaker %s", open ? "open" : "half open");
-		health_worse(r, open ? HEALTH_CRITICAL : HEALTH_WARNING);
-	}
-	if (!rn->db_ok || !(res = db_query(rn->ctx->db, keeps_sql, 0, NULL)))
-		return;
-	if (PQntuples(res) == 1) {
-		int keeps = !strcmp(PQgetvalue(res, 0, 0), "t");
-
-		json_object_object_add(r->json, "keeps_messages", json_object_new_boolean(keeps));
-		json_object_object_add(r->json, "checked_at",
-				       json_object_new_string(PQgetvalue(res, 0, 1)));
-		json_object_object_add(r->json, "detail",
-				       json_object_new_string(PQgetvalue(res, 0, 2)));
-		if (!keeps) {
-			sb_add(&r->text, ", keeps no messages (DATABASE_SAVE_DATA_NEW_MESSAGE"
-			       "=false?): pull and reconciliation are off");
-			health_worse(r, HEALTH_WARNING);
-		}
-	}
-	PQclear(res);
-}
-
 static void run_check(struct run *rn, enum check c);
 
 #define NCOMP 7
@@ -341,7 +294,7 @@ static void run_check(struct run *rn, enum check c)
 		check_jobs(rn, r);
 		break;
 	case C_EVOLUTION:
-		check_evolution(rn, r);
+		health_eval_evolution(rn->ctx, rn->snap_ok ? &rn->snap : NULL, rn->db_ok, r);
 		break;
 	case C_SCORE:
 		check_score(rn, r);
