@@ -179,7 +179,7 @@ static void on_answer(struct walk *w, struct chip *c, const struct http_response
 		ask(w, c);
 		return;
 	}
-	if (read_to)
+	if (read_to == c->to)	/* the window read to its end */
 		w->n->read++;
 }
 

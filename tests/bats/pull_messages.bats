@@ -254,3 +254,23 @@ print(json.dumps(out))')"
 	run_chipctl 65 pull-messages --chip nosuch
 	run_chipctl 64 pull-messages extra
 }
+
+@test "more pages than pull.max_pages: the oldest read first, the next run goes on from there" {
+	conf 'pull = { page_size = 2; max_pages = 3; overlap_s = 0; };'
+	chip w1
+	instances w1
+	seed w1 "$(python3 -c '
+import json, time
+now = int(time.time())
+print(json.dumps([{"number": "55119222000%02d" % i, "text": "m%d" % i, "id": "P%d" % i,
+                   "timestamp": now - 700 + 100 * i} for i in range(7)]))')"
+	# 7 records, 4 pages: page 1 (the newest two), then pages 4 and 3
+	run_chipctl 0 pull-messages --json
+	[ "$(jval pages)" = 3 ] && [ "$(jval replies)" = 5 ] && [ "$(jval chips_read)" = 0 ]
+	[ "$(cursor w1)" = "$(psql_q "SELECT extract(epoch FROM created_at)::bigint - 1 FROM chip_interactions WHERE provider_message_id = 'P2'")" ]
+	# from just before P2: five records, three pages, read to the end
+	run_chipctl 0 pull-messages --json
+	[ "$(jval pages)" = 3 ] && [ "$(jval replies)" = 2 ] && [ "$(jval duplicates)" = 3 ]
+	[ "$(jval chips_read)" = 1 ]
+	[ "$(psql_q "SELECT count(*), count(DISTINCT provider_message_id) FROM chip_interactions")" = "7|7" ]
+}
