@@ -103,6 +103,7 @@ print(s["count"], s["first_start"] or 0, s["mean_in_flight"], s["overlapping_on_
 }
 # report NAME SENT T_END DB_MS: one line of figures
 report() {
+	# shellcheck disable=SC2046  # five numbers, split on purpose
 	set -- "$1" "$2" "$3" "$4" $(stats)
 	awk -v name="$1" -v sent="$2" -v tend="$3" -v dbms="$4" -v reqs="$5" -v first="$6" \
 	    -v mif="$7" -v ovl="$8" -v peak="$9" -v chips="$CHIPS" -v l="$L" 'BEGIN {

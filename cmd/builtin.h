@@ -47,5 +47,7 @@ DECLARE_CMD(trust_update);
 DECLARE_CMD(ingest);
 /* issue 12: the report */
 DECLARE_CMD(report);
+/* issue 20: the chips' traffic from Evolution */
+DECLARE_CMD(pull_messages);
 
 #endif

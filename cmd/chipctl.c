@@ -67,6 +67,9 @@ static const struct cmd commands[] = {
 	{ "chip", cmd_chip, CMD_NEEDS_DB | CMD_DRY_RUN | CMD_JSON,
 	  "show, explain, promote, demote, ban or cool down one chip", usage_chip },
 	/* issue 5: trust */
+	{ "pull-messages", cmd_pull_messages, JOB_CMD | CMD_JSON,
+	  "read each chip's messages and receipts from Evolution, as ingest",
+	  usage_pull_messages },
 	{ "trust-update", cmd_trust_update, JOB_CMD | CMD_JSON,
 	  "recompute every chip's trust score, level and permissions",
 	  usage_trust_update },

@@ -12,7 +12,8 @@
 #include <string.h>
 
 const char usage_health[] =
-	"usage: chipctl health [ready|queue|worker|chips|circuits|jobs|score|deep]\n"
+	"usage: chipctl health [ready|queue|worker|chips|circuits|jobs|evolution|\n"
+	"                      score|deep]\n"
 	"                      [--evolution] [--json]\n"
 	"\n"
 	"One check (default deep), in the monitoring-plugin convention: one line\n"
@@ -30,8 +31,14 @@ const char usage_health[] =
 	"            success, or from the first migration if none) late past\n"
 	"            interval + jobs.grace_s (WARNING) or down past twice the\n"
 	"            interval (CRITICAL); failing: most recent runs failed\n"
+	"  evolution the server answers (CRITICAL when not, or when its breaker\n"
+	"            is open; WARNING half open), and it keeps the messages it\n"
+	"            sends: WARNING when a message known sent was not found by its\n"
+	"            id (pull-messages and reconciliation are off); UNKNOWN\n"
+	"            without evolution.url\n"
 	"  score     components 0-100 (database, evolution, circuits, queue,\n"
-	"            worker, jobs) and the mean of those measured: healthy >= 80,\n"
+	"            worker, jobs, chips: 100 OK, 50 WARNING, 0 CRITICAL) and the\n"
+	"            mean of those measured: healthy >= 80,\n"
 	"            degraded >= 50; one not configured or not measured is\n"
 	"            unknown and makes the check UNKNOWN unless it is CRITICAL\n"
 	"  deep      all of them; the worst status wins\n"
@@ -42,10 +49,11 @@ const char usage_health[] =
 	"Exit: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Database unreachable: ready,\n"
 	"score and deep 2, the others 3. Configuration error or usage error: 3.\n";
 
-enum check { C_READY, C_QUEUE, C_WORKER, C_CHIPS, C_CIRCUITS, C_JOBS, C_SCORE, NCHECKS };
+enum check { C_READY, C_QUEUE, C_WORKER, C_CHIPS, C_CIRCUITS, C_JOBS, C_EVOLUTION,
+	     C_SCORE, NCHECKS };
 
 static const char *const check_names[NCHECKS] = {
-	"ready", "queue", "worker", "chips", "circuits", "jobs", "score",
+	"ready", "queue", "worker", "chips", "circuits", "jobs", "evolution", "score",
 };
 
 struct run {
@@ -151,8 +159,11 @@ static void check_jobs(struct run *rn, struct health_result *r)
 
 static void run_check(struct run *rn, enum check c);
 
+#define NCOMP 7
+
 /*
- * The mean of the components that were measured. One not configured or not
+ * The mean of the components that were measured: every one the checks
+ * judge, so a CRITICAL check always pulls the overall score down. One not configured or not
  * measured (Evolution without evolution.url, jobs when none is watched, a
  * check that could not read the database) has no score: it is listed as
  * unknown and left out of the mean, and the check is UNKNOWN unless the
@@ -160,18 +171,17 @@ static void run_check(struct run *rn, enum check c);
  */
 static void check_score(struct run *rn, struct health_result *r)
 {
-	static const enum check from[6] = { C_READY, NCHECKS, C_CIRCUITS, C_QUEUE,
-					    C_WORKER, C_JOBS };
-	static const char *const names[6] = { "database", "evolution", "circuits",
-					      "queue", "worker", "jobs" };
-	int score[6], known[6];
+	static const enum check from[NCOMP] = { C_READY, C_EVOLUTION, C_CIRCUITS, C_QUEUE,
+						C_WORKER, C_JOBS, C_CHIPS };
+	static const char *const names[NCOMP] = { "database", "evolution", "circuits",
+						  "queue", "worker", "jobs", "chips" };
+	int score[NCOMP], known[NCOMP];
 	json_object *jc = json_object_new_object(), *unk = json_object_new_array();
-	char why[300];
 	double sum = 0, overall;
-	int i, evo = 100, probe, measured = 0;
+	int i, measured = 0;
 	const char *health;
 
-	for (i = C_READY; i <= C_JOBS; i++)
+	for (i = C_READY; i < C_SCORE; i++)
 		run_check(rn, (enum check)i);
 	if (!rn->db_ok) {
 		/* the other components cannot be measured */
@@ -185,22 +195,9 @@ static void check_score(struct run *rn, struct health_result *r)
 		json_object_put(unk);
 		return;
 	}
-	probe = health_probe_evolution(&rn->ctx->cfg, why, sizeof(why));
-	if (probe == 0)
-		evo = 0;
-	if (rn->snap_ok && rn->snap.evolution_breaker == BREAKER_OPEN)
-		evo = 0;
-	else if (rn->snap_ok && rn->snap.evolution_breaker == BREAKER_HALF_OPEN && evo > 50)
-		evo = 50;
-	for (i = 0; i < 6; i++) {
-		if (from[i] == NCHECKS) {	/* evolution: probed here */
-			score[i] = evo;
-			known[i] = probe >= 0;
-		} else {
-			score[i] = rn->res[from[i]].score;
-			known[i] = from[i] == C_READY ||
-				   rn->res[from[i]].status != HEALTH_UNKNOWN;
-		}
+	for (i = 0; i < NCOMP; i++) {
+		score[i] = rn->res[from[i]].score;
+		known[i] = from[i] == C_READY || rn->res[from[i]].status != HEALTH_UNKNOWN;
 		if (known[i]) {
 			sum += score[i];
 			measured++;
@@ -213,20 +210,20 @@ static void check_score(struct run *rn, struct health_result *r)
 	overall = measured ? health_round1(sum / measured) : 0;
 	health = overall >= 80 ? "healthy" : overall >= 50 ? "degraded" : "unhealthy";
 	r->status = overall >= 80 ? HEALTH_OK : overall >= 50 ? HEALTH_WARNING : HEALTH_CRITICAL;
-	if (measured < 6 && r->status != HEALTH_CRITICAL)
+	if (measured < NCOMP && r->status != HEALTH_CRITICAL)
 		r->status = HEALTH_UNKNOWN;
 	r->score = (int)overall;
 	sb_addf(&r->text, "score %.1f (%s):", overall, health);
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < NCOMP; i++) {
 		if (known[i])
 			sb_addf(&r->text, "%s %s %d", i ? "," : "", names[i], score[i]);
 		else
 			sb_addf(&r->text, "%s %s unknown", i ? "," : "", names[i]);
 	}
 	if (!known[1])
-		sb_addf(&r->text, " (%s)", why);
+		sb_addf(&r->text, " (%s)", sb_str(&rn->res[C_EVOLUTION].text));
 	health_perf(r, "overall", overall, NULL, "80:", "50:");
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < NCOMP; i++)
 		if (known[i])
 			health_perf(r, names[i], score[i], NULL, NULL, NULL);
 	json_object_object_add(r->json, "overall", health_json_double(overall));
@@ -295,6 +292,9 @@ static void run_check(struct run *rn, enum check c)
 		break;
 	case C_JOBS:
 		check_jobs(rn, r);
+		break;
+	case C_EVOLUTION:
+		health_eval_evolution(rn->ctx, rn->snap_ok ? &rn->snap : NULL, rn->db_ok, r);
 		break;
 	case C_SCORE:
 		check_score(rn, r);

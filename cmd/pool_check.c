@@ -189,8 +189,12 @@ static void step_alerts(struct run *r, const struct pool *pl)
 		 pl->warming, cfg->pool_min_warming);
 	pool_alert(r, pl, pl->warming < cfg->pool_min_warming, "warming_insuficiente",
 		   ALERT_WARNING, t);
-	pool_alert(r, pl, pl->prospect == 0, "nenhum_chip_prospeccao", ALERT_CRITICAL,
-		   "CRÍTICO: Nenhum chip disponível para prospecção!");
+	/* what the send path then does (T05.7): prospecting goes on, on the
+	 * emergency threshold; the alert says so rather than "nothing sends" */
+	snprintf(t, sizeof(t), "CRÍTICO: Nenhum chip com permissão de prospecção (trust >= %d); "
+		 "a prospecção continua em modo de emergência, com chips de trust >= %d",
+		 cfg->trust_perm_prospect, cfg->send_fallback_trust_prospeccao);
+	pool_alert(r, pl, pl->prospect == 0, "nenhum_chip_prospeccao", ALERT_CRITICAL, t);
 }
 
 static void step_provision(struct run *r, const struct pool *pl)

@@ -62,6 +62,7 @@ struct config {
 	int jobs_pool_check_interval_s;
 	int jobs_watchdog_interval_s;
 	int jobs_metrics_snapshot_interval_s;
+	int jobs_pull_messages_interval_s;
 	int watchdog_backlog_messages;
 	int watchdog_backlog_minutes;
 	int watchdog_backlog_cooldown_s;
@@ -90,11 +91,17 @@ struct config {
 	char *ping_pool_check_url;
 	char *ping_watchdog_url;
 	char *ping_metrics_snapshot_url;
+	char *ping_pull_messages_url;
 	int ping_timeout_ms;
 
 	/* issue 4: lifecycle */
 	char *sync_method;
 	int sync_parallel;
+	int pull_overlap_s;
+	int pull_first_days;
+	int pull_max_in_flight;
+	int pull_max_pages;
+	int pull_page_size;
 	int sync_max_response_bytes;
 	int sync_disconnected_alert_pct;
 	int sync_alert_cooldown_s;

@@ -251,3 +251,25 @@ out:
 	json_tokener_free(tok);
 	return rc;
 }
+
+/* ---- shared with pull-messages (issue 20): the same reading of a JID and
+ * a messageType as a webhook's ---- */
+
+int event_jid_phone(const char *jid, char *out, size_t n)
+{
+	out[0] = '\0';
+	if (!jid || ev_ends_with(jid, "@g.us") || ev_ends_with(jid, "@broadcast") ||
+	    ev_ends_with(jid, "@newsletter") || ev_ends_with(jid, "@lid"))
+		return -1;
+	ev_jid_phone(jid, out, n);
+	if (strlen(out) < 8) {
+		out[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+void event_media_type(const char *message_type, char *out, size_t n)
+{
+	media_of(message_type, out, n);
+}

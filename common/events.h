@@ -7,7 +7,7 @@
  * ({"type","instanceId",...}: ReceivedCallback, MessageStatusCallback,
  * DisconnectedCallback). Pure: no database, no policy; the unit tests and a
  * fuzz target cover it. What an event does to a chip is decided in SQL
- * (chipctl_ingest_event in sql/008_lifecycle_truth.sql).
+ * (chipctl_ingest_event in sql/functions/08_events.sql).
  */
 #ifndef CHIPCTL_EVENTS_H
 #define CHIPCTL_EVENTS_H
@@ -60,6 +60,16 @@ int event_parse(const char *line, size_t len, long long now, struct webhook_even
 
 /* The identity of receipt i of ev (one row per message id). */
 void event_receipt_key(const struct webhook_event *ev, int i, char *buf, size_t n);
+
+/* The phone number of a direct chat's JID, as a webhook's is read
+ * ("5511999990001:12@s.whatsapp.net" -> "5511999990001"). Returns 0, or -1
+ * (out empty) for a group, broadcast, newsletter or LID address, or a JID
+ * without a number: not a direct message. Used by pull-messages too. */
+int event_jid_phone(const char *jid, char *out, size_t n);
+
+/* Evolution's messageType as a media type, as a webhook's is read:
+ * conversation or extendedTextMessage -> "text", imageMessage -> "image". */
+void event_media_type(const char *message_type, char *out, size_t n);
 
 /* "inbound", "outbound", "receipt", "connection" or "ignored". */
 const char *event_kind_name(enum event_kind k);

@@ -10,7 +10,9 @@
  * permission is comes from the SQL that defines it once (006's
  * chipctl_chip_now and chipctl_breakers, 007's chipctl_pool_permissions).
  * The watchdog alerts on the same numbers and metrics exports them, so the
- * three never disagree on what "late" or "available" means.
+ * three never disagree on what "late" or "available" means. health_evolution.c
+ * judges the Evolution server: reachable, its breaker, and whether it keeps
+ * the messages it sends.
  */
 #ifndef CHIPCTL_HEALTH_H
 #define CHIPCTL_HEALTH_H
@@ -109,6 +111,15 @@ void health_eval_chips(const struct config *cfg, const struct health_snapshot *s
 		       struct health_result *r);
 void health_eval_circuits(const struct config *cfg, const struct health_snapshot *s,
 			  struct health_result *r);
+/*
+ * Evolution (health_evolution.c): the server answers (CRITICAL when not),
+ * its breaker (from s, may be NULL: CRITICAL open, WARNING half open), and
+ * whether it keeps the messages it sends (evolution_history, when db_ok:
+ * WARNING when not, since pull-messages and reconciliation are then off).
+ * UNKNOWN without evolution.url.
+ */
+void health_eval_evolution(struct chipctl_ctx *ctx, const struct health_snapshot *s,
+			   int db_ok, struct health_result *r);
 void health_eval_jobs(const struct config *cfg, const struct health_job *jobs,
 		      int n, struct health_result *r);
 

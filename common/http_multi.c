@@ -254,7 +254,7 @@ int http_multi_next(struct http_multi *m, void **tag, struct http_response *resp
 
 void http_multi_free(struct http_multi *m)
 {
-	struct xfer *x;
+	struct xfer *x, *next;
 	int i;
 
 	if (!m)
@@ -265,8 +265,10 @@ void http_multi_free(struct http_multi *m)
 	}
 	while ((x = pop(&m->queued)))
 		xfer_free(m, x);
-	while (m->all)		/* the running ones */
-		xfer_free(m, m->all);
+	for (x = m->all; x; x = next) {	/* the running ones */
+		next = x->next_all;
+		xfer_free(m, x);
+	}
 	for (i = 0; i < m->nspare; i++)
 		curl_easy_cleanup(m->spare[i]);
 	free(m->spare);

@@ -43,6 +43,9 @@ const struct job_def job_table[] = {
 	{ "metrics-snapshot", "metrics-snapshot", "1-59/5 * * * *",
 	  "jobs.metrics_snapshot_interval_s", "ping.metrics_snapshot_url",
 	  JOB_LEASE | JOB_WATCHED },
+	{ "pull-messages", "pull-messages", "3-59/5 * * * *",
+	  "jobs.pull_messages_interval_s", "ping.pull_messages_url",
+	  JOB_LEASE | JOB_WATCHED },
 	/* any number of workers at once: no lease; watched by its heartbeat */
 	{ "send-worker", "send-worker --once", "* * * * *", NULL, NULL, JOB_LOOP },
 };

@@ -82,6 +82,7 @@ printf '%s\n' \
 	'{"event":"messages.upsert","instance":"c1","data":{"key":{"remoteJid":"5511987650002@s.whatsapp.net","fromMe":false,"id":"R1"},"message":{"conversation":"sim"}}}' \
 	'not json at all' > "$WORK/events"
 vg 65 ingest "$WORK/events" --json
+vg 0 pull-messages --json
 vg 0 watchdog --json
 vg 0 metrics-snapshot
 vg 0 metrics

@@ -2,9 +2,10 @@
 -- calls them (names and named arguments are interface: extend with
 -- defaults, never break), and what a chip's traffic means for its trust.
 -- Owns: a send and a failed send reported by the application, a reply
--- (chip_registrar_resposta), the bidirectional conversation check, the
--- delivery rate, a message the chip sent outside chipctl, and the doctor
--- last seen on a number of a chip.
+-- (chip_registrar_resposta), the rules of a chip's traffic shared with
+-- ingest and pull-messages (an answered message, a bidirectional
+-- conversation), the delivery rate, and the doctor last seen on a number of
+-- a chip.
 
 -- The doctor last seen on number p_tel of chip p_chip_id (the newest
 -- interaction that names one), or NULL: who a reply or a message sent from
@@ -63,40 +64,76 @@ $$;
 
 -- A conversation is bidirectional when the chip sent to the number and
 -- received from it within 24 h of each other (either order). Counted once
--- per chip and number in chips.conversas_bidirecionais. True when the pair
--- is (now or already) bidirectional.
+-- per chip and number in chips.conversas_bidirecionais. The one rule, for
+-- the numbers p_tels of a chip (normalised): returns how many became
+-- bidirectional now. Read by the RPC below, ingest and pull-messages
+-- (chipctl_apply_traffic).
+CREATE OR REPLACE FUNCTION chipctl_bidirecionais(p_chip_id uuid, p_tels text[])
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_new integer;
+BEGIN
+    INSERT INTO chip_conversas_bidirecionais (chip_id, telefone)
+    SELECT DISTINCT p_chip_id, o.telefone
+    FROM chip_interactions o
+    WHERE o.chip_id = p_chip_id AND o.telefone = ANY (p_tels) AND o.direction = 'out'
+      AND EXISTS (SELECT 1 FROM chip_interactions i
+                  WHERE i.chip_id = o.chip_id AND i.telefone = o.telefone
+                    AND i.direction = 'in'
+                    AND i.created_at BETWEEN o.created_at - interval '24 hours'
+                                         AND o.created_at + interval '24 hours')
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS v_new = ROW_COUNT;
+    IF v_new > 0 THEN
+        UPDATE chips SET conversas_bidirecionais = conversas_bidirecionais + v_new,
+                         updated_at = now()
+        WHERE id = p_chip_id;
+    END IF;
+    RETURN v_new;
+END;
+$$;
+
+-- The seed's RPC: true when the pair is (now or already) bidirectional.
 CREATE OR REPLACE FUNCTION chip_verificar_conversa_bidirecional(p_chip_id uuid, p_telefone text)
 RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
     v_tel text := chip_normalizar_telefone(p_telefone);
-    v_new integer;
 BEGIN
-    IF NOT EXISTS (
-        SELECT 1 FROM chip_interactions o
-        JOIN chip_interactions i ON i.chip_id = o.chip_id AND i.telefone = o.telefone
-             AND i.direction = 'in'
-             AND i.created_at BETWEEN o.created_at - interval '24 hours'
-                                  AND o.created_at + interval '24 hours'
-        WHERE o.chip_id = p_chip_id AND o.telefone = v_tel AND o.direction = 'out') THEN
-        RETURN false;
-    END IF;
-    INSERT INTO chip_conversas_bidirecionais (chip_id, telefone)
-    VALUES (p_chip_id, v_tel) ON CONFLICT DO NOTHING;
-    GET DIAGNOSTICS v_new = ROW_COUNT;
-    IF v_new > 0 THEN
-        UPDATE chips SET conversas_bidirecionais = conversas_bidirecionais + 1,
-                         updated_at = now()
-        WHERE id = p_chip_id;
-    END IF;
-    RETURN true;
+    PERFORM chipctl_bidirecionais(p_chip_id, ARRAY[v_tel]);
+    RETURN EXISTS (SELECT 1 FROM chip_conversas_bidirecionais b
+                   WHERE b.chip_id = p_chip_id AND b.telefone = v_tel);
 END;
 $$;
 
--- An inbound message to the chip from p_telefone (T08.2, T07.3): counts it,
--- keeps it as an 'in' interaction, marks the chip's unanswered messages to
--- that number of the last 7 days as answered (obteve_resposta), adds a
--- response to the doctor's affinity with the chip, and checks the
--- bidirectional conversation. True when it answered a message of the chip.
+-- A message of the chip is answered (obteve_resposta, what taxa_resposta
+-- counts) when the number it went to wrote to the chip after it, within 7
+-- days. The one rule, for the numbers p_tels of a chip (normalised), each
+-- message dated where it happened: returns how many became answered now. A
+-- message from a number the chip never wrote to answers nothing. Read by
+-- chip_registrar_resposta, ingest and pull-messages.
+CREATE OR REPLACE FUNCTION chipctl_marcar_respondidas(p_chip_id uuid, p_tels text[])
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_n integer;
+BEGIN
+    UPDATE chip_interactions o SET obteve_resposta = true
+    WHERE o.chip_id = p_chip_id AND o.telefone = ANY (p_tels) AND o.direction = 'out'
+      AND NOT o.obteve_resposta
+      AND EXISTS (SELECT 1 FROM chip_interactions i
+                  WHERE i.chip_id = o.chip_id AND i.telefone = o.telefone
+                    AND i.direction = 'in' AND i.created_at >= o.created_at
+                    AND i.created_at <= o.created_at + interval '7 days');
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n;
+END;
+$$;
+
+-- An inbound message to the chip from p_telefone (T08.2, T07.3), as the
+-- application reports it: counts it, keeps it as an 'in' interaction (the
+-- doctor last seen on that number), marks the chip's messages to that number
+-- it answers (chipctl_marcar_respondidas), adds a response to the doctor's
+-- affinity with the chip, and checks the bidirectional conversation. True
+-- when it answered a message of the chip.
 CREATE OR REPLACE FUNCTION chip_registrar_resposta(p_chip_id uuid, p_telefone text DEFAULT NULL,
                                         p_provider_message_id text DEFAULT NULL,
                                         p_media_type text DEFAULT NULL,
@@ -105,23 +142,11 @@ RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
     v_tel text := chip_normalizar_telefone(coalesce(p_telefone, p_telefone_remetente));
     v_cliente text;
-    v_answered boolean;
 BEGIN
     IF v_tel = '' OR NOT EXISTS (SELECT 1 FROM chips WHERE id = p_chip_id) THEN
         RETURN false;
     END IF;
-    WITH m AS (
-        UPDATE chip_interactions SET obteve_resposta = true
-        WHERE chip_id = p_chip_id AND telefone = v_tel AND direction = 'out'
-          AND NOT obteve_resposta AND created_at > now() - interval '7 days'
-        RETURNING cliente_id, created_at)
-    SELECT count(*) > 0,
-           (array_agg(cliente_id ORDER BY created_at DESC)
-              FILTER (WHERE cliente_id IS NOT NULL))[1]
-    INTO v_answered, v_cliente FROM m;
-    IF v_cliente IS NULL THEN
-        v_cliente := chipctl_latest_cliente(p_chip_id, v_tel);
-    END IF;
+    v_cliente := chipctl_latest_cliente(p_chip_id, v_tel);
     INSERT INTO chip_interactions (chip_id, cliente_id, telefone, direction,
                                    provider_message_id, media_type)
     VALUES (p_chip_id, v_cliente, v_tel, 'in', p_provider_message_id,
@@ -134,8 +159,8 @@ BEGIN
         ON CONFLICT (cliente_id, chip_id) DO UPDATE
             SET respostas = medico_chip_affinity.respostas + 1, ultima_interacao_em = now();
     END IF;
-    PERFORM chip_verificar_conversa_bidirecional(p_chip_id, v_tel);
-    RETURN v_answered;
+    PERFORM chipctl_bidirecionais(p_chip_id, ARRAY[v_tel]);
+    RETURN chipctl_marcar_respondidas(p_chip_id, ARRAY[v_tel]) > 0;
 END;
 $$;
 
@@ -154,72 +179,5 @@ BEGIN
     INTO v FROM chip_trust_metricas(ARRAY[p_chip_id], p_dias) m;
     UPDATE chips SET taxa_delivery = v, updated_at = now() WHERE id = p_chip_id;
     RETURN v;
-END;
-$$;
-
--- A message the chip sent outside chipctl's send path, seen in a webhook
--- (Evolution messages.upsert with fromMe, send.message; Z-API
--- ReceivedCallback with fromMe). Returns 'own' when it is already an
--- outbound interaction of the chip with that provider message id
--- (chipctl's own send, or the same message through the other event), or
--- a message chipctl is sending to that number right now,
--- 'claimed' when it completes a send the application reported through
--- chip_registrar_envio_sucesso in the last 10 minutes without a message id,
--- 'recorded' when it is new: an outbound interaction and the chip's counters.
-CREATE OR REPLACE FUNCTION chipctl_registrar_envio_externo(p_chip_id uuid, p_telefone text,
-                                                           p_provider_message_id text,
-                                                           p_media_type text)
-RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    v_tel text := nullif(chip_normalizar_telefone(p_telefone), '');
-    v_claim bigint;
-    v_cliente text;
-BEGIN
-    -- by the recipient when known (an index probe), else by the chip
-    IF p_provider_message_id IS NOT NULL AND EXISTS (
-        SELECT 1 FROM chip_interactions i
-        WHERE i.chip_id = p_chip_id AND i.direction = 'out'
-          AND i.provider_message_id = p_provider_message_id
-          AND i.telefone = v_tel AND i.created_at > now() - interval '7 days'
-        UNION ALL
-        SELECT 1 FROM chip_interactions i
-        WHERE v_tel IS NULL AND i.chip_id = p_chip_id AND i.direction = 'out'
-          AND i.provider_message_id = p_provider_message_id
-          AND i.created_at > now() - interval '7 days') THEN
-        RETURN 'own';
-    END IF;
-    -- The echo of a send chipctl is making right now (its webhook can come
-    -- before the send is recorded): the message is still 'processando'. The
-    -- set in flight is small and indexed (fila_processando_idx).
-    IF v_tel IS NOT NULL AND EXISTS (
-        SELECT 1 FROM fila_mensagens f
-        WHERE f.status = 'processando' AND f.processando_desde IS NOT NULL
-          AND f.telefone = v_tel) THEN
-        RETURN 'own';
-    END IF;
-    SELECT i.id INTO v_claim FROM chip_interactions i
-    WHERE i.chip_id = p_chip_id AND i.direction = 'out' AND i.provider_message_id IS NULL
-      AND i.message_id IS NULL AND i.created_at > now() - interval '10 minutes'
-      AND (i.telefone IS NULL OR i.telefone = v_tel)
-    ORDER BY (i.telefone IS NULL), i.created_at LIMIT 1
-    FOR UPDATE SKIP LOCKED;
-    IF v_claim IS NOT NULL THEN
-        UPDATE chip_interactions SET telefone = coalesce(v_tel, telefone),
-            provider_message_id = p_provider_message_id,
-            media_type = coalesce(p_media_type, media_type)
-        WHERE id = v_claim;
-        RETURN 'claimed';
-    END IF;
-    IF v_tel IS NOT NULL THEN
-        v_cliente := chipctl_latest_cliente(p_chip_id, v_tel);
-    END IF;
-    INSERT INTO chip_interactions (chip_id, cliente_id, telefone, direction,
-                                   provider_message_id, media_type)
-    VALUES (p_chip_id, v_cliente, v_tel, 'out', p_provider_message_id,
-            coalesce(p_media_type, 'text'));
-    UPDATE chips SET msgs_enviadas_total = msgs_enviadas_total + 1,
-                     ultimo_envio_em = now(), updated_at = now()
-    WHERE id = p_chip_id;
-    RETURN 'recorded';
 END;
 $$;

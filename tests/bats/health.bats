@@ -245,7 +245,7 @@ assert any(n.startswith("chip:") for n in b), b' <<< "$output"
 
 @test "jobs: late past interval + grace is WARNING, down past twice the interval CRITICAL" {
 	run_chipctl 0 health jobs
-	[[ "$output" == "OK - 7 jobs watched, 0 have run"* ]]
+	[[ "$output" == "OK - 8 jobs watched, 0 have run"* ]]
 	job_run pool-check 100	# interval 60 + grace 60 = 120: on time
 	run_chipctl 0 health jobs
 	conf 'jobs: { grace_s = 30; };'
@@ -257,7 +257,7 @@ assert any(n.startswith("chip:") for n in b), b' <<< "$output"
 	: > "$CONF"
 	conf 'jobs: { trust_update_interval_s = 0; };'
 	run_chipctl 0 health jobs	# interval 0: not watched
-	[[ "$output" == "OK - 6 jobs watched"* ]]
+	[[ "$output" == "OK - 7 jobs watched"* ]]
 }
 
 @test "jobs: more than half of the recent runs failed is WARNING" {
@@ -304,35 +304,37 @@ assert j["watchdog"]["state"] == "ok" and j["watchdog"]["counted_from"] == "last
 	[[ "$output" != *"trust-update"* ]]
 }
 
-@test "score: the mean of six components; healthy, degraded, unhealthy" {
+@test "score: the mean of seven components; healthy, degraded, unhealthy" {
 	heartbeat 1
 	evolution_up
+	for i in 1 2 3; do chip "c$i"; done
 	run_chipctl 0 health score
 	assert_plugin_line
-	[[ "$output" == "OK - score 100.0 (healthy): database 100, evolution 100, circuits 100, queue 100, worker 100, jobs 100 | overall=100;80:;50:"* ]]
+	[[ "$output" == "OK - score 100.0 (healthy): database 100, evolution 100, circuits 100, queue 100, worker 100, jobs 100, chips 100 | overall=100;80:;50:"* ]]
 	heartbeat 61	# worker WARNING: 50
 	run_chipctl 0 health score
-	[[ "$output" == "OK - score 91.7 (healthy)"* ]]
+	[[ "$output" == "OK - score 92.9 (healthy)"* ]]	# 650/7
 	heartbeat 121	# worker CRITICAL: 0
 	pending 1 31	# queue CRITICAL: 0
 	run_chipctl 1 health score
-	[[ "$output" == "WARNING - score 66.7 (degraded)"* ]]
+	[[ "$output" == "WARNING - score 71.4 (degraded)"* ]]	# 500/7
 	fake_stop evolution	# unreachable: measured, 0
 	breaker provider:evolution open	# circuits 0 and evolution 0
 	run_chipctl 2 health score --json
 	python3 -c '
 import json, sys
 o = json.load(sys.stdin)
-assert o["overall"] == 33.3 and o["health"] == "unhealthy", o
-assert o["components"] == {"database": 100, "evolution": 0, "circuits": 0, "queue": 0, "worker": 0, "jobs": 100}, o
+assert o["overall"] == 28.6 and o["health"] == "unhealthy", o
+assert o["components"] == {"database": 100, "evolution": 0, "circuits": 0, "queue": 0, "worker": 0, "jobs": 100, "chips": 0}, o
 assert o["unknown"] == [], o' <<< "$output"
 }
 
 @test "score: a component not configured or not measured is UNKNOWN, not 100" {
 	heartbeat 1
+	for i in 1 2 3; do chip "c$i"; done
 	run_chipctl 3 health score	# evolution.url not set
 	assert_plugin_line
-	[[ "$output" == "UNKNOWN - score 100.0 (healthy): database 100, evolution unknown, circuits 100, queue 100, worker 100, jobs 100 (evolution.url is not set) | overall=100;80:;50: database=100 circuits=100"* ]]
+	[[ "$output" == "UNKNOWN - score 100.0 (healthy): database 100, evolution unknown, circuits 100, queue 100, worker 100, jobs 100, chips 100 (evolution.url is not set) | overall=100;80:;50: database=100 circuits=100"* ]]
 	run_chipctl 3 health score --json
 	python3 -c '
 import json, sys
@@ -341,19 +343,21 @@ assert o["status"] == "UNKNOWN" and o["components"]["evolution"] is None, o
 assert o["unknown"] == ["evolution"], o' <<< "$output"
 	conf 'jobs: { sync_evolution_interval_s = 0; trust_update_interval_s = 0;
 		reset_stuck_queue_interval_s = 0; reset_stuck_queue_expire_interval_s = 0;
-		pool_check_interval_s = 0; watchdog_interval_s = 0; metrics_snapshot_interval_s = 0; };'
+		pool_check_interval_s = 0; watchdog_interval_s = 0; metrics_snapshot_interval_s = 0;
+		pull_messages_interval_s = 0; };'
 	run_chipctl 3 health jobs
 	[[ "$output" == "UNKNOWN - no job is watched"* ]]
 	heartbeat 500	# a measured CRITICAL beats what is unknown
 	pending 1 31
 	breaker provider:zapi open
 	run_chipctl 2 health score
-	[[ "$output" == "CRITICAL - score 25.0 (unhealthy): database 100, evolution unknown, circuits 0, queue 0, worker 0, jobs unknown"* ]]
+	[[ "$output" == "CRITICAL - score 40.0 (unhealthy): database 100, evolution unknown, circuits 0, queue 0, worker 0, jobs unknown, chips 100"* ]]
 	run_chipctl 2 health deep
 }
 
 @test "score and ready --evolution probe Evolution when it is configured" {
 	heartbeat 1
+	for i in 1 2 3; do chip "c$i"; done
 	fake_start evolution
 	export EVOLUTION_API_URL="$FAKE_EVOLUTION_URL" EVOLUTION_API_KEY="$FAKE_EVOLUTION_APIKEY"
 	add_secret "$FAKE_EVOLUTION_APIKEY"
@@ -363,8 +367,8 @@ assert o["unknown"] == ["evolution"], o' <<< "$output"
 	[[ "$output" == *"evolution 100"* ]]
 	fake_stop evolution
 	run_chipctl 2 health ready --evolution
-	run_chipctl 0 health score	# 500/6 = 83.3
-	[[ "$output" == "OK - score 83.3 (healthy): database 100, evolution 0,"* ]]
+	run_chipctl 0 health score	# 600/7 = 85.7
+	[[ "$output" == "OK - score 85.7 (healthy): database 100, evolution 0,"* ]]
 	unset EVOLUTION_API_URL
 	run_chipctl 3 health ready --evolution
 }
@@ -375,7 +379,7 @@ assert o["unknown"] == ["evolution"], o' <<< "$output"
 	for i in 1 2 3; do chip "c$i"; done
 	run_chipctl 0 health deep
 	assert_plugin_line
-	[[ "$output" == "OK - all 7 checks OK, score 100.0 (healthy)"*" | ready_migrations_pending=0;;1 queue_pending=0 "* ]]
+	[[ "$output" == "OK - all 8 checks OK, score 100.0 (healthy)"*" | ready_migrations_pending=0;;1 queue_pending=0 "* ]]
 	run_chipctl 0 health	# deep is the default
 	pending 1 11
 	run_chipctl 1 health deep
@@ -386,7 +390,7 @@ assert o["unknown"] == ["evolution"], o' <<< "$output"
 import json, sys
 o = json.load(sys.stdin)
 assert o["status"] == "CRITICAL", o
-assert sorted(o["checks"]) == ["chips", "circuits", "jobs", "queue", "ready", "score", "worker"], o
+assert sorted(o["checks"]) == ["chips", "circuits", "evolution", "jobs", "queue", "ready", "score", "worker"], o
 assert o["checks"]["worker"]["status"] == "CRITICAL" and o["checks"]["queue"]["status"] == "WARNING"
 assert len(o["checks"]["chips"]["chips"]) == 3' <<< "$output"
 }

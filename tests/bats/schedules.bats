@@ -14,7 +14,7 @@ teardown() { :; }
 @test "--list-jobs: one line per job, eight tab-separated fields, settings that exist" {
 	run "$CHIPCTL_BIN" --list-jobs
 	[ "$status" -eq 0 ]
-	[ "$(wc -l < "$JOBS")" -eq 8 ]
+	[ "$(wc -l < "$JOBS")" -eq 9 ]
 	"$CHIPCTL_BIN" --list-settings > "$BATS_TEST_TMPDIR/settings.tsv"
 	while IFS=$'\t' read -r name schedule command iset idef pset lease watched; do
 		[ -n "$watched" ] || { echo "short line for $name"; return 1; }
@@ -167,5 +167,5 @@ PY
 	grep -qx "ExecStart=/usr/local/bin/chipctl send-worker" "$ex/systemd/chipctl-send-worker.service"
 	grep -qx "ExecStart=/usr/local/bin/chipctl reset-stuck-queue --expire" \
 		"$ex/systemd/chipctl-reset-stuck-queue-expire.service"
-	[ "$(ls "$ex/systemd"/*.timer | wc -l)" -eq 7 ]
+	[ "$(ls "$ex/systemd"/*.timer | wc -l)" -eq 8 ]
 }

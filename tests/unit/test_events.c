@@ -218,5 +218,20 @@ int main(void)
 	ok(parse("{\"type\":\"PresenceChatCallback\",\"instanceId\":\"Z1\"}") == 0 &&
 	   ev.kind == EV_IGNORED, "other Z-API callbacks are skipped");
 	typed_reads();
+	{	/* the readings pull-messages shares (issue 20) */
+		char p[64], m[32];
+		ok(event_jid_phone("5511999990001:12@s.whatsapp.net", p, sizeof(p)) == 0 &&
+		   !strcmp(p, "5511999990001"), "a JID's phone, device suffix dropped");
+		ok(event_jid_phone("120363@g.us", p, sizeof(p)) == -1 && !*p, "a group has no phone");
+		ok(event_jid_phone("13718@lid", p, sizeof(p)) == -1, "a LID address has no phone");
+		ok(event_jid_phone("status@broadcast", p, sizeof(p)) == -1, "a broadcast has none");
+		ok(event_jid_phone("123@s.whatsapp.net", p, sizeof(p)) == -1, "too short a number");
+		event_media_type("extendedTextMessage", m, sizeof(m));
+		is_str(m, "text", "extendedTextMessage is text");
+		event_media_type("audioMessage", m, sizeof(m));
+		is_str(m, "audio", "audioMessage is audio");
+		event_media_type("", m, sizeof(m));
+		is_str(m, "text", "no type is text");
+	}
 	return done_testing();
 }
