@@ -80,9 +80,6 @@ int evo_history_check(struct chipctl_ctx *ctx, struct http_client *http, int max
 		 "message %s sent through %s was found by its id" :
 		 "message %s sent through %s was not found by its id: the server keeps "
 		 "no messages (DATABASE_SAVE_DATA_NEW_MESSAGE=false?)", key, inst);
-	if (!keeps)
-		log_warn("the Evolution server keeps no messages: reconciliation and "
-			 "pull-messages are off", "detail=%s", detail);
 	if (ctx->dry_run)
 		return keeps;
 	p[0] = keeps ? "true" : "false";

@@ -25,7 +25,7 @@ struct http_client;
  * one findMessages by the id of the newest message known sent through an
  * Evolution chip at least a minute ago (chipctl_evolution_probe), the answer
  * kept in evolution_history (chipctl_evolution_keeps; not with dry_run).
- * 1: the server keeps messages; 0: it keeps nothing (a warning logged);
+ * 1: the server keeps messages; 0: it keeps nothing (the caller says so);
  * -1: not known (nothing to look up, or the server could not be asked);
  * -2: a database error.
  */

@@ -165,13 +165,19 @@ int reconcile_batch(struct sender *s, struct record *rec, struct outbound *msgs,
 	v = xmalloc(sizeof(*v) * (size_t)n);
 	lk = xmalloc(sizeof(*lk) * 2 * (size_t)n);
 	memset(v, 0, sizeof(*v) * (size_t)n);
-	if (s->evo_keeps < 0 && (s->evo_keeps = evo_history_check(s->ctx, s->http,
-							EVO_HISTORY_MAX_AGE_S)) == -2) {
-		s->evo_keeps = -1;
-		free(v);
-		free(lk);
-		sb_free(&back);
-		return -1;
+	if (s->evo_keeps < 0) {
+		s->evo_keeps = evo_history_check(s->ctx, s->http, EVO_HISTORY_MAX_AGE_S);
+		if (s->evo_keeps == -2) {
+			s->evo_keeps = -1;
+			free(v);
+			free(lk);
+			sb_free(&back);
+			return -1;
+		}
+		if (s->evo_keeps == 0)	/* once per worker */
+			log_warn("the Evolution server keeps no messages (DATABASE_SAVE_DATA_NEW_"
+				 "MESSAGE=false?): reconciliation is off, uncertain sends are "
+				 "sent again");
 	}
 	for (i = 0; i < n; i++) {
 		struct outbound *m = &msgs[i];
