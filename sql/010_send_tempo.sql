@@ -32,9 +32,11 @@ ALTER TABLE fila_mensagens ADD COLUMN IF NOT EXISTS reserva_peso integer;
 ALTER TABLE fila_mensagens ADD COLUMN IF NOT EXISTS reserva_chip_id uuid;
 ALTER TABLE fila_mensagens ADD COLUMN IF NOT EXISTS reserva_hora timestamptz;
 
--- Uncertain sends, for the rescue and the reconciliation.
-CREATE INDEX IF NOT EXISTS fila_envio_idx ON fila_mensagens (envio_iniciado_em)
-    WHERE envio_iniciado_em IS NOT NULL;
+-- None of the columns above is indexed, and the queue's pages keep some
+-- room: the updates that mark a send's start and what a message holds stay
+-- HOT (no index entry written), a write per message the send path can
+-- afford. (Found through the claim and the rescue's indexes, never alone.)
+ALTER TABLE fila_mensagens SET (fillfactor = 85);
 
 -- Whether the Evolution server keeps the messages it sends (findMessages
 -- finds a message known sent by its id). When it does not, reconciliation

@@ -226,10 +226,14 @@ BEGIN
     RETURN QUERY
     WITH u AS (
         SELECT * FROM unnest(p_msgs, p_chips) AS u(msg, chip)
+    ), l AS (	-- queue rows locked in id order, as every writer of them
+        SELECT f.id FROM fila_mensagens f
+        WHERE f.id = ANY (p_msgs) AND f.status = 'processando' AND f.worker_id = p_worker
+        ORDER BY f.id FOR UPDATE OF f
     ), m AS (
         UPDATE fila_mensagens f SET envio_chip_id = u.chip, envio_iniciado_em = now(),
             reserva_chip_id = u.chip, reserva_hora = date_trunc('hour', now())
-        FROM u WHERE f.id = u.msg AND f.status = 'processando' AND f.worker_id = p_worker
+        FROM u JOIN l ON l.id = u.msg WHERE f.id = u.msg
         RETURNING f.id, u.chip
     ), h AS (
         UPDATE chip_send_counters k SET held_room = greatest(k.held_room - g.n, 0),

@@ -51,21 +51,23 @@ BEGIN
     JOIN chips c ON c.id = u.chip
     JOIN fila_mensagens f ON f.id = u.msg
     WHERE f.status = 'processando' AND f.worker_id = p_worker;
-    RETURN QUERY SELECT * FROM chipctl_record_sent_batch(p_msgs, p_worker, p_run,
-                                                         p_base_backoff, p_reset_keys);
+    RETURN QUERY SELECT * FROM chipctl_record_sent_rows(p_msgs, p_chips, p_provider_msgs,
+        array_fill(now(), ARRAY[cardinality(p_msgs)]), p_worker, p_run, p_base_backoff,
+        p_reset_keys);
 END;
 $$;
 
--- Record the messages of p_msgs that were sent: each still 'processando'
--- (claimed by p_worker; any worker when NULL, for the rescue) with a
--- successful attempt since it was claimed becomes 'enviada' through that
--- attempt's chip, at that attempt's time; and what those sends add up to:
+-- Record the messages of p_msgs sent, message i through chip p_chips[i]
+-- with provider id p_pmsgs[i] at p_at[i]: each still 'processando'
+-- (claimed by p_worker; any worker when NULL, for the rescue) becomes
+-- 'enviada', its send no longer uncertain; and what those sends add up to:
 -- an outbound interaction each, the doctors' affinity, the chips' totals
 -- (in chip order, so concurrent batches lock chips the same way), and the
 -- breakers named in p_reset_keys ('chip:ID', 'provider:NAME') closed.
 -- Returns one row per element of p_msgs: whether it was recorded sent now.
-CREATE OR REPLACE FUNCTION chipctl_record_sent_batch(
-    p_msgs bigint[], p_worker text DEFAULT NULL, p_run uuid DEFAULT NULL,
+CREATE OR REPLACE FUNCTION chipctl_record_sent_rows(
+    p_msgs bigint[], p_chips uuid[], p_pmsgs text[], p_at timestamptz[],
+    p_worker text DEFAULT NULL, p_run uuid DEFAULT NULL,
     p_base_backoff integer DEFAULT 60, p_reset_keys text[] DEFAULT NULL)
 RETURNS TABLE (id bigint, recorded boolean) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -74,20 +76,21 @@ DECLARE
     v_chips uuid[];
 BEGIN
     WITH c AS (
-        SELECT f.id, f.processando_desde FROM fila_mensagens f
+        SELECT f.id FROM fila_mensagens f
         WHERE f.id = ANY (p_msgs) AND f.status = 'processando'
           AND (p_worker IS NULL OR f.worker_id = p_worker)
         ORDER BY f.id FOR UPDATE OF f
     ), s AS (
-        SELECT c.id, a.chip_id, a.provider_message_id, a.sent_at FROM c
-        CROSS JOIN LATERAL chipctl_sent_proof(c.id, c.processando_desde) a
+        SELECT u.msg, u.chip, u.pmsg, u.at
+        FROM unnest(p_msgs, p_chips, p_pmsgs, p_at) AS u(msg, chip, pmsg, at)
+        JOIN c ON c.id = u.msg
     ), up AS (
-        UPDATE fila_mensagens f SET status = 'enviada', enviada_em = s.sent_at,
-            chip_id = s.chip_id, outcome = 'SENT', outcome_reason_code = NULL,
-            provider_message_id = s.provider_message_id, processando_desde = NULL,
+        UPDATE fila_mensagens f SET status = 'enviada', enviada_em = s.at,
+            chip_id = s.chip, outcome = 'SENT', outcome_reason_code = NULL,
+            provider_message_id = nullif(s.pmsg, ''), processando_desde = NULL,
             envio_chip_id = NULL, envio_iniciado_em = NULL,
             ultimo_erro = NULL, updated_at = now()
-        FROM s WHERE f.id = s.id
+        FROM s WHERE f.id = s.msg
         RETURNING f.id, f.chip_id, f.cliente_id, f.telefone, f.tipo, f.provider_message_id
     ), ints AS (
         INSERT INTO chip_interactions (chip_id, cliente_id, telefone, direction, message_id,
@@ -118,6 +121,40 @@ BEGIN
     END IF;
     RETURN QUERY
     SELECT m.id, m.id = ANY (coalesce(v_ids, '{}')) FROM unnest(p_msgs) AS m(id);
+END;
+$$;
+
+-- Record the messages of p_msgs that were sent: each still 'processando'
+-- (claimed by p_worker; any worker when NULL, for the rescue) with a
+-- successful attempt since it was claimed (chipctl_sent_proof) is recorded
+-- sent through that attempt's chip, at that attempt's time
+-- (chipctl_record_sent_rows). Returns one row per element of p_msgs:
+-- whether it was recorded sent now.
+CREATE OR REPLACE FUNCTION chipctl_record_sent_batch(
+    p_msgs bigint[], p_worker text DEFAULT NULL, p_run uuid DEFAULT NULL,
+    p_base_backoff integer DEFAULT 60, p_reset_keys text[] DEFAULT NULL)
+RETURNS TABLE (id bigint, recorded boolean) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_msgs bigint[];
+    v_chips uuid[];
+    v_pmsgs text[];
+    v_at timestamptz[];
+BEGIN
+    SELECT array_agg(f.id), array_agg(a.chip_id), array_agg(a.provider_message_id),
+           array_agg(a.sent_at)
+    INTO v_msgs, v_chips, v_pmsgs, v_at
+    FROM fila_mensagens f
+    CROSS JOIN LATERAL chipctl_sent_proof(f.id, f.processando_desde) a
+    WHERE f.id = ANY (p_msgs) AND f.status = 'processando'
+      AND (p_worker IS NULL OR f.worker_id = p_worker);
+    RETURN QUERY
+    SELECT m.id, coalesce(r.recorded, false)
+    FROM unnest(p_msgs) AS m(id)
+    LEFT JOIN chipctl_record_sent_rows(coalesce(v_msgs, '{}'), coalesce(v_chips, '{}'),
+                                       coalesce(v_pmsgs, '{}'), coalesce(v_at, '{}'),
+                                       p_worker, p_run, p_base_backoff, p_reset_keys) r
+           ON r.id = m.id;
 END;
 $$;
 
