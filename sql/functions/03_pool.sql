@@ -224,16 +224,14 @@ RETURNS TABLE (id bigint, started boolean) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
     RETURN QUERY
+    -- (the claim's own rows: only the rescue may touch them meanwhile,
+    -- and it skips locked rows, so no lock order is needed)
     WITH u AS (
         SELECT * FROM unnest(p_msgs, p_chips) AS u(msg, chip)
-    ), l AS (	-- queue rows locked in id order, as every writer of them
-        SELECT f.id FROM fila_mensagens f
-        WHERE f.id = ANY (p_msgs) AND f.status = 'processando' AND f.worker_id = p_worker
-        ORDER BY f.id FOR UPDATE OF f
     ), m AS (
         UPDATE fila_mensagens f SET envio_chip_id = u.chip, envio_iniciado_em = now(),
             reserva_chip_id = u.chip, reserva_hora = date_trunc('hour', now())
-        FROM u JOIN l ON l.id = u.msg WHERE f.id = u.msg
+        FROM u WHERE f.id = u.msg AND f.status = 'processando' AND f.worker_id = p_worker
         RETURNING f.id, u.chip
     ), h AS (
         UPDATE chip_send_counters k SET held_room = greatest(k.held_room - g.n, 0),

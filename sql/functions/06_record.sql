@@ -75,22 +75,20 @@ DECLARE
     v_ids bigint[];
     v_chips uuid[];
 BEGIN
-    WITH c AS (
-        SELECT f.id FROM fila_mensagens f
-        WHERE f.id = ANY (p_msgs) AND f.status = 'processando'
-          AND (p_worker IS NULL OR f.worker_id = p_worker)
-        ORDER BY f.id FOR UPDATE OF f
-    ), s AS (
+    -- the claim re-checked by the update itself (a row the rescue took
+    -- meanwhile no longer matches); the rescue skips locked rows, so no
+    -- lock order is needed
+    WITH s AS (
         SELECT u.msg, u.chip, u.pmsg, u.at
         FROM unnest(p_msgs, p_chips, p_pmsgs, p_at) AS u(msg, chip, pmsg, at)
-        JOIN c ON c.id = u.msg
     ), up AS (
         UPDATE fila_mensagens f SET status = 'enviada', enviada_em = s.at,
             chip_id = s.chip, outcome = 'SENT', outcome_reason_code = NULL,
             provider_message_id = nullif(s.pmsg, ''), processando_desde = NULL,
             envio_chip_id = NULL, envio_iniciado_em = NULL,
             ultimo_erro = NULL, updated_at = now()
-        FROM s WHERE f.id = s.msg
+        FROM s WHERE f.id = s.msg AND f.status = 'processando'
+          AND (p_worker IS NULL OR f.worker_id = p_worker)
         RETURNING f.id, f.chip_id, f.cliente_id, f.telefone, f.tipo, f.provider_message_id
     ), ints AS (
         INSERT INTO chip_interactions (chip_id, cliente_id, telefone, direction, message_id,
