@@ -134,8 +134,8 @@ void claim_pace(struct sender *s, int handled, double seconds)
 		want = cur / 4;
 	else
 		want = handled / (seconds > 0.001 ? seconds : 0.001) * cfg->send_batch_seconds;
-	if (want > 4 * cur)
-		want = 4 * cur;
+	if (want > 8 * cur)
+		want = 8 * cur;
 	if (want > cfg->send_batch_size)
 		want = cfg->send_batch_size;
 	s->pace = want < 1 ? 1 : (int)(want + 0.5);

@@ -27,7 +27,7 @@ void claim_free(struct outbound *msgs, int n);
 /* Size the next claim from the batch just walked: handled messages in
  * seconds. The first claim takes 50 (or send.batch_size, when smaller);
  * each next one what this worker handles in send.batch_seconds at that
- * rate, at most four times the one before and at most send.batch_size, at
+ * rate, at most eight times the one before and at most send.batch_size, at
  * least one; a quarter of the one before when the batch handled none (it
  * gave everything back at its deadline). */
 void claim_pace(struct sender *s, int handled, double seconds);

@@ -136,7 +136,7 @@ static const struct setting settings[] = {
 	I("salvy.max_per_day", salvy_max_per_day, NULL, 5, 0, 1000),
 	I("salvy.timeout_ms", salvy_timeout_ms, NULL, 15000, 100, 600000),
 	/* issue 3: send-worker */
-	I("send.batch_size", send_batch_size, NULL, 1000, 1, 1000),
+	I("send.batch_size", send_batch_size, NULL, 5000, 1, 20000),
 	I("send.batch_seconds", send_batch_seconds, NULL, 10, 1, 60),
 	I("send.max_chips_per_message", send_max_chips, NULL, 3, 1, 20),
 	I("send.idle_ms", send_idle_ms, NULL, 1000, 10, 60000),

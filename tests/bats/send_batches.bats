@@ -16,20 +16,20 @@ claims() {
 		tr '\n' ' ' | sed 's/ $//'
 }
 
-@test "a fast provider: claims grow from 50, four times at a step, up to send.batch_size" {
+@test "a fast provider: claims grow from 50, eight times at a step, up to send.batch_size" {
 	for n in c1 c2; do chip $n 90 >/dev/null; done
 	open_instances c1 c2
-	enqueue 600
-	conf 'send: { batch_size = 300; batch_seconds = 10; };'
+	enqueue 1200
+	conf 'send: { batch_size = 500; batch_seconds = 10; };'
 	"$CHIPCTL_BIN" -v send-worker --once 3>&- 2>"$BATS_TEST_TMPDIR/w.err"
-	# 50 sent in well under 2.5 s is over 200 in 10 s: the next claim is
-	# capped at four times 50; then at send.batch_size; the last takes the
+	# 50 sent in well under 1.25 s is over 400 in 10 s: the next claim is
+	# capped at eight times 50; then at send.batch_size; the last takes the
 	# rest, and one more finds the queue empty
 	run claims "$BATS_TEST_TMPDIR/w.err"
 	echo "claims: $output"
-	[ "$output" = "50:50 200:200 300:300 300:50 300:0" ]
-	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 600 ]
-	every_text_once 600
+	[ "$output" = "50:50 400:400 500:500 500:250 500:0" ]
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 1200 ]
+	every_text_once 1200
 }
 
 @test "a slow provider: the batch overruns, gives the rest back, and the next claim is small" {
