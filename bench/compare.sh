@@ -128,6 +128,8 @@ export DATABASE_URL
 : > "$BENCH_WORK/chipctl.conf"
 chmod 600 "$BENCH_WORK/chipctl.conf"
 export CHIPCTL_CONFIG="$BENCH_WORK/chipctl.conf"
+# an instant provider: pacing and typing off (SPEC section 9)
+export CHIPCTL_CHIP_GAP_S=0 CHIPCTL_CHIP_GAP_JITTER_S=0 CHIPCTL_TYPING_MS_PER_CHAR=0
 q "INSERT INTO chips (telefone, instance_name, status, trust_score, pode_prospectar,
      pode_followup, pode_responder, evolution_connected, limite_hora, limite_dia)
    SELECT '55119000000' || lpad(g::text, 2, '0'), 'bench' || g, 'active', 90, true, true,

@@ -23,6 +23,8 @@ else
 fi
 chmod 600 "$BENCH_WORK/chipctl.conf"
 export CHIPCTL_CONFIG="$BENCH_WORK/chipctl.conf"
+# an instant provider: pacing and typing off (SPEC section 9)
+export CHIPCTL_CHIP_GAP_S=0 CHIPCTL_CHIP_GAP_JITTER_S=0 CHIPCTL_TYPING_MS_PER_CHAR=0
 DATABASE_URL=$(socket_url bench)
 export DATABASE_URL
 

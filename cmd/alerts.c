@@ -3,6 +3,8 @@
 #include "builtin.h"
 #include "db.h"
 #include "log.h"
+#include "termsafe.h"
+#include "numparse.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -55,10 +57,10 @@ static int list(struct chipctl_ctx *ctx, int all)
 		json_object_put(arr);
 	} else {
 		for (r = 0; r < PQntuples(res); r++)
-			printf("%s  %.19s  %-8s  %-8s  %s  %s\n", PQgetvalue(res, r, 0),
-			       PQgetvalue(res, r, 1), PQgetvalue(res, r, 3),
-			       PQgetvalue(res, r, 4), PQgetvalue(res, r, 2),
-			       PQgetvalue(res, r, 7));
+			printf("%s  %.19s  %-8s  %-8s  %s  %s\n", tsafe(PQgetvalue(res, r, 0)),
+			       tsafe(PQgetvalue(res, r, 1)), tsafe(PQgetvalue(res, r, 3)),
+			       tsafe(PQgetvalue(res, r, 4)), tsafe(PQgetvalue(res, r, 2)),
+			       tsafe(PQgetvalue(res, r, 7)));
 	}
 	PQclear(res);
 	return 0;
@@ -92,11 +94,8 @@ int cmd_alerts(int argc, char **argv, struct chipctl_ctx *ctx)
 		case 'S': sev_s = optarg; break;
 		case 'x': text = optarg; break;
 		case 'C': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (!*optarg || *end || v < 0 || v > 604800)
+			if (num_parse_int(optarg, 0, 604800, &cooldown) != NUM_OK)
 				return cli_usage_error(ctx, "--cooldown takes 0 to 604800 seconds:", optarg);
-			cooldown = (int)v;
 			break;
 		}
 		}

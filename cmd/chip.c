@@ -4,6 +4,8 @@
 #include "db.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "termsafe.h"
+#include "numparse.h"
 #include "provision.h"
 #include "trust.h"
 
@@ -128,7 +130,7 @@ static void print_kv(json_object *o, const char *indent)
 		const char *s = v ? json_object_get_string(v) : "-";
 		if (v && json_object_is_type(v, json_type_object))
 			s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
-		printf("%s%-26s %s\n", indent, k, s);
+		printf("%s%-26s %s\n", indent, tsafe(k), tsafe(s));
 	}
 }
 
@@ -146,10 +148,10 @@ static void print_list(json_object *arr, const char *title, const char *f1,
 			json_object_object_get_ex(e, f2, &b);
 		json_object_object_get_ex(e, f3, &c);
 		json_object_object_get_ex(e, "reason", &r);
-		printf("  %s  %s%s%s  by %s: %s\n", json_object_get_string(t),
-		       a ? json_object_get_string(a) : "-", b ? " -> " : "",
-		       b ? json_object_get_string(b) : "", json_object_get_string(c),
-		       json_object_get_string(r));
+		printf("  %s  %s%s%s  by %s: %s\n", tsafe(json_object_get_string(t)),
+		       a ? tsafe(json_object_get_string(a)) : "-", b ? " -> " : "",
+		       b ? tsafe(json_object_get_string(b)) : "", tsafe(json_object_get_string(c)),
+		       tsafe(json_object_get_string(r)));
 	}
 }
 
@@ -170,8 +172,9 @@ static void print_migrations(json_object *arr)
 				f[j] = json_object_get_string(v);
 		cont = json_object_object_get_ex(e, "continuidade_agendada", &v) &&
 		       json_object_get_boolean(v);
-		printf("  %s  conversation %s (cliente %s): %s -> %s: %s%s\n", f[0], f[1],
-		       f[5] ? f[5] : "-", f[2] ? f[2] : "-", f[3] ? f[3] : "-", f[4],
+		printf("  %s  conversation %s (cliente %s): %s -> %s: %s%s\n", tsafe(f[0]),
+		       tsafe(f[1]), f[5] ? tsafe(f[5]) : "-", f[2] ? tsafe(f[2]) : "-",
+		       f[3] ? tsafe(f[3]) : "-", tsafe(f[4]),
 		       cont ? "; continuity message scheduled" : "");
 	}
 }
@@ -205,8 +208,9 @@ static int show(struct chipctl_ctx *ctx, const struct chip_ref *ch)
 	json_object_object_get_ex(root, "manual_actions", &ma);
 	json_object_object_get_ex(root, "migrations", &mg);
 	print_kv(chip, "");
-	printf("%-26s %s\n", "sent_24h", json_object_get_string(sent));
-	printf("%-26s %s\n", "demotion_reason", r ? reason : "none (nothing would demote it now)");
+	printf("%-26s %s\n", "sent_24h", tsafe(json_object_get_string(sent)));
+	printf("%-26s %s\n", "demotion_reason",
+	       r ? tsafe(reason) : "none (nothing would demote it now)");
 	if (brk) {
 		printf("breaker:\n");
 		print_kv(brk, "  ");
@@ -269,7 +273,7 @@ static int change_status(struct chipctl_ctx *ctx, const struct chip_ref *ch,
 		log_error("chip status changed meanwhile; nothing done", "chip=%s", ch->name);
 		return EX_DATAERR;
 	}
-	printf("%s: %s -> %s%s\n", ch->name, ch->status, to,
+	printf("%s: %s -> %s%s\n", tsafe(ch->name), ch->status, to,
 	       ctx->dry_run ? " (dry run)" : "");
 	return 0;
 }
@@ -330,10 +334,10 @@ static int do_change(struct chipctl_ctx *ctx, const char *sub,
 			 "chip=%s", ch->name, "minutes=%d", minutes, "reason=%s", reason,
 			 "actor=%s", actor);
 		if (minutes)
-			printf("%s: cooldown %d min%s\n", ch->name, minutes,
+			printf("%s: cooldown %d min%s\n", tsafe(ch->name), minutes,
 			       ctx->dry_run ? " (dry run)" : "");
 		else
-			printf("%s: cooldown lifted%s\n", ch->name,
+			printf("%s: cooldown lifted%s\n", tsafe(ch->name),
 			       ctx->dry_run ? " (dry run)" : "");
 		return 0;
 	}
@@ -351,9 +355,9 @@ int cmd_chip(int argc, char **argv, struct chipctl_ctx *ctx)
 					    "ban", "cooldown" };
 	const char *sub = NULL, *ref = NULL, *reason = NULL, *actor_s = NULL;
 	const char *mins_s = NULL;
-	char actor[160], *end;
+	char actor[160];
 	struct chip_ref ch;
-	long minutes = 0;
+	int minutes = 0;
 	int c, rc, i, known = 0, changes;
 
 	while ((c = cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts)) != -1) {
@@ -378,14 +382,15 @@ int cmd_chip(int argc, char **argv, struct chipctl_ctx *ctx)
 	ref = argv[optind++];
 	if (optind < argc)
 		return cli_usage_error(ctx, "unexpected argument", argv[optind]);
+	if ((rc = cli_check_text(ctx, "CHIP", ref)) >= 0)
+		return rc;
 	changes = strcmp(sub, "show") && strcmp(sub, "explain");
 	if (changes && (!reason || !*reason))
 		return cli_usage_error(ctx, "--reason is required", sub);
 	if (!strcmp(sub, "cooldown")) {
 		if (!mins_s)
 			return cli_usage_error(ctx, "--minutes is required", sub);
-		minutes = strtol(mins_s, &end, 10);
-		if (!*mins_s || *end || minutes < 0 || minutes > 10080)
+		if (num_parse_int(mins_s, 0, 10080, &minutes) != NUM_OK)
 			return cli_usage_error(ctx, "--minutes must be 0 to 10080", mins_s);
 	} else if (mins_s) {
 		return cli_usage_error(ctx, "--minutes is only for cooldown", mins_s);

@@ -8,6 +8,7 @@
 #include "job.h"
 #include "log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,7 +136,7 @@ static int run_cmd(const struct cmd *cmd, int argc, char **argv,
 	return ctx_finish(ctx, rc);
 }
 
-int main(int argc, char **argv)
+static int chipctl_main(int argc, char **argv)
 {
 	struct chipctl_ctx ctx;
 	const struct cmd *cmd;
@@ -217,5 +218,23 @@ int main(int argc, char **argv)
 	rc = run_cmd(cmd, argc - i, argv + i, &ctx);
 	log_clear_secrets();
 	http_global_cleanup();
+	return rc;
+}
+
+/* What a command printed must have reached stdout: a full disk, a closed
+ * descriptor or /dev/full is 74 (EX_IOERR), never a silent 0. A command
+ * that already failed keeps its own code. */
+int main(int argc, char **argv)
+{
+	int rc = chipctl_main(argc, argv), flushed;
+
+	errno = 0;
+	flushed = fflush(stdout) == 0;
+	if ((!flushed || ferror(stdout)) && rc == 0) {
+		/* errno says why only when the flush itself failed */
+		fprintf(stderr, "chipctl: cannot write to standard output: %s\n",
+			!flushed && errno ? strerror(errno) : "write error");
+		rc = EX_IOERR;
+	}
 	return rc;
 }

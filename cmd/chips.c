@@ -3,6 +3,7 @@
 #include "db.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "termsafe.h"
 #include "pool.h"
 
 #include <json-c/json.h>
@@ -20,8 +21,12 @@ const char usage_chips[] =
 	"breaker state (and an operator override), cooldown left, recovery phase,\n"
 	"messages sent and errors in the last 24 h. A summary line counts the\n"
 	"chips by status; then the pool alerts pool-check raised in the last 24 h\n"
-	"(pool_alerts: time, severity, type, text, the counts behind it). --json\n"
-	"adds connected, msgs_enviadas_total and msgs_recebidas_total.\n"
+	"(pool_alerts: time, severity, type, text, the counts behind it). Below\n"
+	"the table, each chip's last failed send in the last 24 h: whose fault it\n"
+	"was blamed on (chip, provider, configuration, message or recipient; only\n"
+	"the chip's counts against it), why, and the provider's words. --json adds\n"
+	"connected, msgs_enviadas_total, msgs_recebidas_total and last_fault,\n"
+	"last_fault_why, last_fault_error, last_fault_min.\n"
 	"\n"
 	"  --status STATUS  only chips in this status\n"
 	"  --json           an array of objects on stdout instead\n"
@@ -84,6 +89,12 @@ static void print_json(const PGresult *res)
 		json_object_object_add(o, "limite_dia", jlong(res, i, POOL_LDIA));
 		json_object_object_add(o, "msgs_enviadas_total", jlong(res, i, POOL_SENT_TOTAL));
 		json_object_object_add(o, "msgs_recebidas_total", jlong(res, i, POOL_RECV_TOTAL));
+		json_object_object_add(o, "last_fault", jstr(db_val(res, i, POOL_LAST_FAULT)));
+		json_object_object_add(o, "last_fault_why", jstr(db_val(res, i, POOL_LAST_WHY)));
+		json_object_object_add(o, "last_fault_error", jstr(db_val(res, i, POOL_LAST_ERROR)));
+		json_object_object_add(o, "last_fault_min", jlong(res, i, POOL_LAST_AGE_MIN));
+		json_object_object_add(o, "next_send_in_s", jlong(res, i, POOL_NEXT_S));
+		json_object_object_add(o, "held_by", jstr(db_val(res, i, POOL_HELD_BY)));
 		json_object_array_add(arr, o);
 	}
 	puts(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
@@ -114,8 +125,9 @@ static void print_table(const PGresult *res)
 		snprintf(phase, sizeof(phase), "%s", db_val(res, i, POOL_PHASE) ?
 			 PQgetvalue(res, i, POOL_PHASE) : "-");
 		printf("%-22s %-14s %-11s %-14s %-16s %-16s %-9s %-5s %7ld %6ld\n",
-		       PQgetvalue(res, i, POOL_NAME), PQgetvalue(res, i, POOL_PHONE),
-		       PQgetvalue(res, i, POOL_STATUS), trust, conn, brk, cool, phase,
+		       tsafe(PQgetvalue(res, i, POOL_NAME)), tsafe(PQgetvalue(res, i, POOL_PHONE)),
+		       tsafe(PQgetvalue(res, i, POOL_STATUS)), tsafe(trust), tsafe(conn),
+		       tsafe(brk), cool, tsafe(phase),
 		       db_long(res, i, POOL_SENT), db_long(res, i, POOL_ERRORS));
 		for (k = 0; k < 7; k++)
 			if (!strcmp(PQgetvalue(res, i, POOL_STATUS), st[k]))
@@ -126,15 +138,54 @@ static void print_table(const PGresult *res)
 		printf(" %s %ld%s", st[k], by[k], k < 6 ? "," : "\n");
 }
 
+/* The last failed send through each chip in the last 24 h: whose fault it
+ * was blamed on, and why (only the chip's counts against it). */
+static void print_last_faults(const PGresult *res)
+{
+	int i, n = 0;
+
+	for (i = 0; i < PQntuples(res); i++) {
+		if (!db_val(res, i, POOL_LAST_FAULT) || db_long(res, i, POOL_LAST_AGE_MIN) >= 1440)
+			continue;
+		if (!n++)
+			printf("last failed send in the last 24 h, and whose fault:\n");
+		printf("  %-22s %ldm ago  %s: %s (%s)\n", PQgetvalue(res, i, POOL_NAME),
+		       db_long(res, i, POOL_LAST_AGE_MIN), PQgetvalue(res, i, POOL_LAST_FAULT),
+		       PQgetvalue(res, i, POOL_LAST_WHY), PQgetvalue(res, i, POOL_LAST_ERROR));
+	}
+}
+
+/* Chips paced (their gap since the last send still runs) or held by a
+ * worker's batch (its one send in flight): when each may send next. */
+static void print_next_sends(const PGresult *res)
+{
+	int i, n = 0;
+
+	for (i = 0; i < PQntuples(res); i++) {
+		if (!db_val(res, i, POOL_NEXT_S) && !db_val(res, i, POOL_HELD_BY))
+			continue;
+		if (!n++)
+			printf("next send (pacing, one send in flight per chip):\n");
+		if (db_val(res, i, POOL_NEXT_S))
+			printf("  %-22s in %lds", PQgetvalue(res, i, POOL_NAME),
+			       db_long(res, i, POOL_NEXT_S));
+		else
+			printf("  %-22s now", PQgetvalue(res, i, POOL_NAME));
+		if (db_val(res, i, POOL_HELD_BY))
+			printf(", held by worker %s", PQgetvalue(res, i, POOL_HELD_BY));
+		printf("\n");
+	}
+}
+
 static void print_pool_alerts(const PGresult *res)
 {
 	int i;
 
 	printf("pool alerts in the last 24 h:%s\n", PQntuples(res) ? "" : " none");
 	for (i = 0; i < PQntuples(res); i++)
-		printf("  %s  %-8s %-24s %s  %s\n", PQgetvalue(res, i, 0),
-		       PQgetvalue(res, i, 2), PQgetvalue(res, i, 1), PQgetvalue(res, i, 3),
-		       PQgetvalue(res, i, 4));
+		printf("  %s  %-8s %-24s %s  %s\n", tsafe(PQgetvalue(res, i, 0)),
+		       tsafe(PQgetvalue(res, i, 2)), tsafe(PQgetvalue(res, i, 1)),
+		       tsafe(PQgetvalue(res, i, 3)), tsafe(PQgetvalue(res, i, 4)));
 }
 
 int cmd_chips(int argc, char **argv, struct chipctl_ctx *ctx)
@@ -164,6 +215,8 @@ int cmd_chips(int argc, char **argv, struct chipctl_ctx *ctx)
 		return 0;
 	}
 	print_table(res);
+	print_last_faults(res);
+	print_next_sends(res);
 	PQclear(res);
 	if (!(res = db_query(ctx->db, pool_alerts_sql, 0, NULL)))
 		return db_failure_rc(ctx->db);

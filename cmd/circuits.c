@@ -2,6 +2,8 @@
 #include "builtin.h"
 #include "db.h"
 #include "log.h"
+#include "termsafe.h"
+#include "numparse.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -83,17 +85,20 @@ static int show(struct chipctl_ctx *ctx, const char *hours)
 		printf("%-44s %-16s %-9s %-11s %4s %4s %6s  %s\n", "BREAKER", "CHIP", "STATE",
 		       "OVERRIDE", "FAIL", "TMO", "BACKOF", "RETRY AT");
 		for (r = 0; r < PQntuples(b); r++)
-			printf("%-44s %-16s %-9s %-11s %4s %4s %6s  %s\n", PQgetvalue(b, r, 0),
-			       PQgetvalue(b, r, 1), PQgetvalue(b, r, 2),
-			       *PQgetvalue(b, r, 3) ? PQgetvalue(b, r, 3) : "-",
-			       PQgetvalue(b, r, 4), PQgetvalue(b, r, 5), PQgetvalue(b, r, 6),
-			       *PQgetvalue(b, r, 7) ? PQgetvalue(b, r, 7) : "-");
+			printf("%-44s %-16s %-9s %-11s %4s %4s %6s  %s\n",
+			       tsafe(PQgetvalue(b, r, 0)),
+			       tsafe(PQgetvalue(b, r, 1)), tsafe(PQgetvalue(b, r, 2)),
+			       *PQgetvalue(b, r, 3) ? tsafe(PQgetvalue(b, r, 3)) : "-",
+			       tsafe(PQgetvalue(b, r, 4)), tsafe(PQgetvalue(b, r, 5)),
+			       tsafe(PQgetvalue(b, r, 6)),
+			       *PQgetvalue(b, r, 7) ? tsafe(PQgetvalue(b, r, 7)) : "-");
 		printf("\ntransitions in the last %s h: %d\n", hours, PQntuples(t));
 		for (r = 0; r < PQntuples(t); r++)
-			printf("%s  %s%s%s  %s -> %s  %s (%s)\n", PQgetvalue(t, r, 0),
-			       PQgetvalue(t, r, 1), *PQgetvalue(t, r, 2) ? " " : "",
-			       PQgetvalue(t, r, 2), PQgetvalue(t, r, 3), PQgetvalue(t, r, 4),
-			       PQgetvalue(t, r, 5), PQgetvalue(t, r, 6));
+			printf("%s  %s%s%s  %s -> %s  %s (%s)\n", tsafe(PQgetvalue(t, r, 0)),
+			       tsafe(PQgetvalue(t, r, 1)), *PQgetvalue(t, r, 2) ? " " : "",
+			       tsafe(PQgetvalue(t, r, 2)), tsafe(PQgetvalue(t, r, 3)),
+			       tsafe(PQgetvalue(t, r, 4)),
+			       tsafe(PQgetvalue(t, r, 5)), tsafe(PQgetvalue(t, r, 6)));
 	}
 	PQclear(b);
 	PQclear(t);
@@ -168,7 +173,7 @@ static int override(struct chipctl_ctx *ctx, const char *action, const char *nam
 	log_info(ctx->dry_run ? "would change breaker" : "breaker changed by an operator",
 		 "breaker=%s", PQgetvalue(res, 0, 1), "action=%s", action,
 		 "was=%s", PQgetvalue(res, 0, 2), "by=%s", by, "reason=%s", reason);
-	printf("%s %s\n", PQgetvalue(res, 0, 1), !strcmp(action, "open") ? "forced open" :
+	printf("%s %s\n", tsafe(PQgetvalue(res, 0, 1)), !strcmp(action, "open") ? "forced open" :
 	       !strcmp(action, "close") ? "disabled (stays closed)" : "reset");
 	PQclear(res);
 	return 0;
@@ -192,9 +197,8 @@ int cmd_circuits(int argc, char **argv, struct chipctl_ctx *ctx)
 	while ((c = cli_getopt(ctx, argc, argv, CLI_SHORT(""), opts)) != -1) {
 		switch (c) {
 		case 'H': {
-			char *end;
-			long h = strtol(optarg, &end, 10);
-			if (!*optarg || *end || h < 1 || h > 8760)
+			int h;
+			if (num_parse_int(optarg, 1, 8760, &h) != NUM_OK)
 				return cli_usage_error(ctx, "--hours takes 1 to 8760:", optarg);
 			hours = optarg;
 			break;
@@ -213,6 +217,8 @@ int cmd_circuits(int argc, char **argv, struct chipctl_ctx *ctx)
 		return cli_usage_error(ctx, "unexpected argument", argv[optind]);
 	if (sub && (!reason || !*reason))
 		return cli_usage_error(ctx, "a manual change needs --reason", NULL);
+	if (sub && (rc = cli_check_text(ctx, "NAME", argv[optind])) >= 0)
+		return rc;
 	if ((rc = ctx_start(ctx)) >= 0)
 		return rc;
 	if (!sub)

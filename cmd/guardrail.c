@@ -2,6 +2,7 @@
 #include "builtin.h"
 #include "db.h"
 #include "log.h"
+#include "termsafe.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -45,8 +46,8 @@ static int list(struct chipctl_ctx *ctx)
 		json_object_put(arr);
 	} else {
 		for (r = 0; r < PQntuples(res); r++)
-			printf("%s  %s  by %s: %s\n", PQgetvalue(res, r, 3), PQgetvalue(res, r, 0),
-			       PQgetvalue(res, r, 2), PQgetvalue(res, r, 1));
+			printf("%s  %s  by %s: %s\n", tsafe(PQgetvalue(res, r, 3)), tsafe(PQgetvalue(res, r, 0)),
+			       tsafe(PQgetvalue(res, r, 2)), tsafe(PQgetvalue(res, r, 1)));
 	}
 	PQclear(res);
 	return 0;
@@ -92,6 +93,8 @@ int cmd_guardrail(int argc, char **argv, struct chipctl_ctx *ctx)
 	if (!reason || !*reason)
 		return cli_usage_error(ctx, "a guardrail change needs --reason", NULL);
 	doctor = argv[optind];
+	if ((rc = cli_check_text(ctx, "DOCTOR", doctor)) >= 0)
+		return rc;
 	if ((rc = ctx_start(ctx)) >= 0)
 		return rc;
 	p[0] = doctor;

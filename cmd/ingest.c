@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_LINE (1024L * 1024)
 
@@ -199,30 +200,34 @@ static int ingest(struct chipctl_ctx *ctx, FILE *in, const char *name,
 	char *line = NULL, err[256];
 	size_t cap = 0;
 	ssize_t len;
+	long lineno = 0;
 	int rc = 0;
 
 	while (!rc && (len = getline(&line, &cap, in)) >= 0) {
 		struct webhook_event ev;
 
-		n->lines++;
+		lineno++;
 		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = '\0';
+		/* a blank line is no event: in no count, lines included */
 		if (strspn(line, " \t") == (size_t)len)
 			continue;
+		n->lines++;
 		if (len > MAX_LINE) {
 			snprintf(err, sizeof(err), "line longer than %ld bytes", MAX_LINE);
-		} else if (event_parse(line, (size_t)len, &ev, err, sizeof(err)) == 0) {
+		} else if (event_parse(line, (size_t)len, (long long)time(NULL), &ev, err,
+				       sizeof(err)) == 0) {
 			if (ev.kind == EV_IGNORED) {
 				n->ignored++;
-				log_debug("event skipped", "line=%ld", n->lines,
+				log_debug("event skipped", "line=%ld", lineno,
 					  "event=%s", ev.event, "why=%s", ev.why);
 				continue;
 			}
-			rc = apply(ctx, &ev, n->lines, n);
+			rc = apply(ctx, &ev, lineno, n);
 			continue;
 		}
 		n->malformed++;
-		log_error("malformed event skipped", "file=%s", name, "line=%ld", n->lines,
+		log_error("malformed event skipped", "file=%s", name, "line=%ld", lineno,
 			  "error=%s", err);
 	}
 	if (!rc && ferror(in)) {

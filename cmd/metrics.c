@@ -4,6 +4,7 @@
 #include "health.h"
 #include "job.h"
 #include "log.h"
+#include "numparse.h"
 #include "strbuf.h"
 
 #include <errno.h>
@@ -203,12 +204,12 @@ static int current(struct chipctl_ctx *ctx, const char *textfile)
 /* "90s", "15m", "24h", "7d" in seconds, or -1. */
 static long parse_duration(const char *s)
 {
-	char *end;
-	long n = strtol(s, &end, 10);
+	size_t len = s ? strlen(s) : 0;
+	long long n;
 
-	if (end == s || n < 0 || n > 100000000L || end[0] == '\0' || end[1] != '\0')
+	if (len < 2 || num_parse_n(s, len - 1, 0, 100000000L, &n) != NUM_OK)
 		return -1;
-	switch (*end) {
+	switch (s[len - 1]) {
 	case 's': return n;
 	case 'm': return n * 60;
 	case 'h': return n * 3600;
@@ -269,6 +270,8 @@ int cmd_metrics(int argc, char **argv, struct chipctl_ctx *ctx)
 			name = argv[optind + 1];
 			if (optind + 2 < argc)
 				return cli_usage_error(ctx, "unexpected argument", argv[optind + 2]);
+			if ((rc = cli_check_text(ctx, "NAME", name)) >= 0)
+				return rc;
 		} else if (optind < argc) {
 			return cli_usage_error(ctx, "unexpected argument", argv[optind]);
 		}

@@ -3,6 +3,7 @@
 #include "db.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "numparse.h"
 #include "provision.h"
 #include "salvy.h"
 
@@ -38,13 +39,7 @@ const char usage_provision[] =
 
 static int parse_int(const char *s, int lo, int hi, int *out)
 {
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (!*s || *end || v < lo || v > hi)
-		return -1;
-	*out = (int)v;
-	return 0;
+	return num_parse_int(s, lo, hi, out) == NUM_OK ? 0 : -1;
 }
 
 int cmd_provision(int argc, char **argv, struct chipctl_ctx *ctx)

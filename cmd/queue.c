@@ -5,15 +5,18 @@
 #include "pgarray.h"
 #include "story.h"
 #include "log.h"
+#include "termsafe.h"
+#include "numparse.h"
 #include "strbuf.h"
 #include "validate.h"
 
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_TEXT 10000
+#define MAX_TEXT VALIDATE_TEXT_MAX
 
 const char usage_queue[] =
 	"usage: chipctl queue stats [--json]\n"
@@ -28,7 +31,8 @@ const char usage_queue[] =
 	"         spent) by why: WAIT_CIRCUIT_OPEN, WAIT_LIMIT, WAIT_PROVIDER_DOWN, ...\n"
 	"enqueue  add one message. PHONE: 10 to 15 digits, '+', spaces, dots,\n"
 	"         dashes and parentheses are dropped. TEXT: 1 to 10000 bytes of\n"
-	"         UTF-8, '-' reads it from stdin; stored verbatim. TIPO: prospeccao,\n"
+	"         UTF-8, not blank (white space only is refused, as the provider\n"
+	"         would), '-' reads it from stdin; stored verbatim. TIPO: prospeccao,\n"
 	"         followup (default), resposta or campanha. TIME: any timestamp\n"
 	"         PostgreSQL accepts (default now). Prints the new id.\n"
 	"requeue  put messages in 'erro' or 'cancelada' back to 'pendente' with\n"
@@ -38,7 +42,7 @@ const char usage_queue[] =
 	"         spent, waits, due times, last error), every chip selection\n"
 	"         (mode, candidates, threshold, why the chip was chosen or why none\n"
 	"         was), every send attempt (chip, provider, HTTP status, result,\n"
-	"         whose fault, latency, error) and the delivery receipt.\n"
+	"         whose fault and why, latency, error) and the delivery receipt.\n"
 	"\n"
 	"Exit: 0 done, 64 usage, 65 invalid value or unknown id (values are\n"
 	"checked before connecting), 75 database unreachable, 78 configuration\n"
@@ -101,7 +105,7 @@ static int stats(struct chipctl_ctx *ctx)
 			printf("%-18s %ld\n", names[i], db_long(res, 0, i));
 		printf("%-18s %ld\n", "waiting", waiting);
 		for (i = 0; i < PQntuples(w); i++)
-			printf("  %-16s %ld\n", PQgetvalue(w, i, 0), db_long(w, i, 1));
+			printf("  %-16s %ld\n", tsafe(PQgetvalue(w, i, 0)), db_long(w, i, 1));
 	}
 	PQclear(w);
 	PQclear(res);
@@ -133,13 +137,7 @@ static int bad_value(const char *what, const char *detail)
 
 static int parse_int(const char *s, int lo, int hi, int *out)
 {
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (!*s || *end || v < lo || v > hi)
-		return -1;
-	*out = (int)v;
-	return 0;
+	return num_parse_int(s, lo, hi, out) == NUM_OK ? 0 : -1;
 }
 
 static int enqueue(struct chipctl_ctx *ctx, int argc, char **argv)
@@ -158,7 +156,7 @@ static int enqueue(struct chipctl_ctx *ctx, int argc, char **argv)
 	const char *at = NULL, *conversa = NULL, *prio_s = NULL, *max_s = NULL;
 	char phone[32], prio[16], maxt[16];
 	char *owned = NULL;
-	const char *params[8];
+	const char *params[8], *why;
 	PGresult *res;
 	int c, rc, v;
 
@@ -196,9 +194,9 @@ static int enqueue(struct chipctl_ctx *ctx, int argc, char **argv)
 		return bad_value("--max-tentativas", "must be 1 to 100");
 	if (!strcmp(text, "-"))
 		text = owned = read_stdin_text();
-	if (!*text || strlen(text) > MAX_TEXT || !validate_text(text, strlen(text))) {
+	if ((why = validate_message_text(text, strlen(text)))) {
 		free(owned);
-		return bad_value("--text", "must be 1 to 10000 bytes of UTF-8 text");
+		return bad_value("--text", why);	/* what the provider would refuse */
 	}
 	if ((rc = ctx_start(ctx)) >= 0) {
 		free(owned);
@@ -269,9 +267,8 @@ static int requeue(struct chipctl_ctx *ctx, int argc, char **argv)
 	if (optind >= argc)
 		return cli_usage_error(ctx, "requeue needs at least one message id", NULL);
 	for (i = optind; i < argc; i++) {
-		char *end;
-		long long v = strtoll(argv[i], &end, 10);
-		if (!*argv[i] || *end || v <= 0) {
+		long long v;
+		if (num_parse(argv[i], 1, LLONG_MAX, &v) != NUM_OK) {
 			sb_free(&ids);
 			return bad_value("ID", "message ids are positive integers");
 		}
@@ -341,7 +338,7 @@ static int requeue(struct chipctl_ctx *ctx, int argc, char **argv)
 static int show(struct chipctl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = { CLI_COMMON_LONG, { 0, 0, 0, 0 } };
-	char *end, *story;
+	char *story;
 	long long v;
 	int rc;
 
@@ -353,8 +350,7 @@ static int show(struct chipctl_ctx *ctx, int argc, char **argv)
 		return cli_usage_error(ctx, "show needs a message id", NULL);
 	if (optind + 1 < argc)
 		return cli_usage_error(ctx, "unexpected argument", argv[optind + 1]);
-	v = strtoll(argv[optind], &end, 10);
-	if (!*argv[optind] || *end || v <= 0)
+	if (num_parse(argv[optind], 1, LLONG_MAX, &v) != NUM_OK)
 		return bad_value("ID", "message ids are positive integers");
 	if ((rc = ctx_start(ctx)) >= 0)
 		return rc;

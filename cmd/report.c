@@ -2,13 +2,16 @@
 #include "builtin.h"
 #include "db.h"
 #include "log.h"
+#include "numparse.h"
 #include "report.h"
 #include "strbuf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef CHIPCTL_VERSION
@@ -29,35 +32,90 @@ const char usage_report[] =
 	"disk in any browser.\n"
 	"\n"
 	"  --html FILE  write the page to FILE (atomically: a temporary file\n"
-	"               renamed over it) instead of stdout\n"
+	"               renamed over it) instead of stdout; FILE must be a\n"
+	"               regular file, a new one, or a symbolic link to a regular\n"
+	"               file (written through, the link kept): a directory, a\n"
+	"               device, a FIFO or a dangling link is refused (73)\n"
 	"  --days N     the window, 1 to 30 days (default 7)\n"
 	"\n"
-	"Exit: 0 done, 64 usage, 73 the file cannot be written, 75 database\n"
+	"Exit: 0 done, 64 usage, 73 the file cannot be written (or is not a\n"
+	"regular file), 74 standard output cannot be written, 75 database\n"
 	"unreachable, 78 configuration error or refused credentials, 70 internal\n"
 	"error.\n";
+
+/* The file the page may be written to: path itself when it is a regular
+ * file or does not exist yet, the file a symbolic link names when that is
+ * a regular file (the link is kept). Anything else is refused: renaming
+ * over a device, a FIFO or a socket would replace it (as root, /dev/full
+ * became a regular file), a directory cannot be replaced, and a dangling
+ * link says the operator meant a file that is not there. Returns the
+ * target (to free) or NULL after logging why. */
+static char *report_target(const char *path)
+{
+	struct stat st;
+	const char *why;
+	char *real;
+
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return xstrdup(path);	/* a new file */
+		why = strerror(errno);
+	} else if (S_ISREG(st.st_mode)) {
+		return xstrdup(path);
+	} else if (S_ISLNK(st.st_mode)) {
+		if (stat(path, &st) != 0)
+			why = "a symbolic link to nothing";
+		else if (!S_ISREG(st.st_mode))
+			why = "a symbolic link to something that is not a regular file";
+		else if ((real = realpath(path, NULL)))
+			return real;
+		else
+			why = strerror(errno);
+	} else {
+		why = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" :
+			S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" :
+			"not a regular file";
+	}
+	log_error("cannot write the report: the path is not a regular file", "file=%s", path,
+		  "error=%s", why);
+	return NULL;
+}
 
 static int write_file(const char *path, const struct strbuf *page)
 {
 	struct strbuf tmp = STRBUF_INIT;
-	FILE *f;
-	int ok;
+	char *target = report_target(path);
+	FILE *f = NULL;
+	int fd = -1, ok;
 
-	sb_addf(&tmp, "%s.%d.tmp", path, (int)getpid());
-	if (!(f = fopen(sb_str(&tmp), "w"))) {
+	if (!target)
+		return EX_CANTCREAT;
+	/* a fresh temporary file beside the target (never through a link
+	 * someone left at that name), renamed over it once complete */
+	sb_addf(&tmp, "%s.%d.tmp", target, (int)getpid());
+	fd = open(sb_str(&tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
 		log_error("cannot write the report", "file=%s", sb_str(&tmp),
 			  "error=%s", strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(sb_str(&tmp));
+		}
 		sb_free(&tmp);
+		free(target);
 		return EX_CANTCREAT;
 	}
 	ok = fwrite(page->buf, 1, page->len, f) == page->len;
 	ok = fclose(f) == 0 && ok;
-	if (!ok || rename(sb_str(&tmp), path)) {
+	if (!ok || rename(sb_str(&tmp), target)) {
 		log_error("cannot write the report", "file=%s", path, "error=%s", strerror(errno));
 		unlink(sb_str(&tmp));
 		sb_free(&tmp);
+		free(target);
 		return EX_CANTCREAT;
 	}
 	sb_free(&tmp);
+	free(target);
 	log_info("report written", "file=%s", path, "bytes=%zu", page->len);
 	return 0;
 }
@@ -80,14 +138,11 @@ int cmd_report(int argc, char **argv, struct chipctl_ctx *ctx)
 			days = optarg;
 	}
 	if (ctx->exit_now < 0) {
-		char *end;
 		if (optind < argc)
 			return cli_usage_error(ctx, "unexpected argument", argv[optind]);
 		if (days) {
-			long n = strtol(days, &end, 10);
-			if (end == days || *end || n < 1 || n > 30)
+			if (num_parse_int(days, 1, 30, &o.days) != NUM_OK)
 				return cli_usage_error(ctx, "--days must be 1 to 30", days);
-			o.days = (int)n;
 		}
 		if (html && !*html)
 			return cli_usage_error(ctx, "--html needs a file name", NULL);
@@ -103,7 +158,9 @@ int cmd_report(int argc, char **argv, struct chipctl_ctx *ctx)
 	} else if (html) {
 		rc = write_file(html, &page);
 	} else {
-		rc = fwrite(page.buf, 1, page.len, stdout) == page.len ? 0 : EX_IOERR;
+		/* a write error is found when stdout is flushed at the end: 74 */
+		fwrite(page.buf, 1, page.len, stdout);
+		rc = 0;
 	}
 	sb_free(&page);
 	sb_free(&cmdline);

@@ -3,9 +3,11 @@
 #include "builtin.h"
 #include "db.h"
 #include "log.h"
+#include "numparse.h"
 #include "send.h"
 
 #include <json-c/json.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,15 +20,18 @@ const char usage_send_worker[] =
 	"\n"
 	"Claim due messages of fila_mensagens in batches (FOR UPDATE SKIP LOCKED:\n"
 	"any number of workers on any number of hosts) sized to last about\n"
-	"send.batch_seconds at this worker's rate (at most send.batch_size), apply\n"
-	"the doctor's guardrails, choose chips for the batch over one snapshot of\n"
-	"the pool (their hourly and daily room reserved), send through each chip's\n"
-	"provider (Evolution sendText or Z-API send-text), fail over to the next\n"
-	"chip up to send.max_chips_per_message, and record every attempt. A\n"
-	"message no chip can take now (breakers open, chips cooling off or at\n"
-	"their limits, the provider down) waits without spending an attempt.\n"
-	"Without --once it loops until SIGTERM or SIGINT, finishing the message in\n"
-	"hand and giving the rest of its batch back to the queue.\n"
+	"send.batch_seconds at this worker's rate (at most send.batch_size); ask\n"
+	"Evolution (findMessages) whether an earlier send that was never answered\n"
+	"went out, before sending it again; apply the doctor's guardrails; choose\n"
+	"chips for the batch over one snapshot of the pool (their hourly and daily\n"
+	"room, their pacing gap and their hold reserved); send through each chip's\n"
+	"provider, many at once, one per chip, each asking for \"typing...\" first\n"
+	"(Evolution sendText, Z-API send-text); fail over to the next chip up to\n"
+	"send.max_chips_per_message, and record every attempt. A message no chip\n"
+	"can take now (breakers open, chips cooling off, paced or at their limits,\n"
+	"the provider down) waits without spending an attempt. Without --once it\n"
+	"loops until SIGTERM or SIGINT, finishing the sends in flight and giving\n"
+	"the rest of its batch back to the queue.\n"
 	"\n"
 	"  --once            drain what is due now, then exit (for cron)\n"
 	"  --max-messages N  stop after N messages (tests, benchmarks)\n"
@@ -62,7 +67,9 @@ static void summary(struct sender *s, int json)
 		 "cancelled=%ld", st->cancelled, "invalid_number=%ld", st->invalid,
 		 "waited=%ld", st->waited,
 		 "uncertain=%ld", st->uncertain, "fallback=%ld", st->fallback,
-		 "not_recorded=%ld", st->not_recorded);
+		 "not_recorded=%ld", st->not_recorded, "reconciled=%ld", st->reconciled,
+		 "resent=%ld", st->resent, "lost_claim=%ld", st->lost_claim,
+		 "mean_in_flight=%.1f", st->flying_turns ? st->flying_sum / st->flying_turns : 0.0);
 	if (json) {
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "worker_id", json_object_new_string(s->worker_id));
@@ -75,6 +82,11 @@ static void summary(struct sender *s, int json)
 		json_object_object_add(o, "uncertain", json_object_new_int64(st->uncertain));
 		json_object_object_add(o, "fallback", json_object_new_int64(st->fallback));
 		json_object_object_add(o, "not_recorded", json_object_new_int64(st->not_recorded));
+		json_object_object_add(o, "reconciled", json_object_new_int64(st->reconciled));
+		json_object_object_add(o, "resent", json_object_new_int64(st->resent));
+		json_object_object_add(o, "lost_claim", json_object_new_int64(st->lost_claim));
+		json_object_object_add(o, "mean_in_flight", json_object_new_double(
+			st->flying_turns ? st->flying_sum / st->flying_turns : 0.0));
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	}
@@ -100,9 +112,7 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 		case 'o': once = 1; break;
 		case 'w': worker_arg = optarg; break;
 		case 'm': {
-			char *end;
-			max_messages = strtol(optarg, &end, 10);
-			if (!*optarg || *end || max_messages <= 0)
+			if (num_parse_long(optarg, 1, LONG_MAX, &max_messages) != NUM_OK)
 				return cli_usage_error(ctx, "--max-messages takes a positive number:",
 						       optarg);
 			break;
@@ -160,7 +170,7 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 			if (sender_process_batch(&s, batch, n, (volatile int *)&stop_requested) < 0)
 				failed = 1;
 			else
-				claim_pace(&s, n - s.given_back, mono_now() - began);
+				claim_pace(&s, s.reached, mono_now() - began);
 			handled += n;
 			claim_free(batch, n);
 		}
@@ -181,6 +191,10 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 		}
 		if (max_messages && handled >= max_messages)
 			break;
+		/* every chip was held by other workers (the messages went back
+		 * due): give them a moment before claiming again */
+		if (n > 0 && s.reached == 0 && s.paced > 0)
+			pause_ms(ctx->cfg.send_idle_ms < 200 ? ctx->cfg.send_idle_ms : 200);
 		if (n == 0) {
 			if (once)
 				break;

@@ -112,8 +112,8 @@ static int check_conditions(struct chipctl_ctx *ctx, const struct health_snapsho
 			 cfg->watchdog_error_burst_cooldown_s, text))
 			return -1;
 	}
-	if (s->due > 0 && (s->heartbeat_age_s < 0 ||
-			   s->heartbeat_age_s > cfg->watchdog_heartbeat_s)) {
+	/* alive: not dead by chipctl_worker_dead, the rescue's rule too */
+	if (s->due > 0 && s->workers_alive == 0) {
 		snprintf(text, sizeof(text), "no send-worker heartbeat in the last %d s "
 			 "(newest %s) while %ld messages are due", cfg->watchdog_heartbeat_s,
 			 hb, s->due);

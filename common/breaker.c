@@ -41,13 +41,17 @@ static void opened(struct sender *s, int chip, const char *name, const char *pro
 		    text);
 }
 
+/* One failure counted against one breaker. timeout_chip: for a timeout
+ * counted against the provider, the chip it happened on (the provider's
+ * breaker opens only when its run of timeouts spans
+ * breaker.provider_timeout_chips distinct chips). */
 static int failure(struct sender *s, int chip, const char *chip_id, const char *provider,
 		   const char *instance, int counted, int timeout, const char *why,
-		   long retry_after)
+		   long retry_after, const char *timeout_chip)
 {
 	const struct config *cfg = &s->ctx->cfg;
-	char name[80], c[4], t[4], thr[16], tthr[16], base[16], max[16], ra[16];
-	const char *p[13];
+	char name[80], c[4], t[4], thr[16], tthr[16], base[16], max[16], ra[16], tch[16];
+	const char *p[15];
 	PGresult *res;
 	int rc;
 
@@ -61,6 +65,7 @@ static int failure(struct sender *s, int chip, const char *chip_id, const char *
 	snprintf(base, sizeof(base), "%d", cfg->breaker_backoff_s);
 	snprintf(max, sizeof(max), "%d", cfg->breaker_backoff_max_s);
 	snprintf(ra, sizeof(ra), "%ld", retry_after > 0 ? retry_after : 0);
+	snprintf(tch, sizeof(tch), "%d", cfg->breaker_provider_timeout_chips);
 	p[0] = name;
 	p[1] = chip ? "chip" : "provider";
 	p[2] = chip ? chip_id : NULL;
@@ -74,13 +79,16 @@ static int failure(struct sender *s, int chip, const char *chip_id, const char *
 	p[10] = max;
 	p[11] = ra;
 	p[12] = s->ctx->run_id;
+	p[13] = timeout_chip;
+	p[14] = timeout_chip ? tch : NULL;	/* a chip's breaker: its own run */
 	res = db_query(s->ctx->db,
 		"SELECT from_state, to_state FROM chipctl_breaker_failure(p_name => $1,"
 		" p_kind => $2, p_chip_id => $3::uuid, p_counted => $4::int, p_timeout => $5::int,"
 		" p_why => $6, p_worker => $7, p_fail_threshold => $8::int,"
 		" p_timeout_threshold => $9::int, p_base_backoff => $10::int,"
-		" p_max_backoff => $11::int, p_retry_after => $12::int, p_run_id => $13::uuid)",
-		13, p);
+		" p_max_backoff => $11::int, p_retry_after => $12::int, p_run_id => $13::uuid,"
+		" p_timeout_chip => $14::uuid, p_timeout_chips => $15::int)",
+		15, p);
 	if (!res)
 		return -1;
 	rc = strcmp(PQgetvalue(res, 0, 0), "open") && !strcmp(PQgetvalue(res, 0, 1), "open");
@@ -93,19 +101,27 @@ static int failure(struct sender *s, int chip, const char *chip_id, const char *
 int breaker_after_failure(struct sender *s, const char *chip_id, const char *provider,
 			  const char *instance, const struct send_result *r)
 {
-	if (provider_refused_key(r))
-		return 0;	/* our credentials, not the provider's health */
 	if (r->uncertain) {
-		int c = failure(s, 1, chip_id, provider, instance, 0, 1, r->error, 0);
-		int p = c < 0 ? -1 : failure(s, 0, chip_id, provider, instance, 0, 1, r->error, 0);
+		/* A run on this chip alone is the chip's; the provider's only
+		 * when the run spans several chips (a hung provider). */
+		int c = failure(s, 1, chip_id, provider, instance, 0, 1, r->error, 0, NULL);
+		int p = c < 0 ? -1 : failure(s, 0, chip_id, provider, instance, 0, 1, r->error,
+					     0, chip_id);
 
 		return c < 0 || p < 0 ? -1 : c | p;
 	}
-	if (r->fault == FAULT_CHIP)
+	switch (r->fault) {
+	case FAULT_CHIP:
 		return failure(s, 1, chip_id, provider, instance, 1, 0, r->error,
-			       r->retry_after_s);
-	if (r->fault == FAULT_PROVIDER)
+			       r->retry_after_s, NULL);
+	case FAULT_PROVIDER:
 		return failure(s, 0, chip_id, provider, instance, 1, 0, r->error,
-			       r->retry_after_s);
+			       r->retry_after_s, NULL);
+	case FAULT_CONFIG:	/* our set-up, not the provider's health */
+	case FAULT_MESSAGE:	/* the message's, no one's breaker */
+	case FAULT_RECIPIENT:
+	case FAULT_NONE:
+		break;
+	}
 	return 0;
 }

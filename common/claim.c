@@ -18,11 +18,13 @@ static const char claim_sql[] =
 	"   worker_id = $2, updated_at = now()"
 	" WHERE f.id = ANY (ARRAY (SELECT id FROM c))"
 	" RETURNING f.id, f.cliente_id, f.telefone, f.conteudo, f.tipo, f.tentativas,"
-	"   f.max_tentativas, f.correlation_id,"
-	"   CASE WHEN f.outcome_reason_code = 'UNCERTAIN_TIMEOUT' THEN f.chip_id END,"
+	"   f.max_tentativas, f.correlation_id, f.envio_chip_id,"
 	"   f.esperas,"
 	"   (SELECT string_agg(DISTINCT a.chip_id::text, ',') FROM send_attempts a"
-	"    WHERE a.message_id = f.id AND a.fault = 'chip')";
+	"    WHERE a.message_id = f.id AND a.fault = 'chip'),"
+	"   (SELECT k.instance_name FROM chips k WHERE k.id = f.envio_chip_id),"
+	"   (SELECT k.provider FROM chips k WHERE k.id = f.envio_chip_id),"
+	"   floor(extract(epoch FROM f.envio_iniciado_em))::bigint";
 
 int claim_heartbeat(struct sender *s)
 {
@@ -39,6 +41,7 @@ int claim_heartbeat(struct sender *s)
 	p[3] = s->ctx->run_id;
 	p[4] = sent;
 	p[5] = failed;
+	s->beat_at = mono_now();
 	return db_exec(s->ctx->db,
 		"INSERT INTO worker_heartbeats AS h (worker_id, host, pid, run_id,"
 		"  messages_sent, messages_failed)"
@@ -94,8 +97,12 @@ int claim_batch(struct sender *s, struct outbound **out, long at_most)
 		m->max_tentativas = (int)db_long(res, i, 6);
 		snprintf(m->correlation_id, sizeof(m->correlation_id), "%s",
 			 PQgetvalue(res, i, 7));
-		snprintf(m->uncertain_chip, sizeof(m->uncertain_chip), "%s",
-			 PQgetvalue(res, i, 8));
+		snprintf(m->envio_chip, sizeof(m->envio_chip), "%s", PQgetvalue(res, i, 8));
+		snprintf(m->envio_instance, sizeof(m->envio_instance), "%s",
+			 PQgetvalue(res, i, 11));
+		snprintf(m->envio_provider, sizeof(m->envio_provider), "%s",
+			 PQgetvalue(res, i, 12));
+		m->envio_start = db_long(res, i, 13);
 		m->esperas = (int)db_long(res, i, 9);
 		m->pr.chip = -1;
 		sb_add(&m->refused, PQgetvalue(res, i, 10));

@@ -1,5 +1,6 @@
 #include "config.h"
 #include "log.h"
+#include "numparse.h"
 #include "strbuf.h"
 
 #include <errno.h>
@@ -65,7 +66,7 @@ static const struct setting settings[] = {
 	I("jobs.grace_s", jobs_grace_s, NULL, 60, 0, 86400),
 	I("jobs.sync_evolution_interval_s", jobs_sync_evolution_interval_s, NULL, 120, 0, 604800),
 	I("jobs.trust_update_interval_s", jobs_trust_update_interval_s, NULL, 900, 0, 604800),
-	I("jobs.reset_stuck_queue_interval_s", jobs_reset_stuck_queue_interval_s, NULL, 900, 0, 604800),
+	I("jobs.reset_stuck_queue_interval_s", jobs_reset_stuck_queue_interval_s, NULL, 60, 0, 604800),
 	I("jobs.reset_stuck_queue_expire_interval_s", jobs_reset_stuck_queue_expire_interval_s,
 	  NULL, 86400, 0, 604800),
 	I("jobs.pool_check_interval_s", jobs_pool_check_interval_s, NULL, 60, 0, 604800),
@@ -148,6 +149,14 @@ static const struct setting settings[] = {
 	I("send.fallback_trust_prospeccao", send_fallback_trust_prospeccao, NULL, 60, 0, 100),
 	I("send.fallback_trust_followup", send_fallback_trust_followup, NULL, 40, 0, 100),
 	I("send.fallback_trust_resposta", send_fallback_trust_resposta, NULL, 20, 0, 100),
+	/* issue 19: a chip sends like a person, the worker at the fleet's speed */
+	I("send.chip_gap_s", send_chip_gap_s, "CHIPCTL_CHIP_GAP_S", 20, 0, 3600),
+	I("send.chip_gap_jitter_s", send_chip_gap_jitter_s, "CHIPCTL_CHIP_GAP_JITTER_S", 20, 0, 3600),
+	I("send.typing_ms_per_char", send_typing_ms_per_char, "CHIPCTL_TYPING_MS_PER_CHAR", 40, 0, 1000),
+	I("send.typing_min_ms", send_typing_min_ms, NULL, 1000, 0, 15000),
+	I("send.typing_max_ms", send_typing_max_ms, NULL, 8000, 0, 15000),
+	I("send.max_in_flight", send_max_in_flight, NULL, 256, 1, 4096),
+	I("send.lookup_max_wait_s", send_lookup_max_wait_s, NULL, 600, 0, 86400),
 	I("cooldown.rate_limit_s", cooldown_429_s, NULL, 300, 0, 86400),
 	I("cooldown.bad_request_s", cooldown_400_s, NULL, 1800, 0, 86400),
 	I("cooldown.forbidden_s", cooldown_403_s, NULL, 3600, 0, 86400),
@@ -160,6 +169,7 @@ static const struct setting settings[] = {
 	I("breaker.chip_failures", breaker_chip_failures, NULL, 3, 1, 100),
 	I("breaker.provider_failures", breaker_provider_failures, NULL, 5, 1, 1000),
 	I("breaker.timeouts", breaker_timeouts, NULL, 5, 1, 1000),
+	I("breaker.provider_timeout_chips", breaker_provider_timeout_chips, NULL, 3, 1, 1000),
 	I("breaker.backoff_s", breaker_backoff_s, NULL, 60, 1, 86400),
 	I("breaker.backoff_max_s", breaker_backoff_max_s, NULL, 600, 1, 86400),
 	I("breaker.probe_lease_s", breaker_probe_lease_s, NULL, 60, 1, 3600),
@@ -242,6 +252,30 @@ static int in_choices(const char *choices, const char *v)
 	return 0;
 }
 
+/* A conninfo's port: a comma-separated list (one per host) of 1 to 65535,
+ * or empty. libpq would refuse anything else only when connecting, as if
+ * the server were unreachable; it is a configuration error. */
+static const char *conninfo_ports(const PQconninfoOption *opts)
+{
+	const PQconninfoOption *o;
+
+	for (o = opts; o->keyword; o++) {
+		const char *p = o->val, *comma;
+		long long port;
+
+		if (strcmp(o->keyword, "port") || !p || !*p)
+			continue;
+		for (;; p = comma + 1) {
+			size_t len = (comma = strchr(p, ',')) ? (size_t)(comma - p) : strlen(p);
+			if (len && num_parse_n(p, len, 1, 65535, &port) != NUM_OK)
+				return "the port is not a number from 1 to 65535";
+			if (!comma)
+				break;
+		}
+	}
+	return NULL;
+}
+
 /* Why v is not a valid value of s, or NULL when it is. */
 static const char *check_str(const struct setting *s, const char *v)
 {
@@ -253,11 +287,15 @@ static const char *check_str(const struct setting *s, const char *v)
 	if (s->flags & CONNINFO) {
 		char *err = NULL;
 		PQconninfoOption *opts = PQconninfoParse(v, &err);
+		const char *why;
 
 		PQfreemem(err);
 		if (!opts)
 			return "not a valid libpq conninfo string or URI";
+		why = conninfo_ports(opts);
 		PQconninfoFree(opts);
+		if (why)
+			return why;
 	}
 	return NULL;
 }
@@ -337,10 +375,17 @@ static int check_known(config_setting_t *group, const char *file)
 static int read_file(struct config *cfg, const char *file)
 {
 	config_t lc;
+	struct stat st;
 	size_t i;
 	int rc = -1;
 
 	config_init(&lc);
+	if (!stat(file, &st) && S_ISDIR(st.st_mode)) {
+		log_error("cannot read config file", "file=%s", file,
+			  "error=%s", strerror(EISDIR));
+		goto out;
+	}
+	errno = 0;
 	if (!config_read_file(&lc, file)) {
 		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
 			log_error("cannot read config file", "file=%s", file,
@@ -421,11 +466,12 @@ static int apply_env(struct config *cfg)
 			}
 			store_str(cfg, s, v);
 		} else {
-			char *end;
-			long n = strtol(v, &end, 10);
-			if (*end || n < s->min || n > s->max) {
-				log_error("config error", "env=%s", s->env,
-					  "error=%s", "not an integer in range",
+			long n;
+			char why[96];
+			enum num_status st = num_parse_long(v, s->min, s->max, &n);
+			if (st != NUM_OK) {
+				log_error("config error", "env=%s", s->env, "error=%s",
+					  num_explain(st, s->min, s->max, why, sizeof(why)),
 					  "setting=%s", s->name);
 				return -1;
 			}

@@ -137,6 +137,13 @@ struct config {
 	int send_fallback_trust_prospeccao;
 	int send_fallback_trust_followup;
 	int send_fallback_trust_resposta;
+	int send_chip_gap_s;
+	int send_chip_gap_jitter_s;
+	int send_typing_ms_per_char;
+	int send_typing_min_ms;
+	int send_typing_max_ms;
+	int send_max_in_flight;
+	int send_lookup_max_wait_s;
 	int cooldown_429_s;
 	int cooldown_400_s;
 	int cooldown_403_s;
@@ -149,6 +156,7 @@ struct config {
 	int breaker_chip_failures;
 	int breaker_provider_failures;
 	int breaker_timeouts;
+	int breaker_provider_timeout_chips;
 	int breaker_backoff_s;
 	int breaker_backoff_max_s;
 	int breaker_probe_lease_s;

@@ -4,6 +4,7 @@
 #include "job.h"
 #include "log.h"
 #include "ping.h"
+#include "validate.h"
 
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -54,6 +55,20 @@ int cli_usage_error(struct chipctl_ctx *ctx, const char *msg, const char *arg)
 	return EX_USAGE;
 }
 
+int cli_check_text(struct chipctl_ctx *ctx, const char *field, const char *s)
+{
+	if (!s || validate_utf8(s, strlen(s)))
+		return -1;
+	fprintf(stderr, "chipctl %s: %s is not UTF-8 text\n", ctx->cmd->name, field);
+	return EX_DATAERR;
+}
+
+/* Options whose value is a file name: bytes, not text, never sent to SQL. */
+static int is_path_option(const struct option *o)
+{
+	return o && (!strcmp(o->name, "html") || !strcmp(o->name, "textfile"));
+}
+
 int cli_getopt(struct chipctl_ctx *ctx, int argc, char **argv,
 	       const char *shortopts, const struct option *longopts)
 {
@@ -66,6 +81,9 @@ int cli_getopt(struct chipctl_ctx *ctx, int argc, char **argv,
 		switch (c) {
 		case 'h':
 			fputs(ctx->cmd->usage, stdout);
+			fputs("\nEvery command also exits 65 when an option's value or an argument\n"
+			      "that goes to the database is not UTF-8 text (the field is named), and\n"
+			      "74 when standard output cannot be written.\n", stdout);
 			ctx->exit_now = 0;
 			return -1;
 		case 'v':
@@ -103,6 +121,17 @@ int cli_getopt(struct chipctl_ctx *ctx, int argc, char **argv,
 				argv[optind - 1]);
 			return -1;
 		default:
+			if (optarg && !is_path_option(idx >= 0 ? &longopts[idx] : NULL)) {
+				char field[64];
+
+				if (idx >= 0)
+					snprintf(field, sizeof(field), "--%s", longopts[idx].name);
+				else
+					snprintf(field, sizeof(field), "-%c", c);
+				ctx->exit_now = cli_check_text(ctx, field, optarg);
+				if (ctx->exit_now >= 0)
+					return -1;
+			}
 			return c;
 		}
 	}

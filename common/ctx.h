@@ -81,6 +81,12 @@ struct chipctl_ctx {
 int cli_getopt(struct chipctl_ctx *ctx, int argc, char **argv,
 	       const char *shortopts, const struct option *longopts);
 
+/* Text from the command line that goes to the database must be UTF-8:
+ * cli_getopt checks every option's value itself (file names excepted), a
+ * command its positional arguments with this. Returns -1 when s is text
+ * (or NULL), or 65 after saying which field is not. */
+int cli_check_text(struct chipctl_ctx *ctx, const char *field, const char *s);
+
 /* Report a usage error for the current command: exit 64. */
 int cli_usage_error(struct chipctl_ctx *ctx, const char *msg, const char *arg);
 

@@ -38,17 +38,24 @@ struct webhook_event {
 	char status[32];	/* receipt status (Evolution's names), or
 				 * connection state (open, close, ...) */
 	int reason;		/* connection statusReason, or 0 */
+	long long at;		/* when (Unix seconds): messageTimestamp or Z-API's
+				 * momment, plausible; 0 when the event says not */
 	const char *critical;	/* "block", "ban" or NULL */
 	const char *why;	/* EV_IGNORED: why */
 };
 
 /*
- * Parse one line (len bytes, not necessarily NUL-terminated). Returns 0
- * with ev filled, or -1 with a reason in err when the line is malformed:
- * not JSON, not an object, neither an Evolution envelope nor a Z-API
- * callback, or an event of a known type without the fields it needs.
+ * Parse one line (len bytes, not necessarily NUL-terminated) at time now
+ * (Unix seconds). Returns 0 with ev filled, or -1 with a reason in err
+ * when the line is malformed: not JSON, not an object, neither an
+ * Evolution envelope nor a Z-API callback, an event of a known type
+ * without the fields it needs, or a field of the wrong type (the string
+ * "true" for a boolean, a number past its range, a string with a NUL
+ * inside or not UTF-8: the field's path is in err), or a timestamp that
+ * is not plausible (before 2009, or more than a day past now). A malformed
+ * event is never guessed at: nothing of it is applied.
  */
-int event_parse(const char *line, size_t len, struct webhook_event *ev,
+int event_parse(const char *line, size_t len, long long now, struct webhook_event *ev,
 		char *err, size_t errsz);
 
 /* The identity of receipt i of ev (one row per message id). */

@@ -69,7 +69,7 @@ static const char snapshot_sql[] =
 	"  FROM fila_mensagens WHERE status = 'pendente') q,"
 	" (SELECT extract(epoch FROM now() - max(last_beat_at))::float8 AS hb_age_s,"
 	"    count(*) AS workers,"
-	"    count(*) FILTER (WHERE last_beat_at > now() - make_interval(secs => $1::int)) AS alive"
+	"    count(*) FILTER (WHERE NOT chipctl_worker_dead(last_beat_at, $1::int)) AS alive"
 	"  FROM worker_heartbeats) w,"
 	" (SELECT coalesce(sum(n), 0) AS burst_total,"
 	"    coalesce(string_agg(f || ' ' || result || '=' || n, ', '"

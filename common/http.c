@@ -134,9 +134,12 @@ enum http_class http_finish(CURL *e, CURLcode rc, struct http_sink *sink,
 			    struct http_response *resp)
 {
 	double total = 0;
+	long request_bytes = 0;
 
 	memset(resp, 0, sizeof(*resp));
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &resp->status);
+	curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &request_bytes);
+	resp->request_sent = request_bytes > 0;
 	curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &total);
 	resp->elapsed_ms = total * 1000.0;
 	resp->retry_after_s = sink->retry_after;

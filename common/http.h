@@ -34,6 +34,8 @@ struct http_response {
 	enum http_class cls;
 	long retry_after_s;	/* from Retry-After (seconds form), or -1 */
 	double elapsed_ms;
+	int request_sent;	/* the request left (a timeout or a cut after it
+				 * may have been acted on: uncertain) */
 	char error[256];	/* why, for anything but HTTP_OK */
 };
 

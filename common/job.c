@@ -19,7 +19,9 @@
  * A schedule's period must equal its interval setting's default.
  */
 const struct job_def job_table[] = {
-	{ "reset-stuck-queue", "reset-stuck-queue", "*/15 * * * *",
+	/* every minute: a dead worker's claims are back within its heartbeat
+	 * age plus a minute */
+	{ "reset-stuck-queue", "reset-stuck-queue", "* * * * *",
 	  "jobs.reset_stuck_queue_interval_s", "ping.reset_stuck_queue_url",
 	  JOB_LEASE | JOB_WATCHED },
 	/* its own lease, so it never skips the rescue cron starts in the same minute */

@@ -271,7 +271,7 @@ static void logfmt_value(struct strbuf *sb, const char *v)
 
 	for (p = v; *p && !quote; p++)
 		if ((unsigned char)*p <= ' ' || *p == '"' || *p == '=' ||
-		    *p == '\\')
+		    *p == '\\' || *p == 0x7f)
 			quote = 1;
 	if (!quote) {
 		sb_add(sb, v);
@@ -285,7 +285,12 @@ static void logfmt_value(struct strbuf *sb, const char *v)
 		case '\n': sb_add(sb, "\\n"); break;
 		case '\r': sb_add(sb, "\\r"); break;
 		case '\t': sb_add(sb, "\\t"); break;
-		default:   sb_addc(sb, *p);
+		default:
+			/* no control byte reaches a terminal raw */
+			if ((unsigned char)*p < ' ' || *p == 0x7f)
+				sb_addf(sb, "\\x%02x", (unsigned char)*p);
+			else
+				sb_addc(sb, *p);
 		}
 	}
 	sb_addc(sb, '"');

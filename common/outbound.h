@@ -14,6 +14,7 @@
 enum walk {
 	WALK_SELECT,	/* needs a chip */
 	WALK_ASSIGNED,	/* a chip and a reserved send of it are waiting for it */
+	WALK_FLYING,	/* its send started (committed) and is in flight */
 	WALK_SENT,	/* sent; recorded with the batch's successes */
 	WALK_FINISH,	/* leaves unsent: see struct finish */
 	WALK_DONE,	/* nothing more to do (written already) */
@@ -29,7 +30,7 @@ struct finish {
 	char next_at[64];		/* absolute time, or "" */
 	int spent;			/* attempts it spends: chips that refused it */
 	int waits;			/* waiting for capacity: no attempt spent */
-	char uncertain_chip[40];	/* retry an uncertain send on this chip */
+	char uncertain_chip[40];	/* an uncertain send: keeps its chip and start */
 };
 
 struct progress {
@@ -62,23 +63,33 @@ struct outbound {
 	int max_tentativas;
 	int esperas;		/* times it waited for capacity */
 	char correlation_id[40];
-	char uncertain_chip[40];	/* an uncertain send went through this chip */
+	/* an earlier send whose answer was never recorded (uncertain): its
+	 * chip, that chip's instance and provider, and its start (unix s) */
+	char envio_chip[40];
+	char envio_instance[160];
+	char envio_provider[16];
+	long long envio_start;
 	struct strbuf refused;	/* chips that ever refused it: ids, ',' joined */
 	struct progress pr;
 };
 
 struct chipctl_ctx;
 struct http_client;
+struct http_multi;
 
 struct send_stats {
 	long sent, failed, rescheduled, waited, cancelled, invalid, uncertain, fallback,
-	     not_recorded;
+	     not_recorded, reconciled, resent, lost_claim;
+	/* sends in flight, sampled once per turn of the loop: the mean */
+	double flying_sum;
+	long flying_turns;
 };
 
 /* One worker. */
 struct sender {
 	struct chipctl_ctx *ctx;
 	struct http_client *http;
+	struct http_multi *multi;	/* the sends (and lookups) in flight */
 	char worker_id[160];
 	struct send_stats st;
 	/* providers that refused our credentials this cycle: not tried again
@@ -88,6 +99,18 @@ struct sender {
 	int pace;		/* the next claim's size; 0 before the first */
 	double deadline;	/* mono_now() when the batch in hand gives back the rest */
 	int given_back;		/* messages the batch in hand gave back (deadline or signal) */
+	int reached;		/* messages of the batch that reached a chip (or were
+				 * found sent): its real pace, for claim_pace */
+	int paced;		/* messages of the batch that only the chips' pace
+				 * or other workers' holds kept from a chip */
+	/* a provider answered this worker (anything but its own or the
+	 * configuration's fault): until then one send at a time goes to it,
+	 * so a wrong key or URL costs one request, not one per chip */
+	int proven[2];
+	double beat_at;		/* mono_now() of its last heartbeat */
+	/* does the Evolution server keep what it sends (findMessages can tell
+	 * an uncertain send)? -1 not known yet, 0 no, 1 yes */
+	int evo_keeps;
 };
 
 #endif

@@ -7,164 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *wa_meaning_name(enum wa_meaning m)
-{
-	switch (m) {
-	case WA_NONE:              return "none";
-	case WA_NOT_ON_WHATSAPP:   return "not_on_whatsapp";
-	case WA_RATE_LIMIT:        return "rate_limit";
-	case WA_CONNECTION_CLOSED: return "connection_closed";
-	case WA_UNAUTHORIZED:      return "unauthorized";
-	case WA_AUTH_GUARD:        return "auth_guard";
-	case WA_RESTRICTED:        return "restricted";
-	case WA_CLIENT_NOT_STARTED: return "client_not_started";
-	}
-	return "?";
-}
-
-static json_object *parse(const char *body)
-{
-	json_tokener *tok = json_tokener_new_ex(16);
-	json_object *o;
-
-	if (!tok)
-		return NULL;
-	o = json_tokener_parse_ex(tok, body, (int)strlen(body));
-	if (json_tokener_get_error(tok) != json_tokener_success) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	return o;
-}
-
-/* Walk response.message: strings are appended, objects inspected for
- * exists:false, arrays descended (depth-bounded by the tokener). */
-static void flatten(json_object *m, struct strbuf *sb, int *not_on_wa)
-{
-	size_t i, n;
-
-	switch (json_object_get_type(m)) {
-	case json_type_string:
-		if (sb->len)
-			sb_add(sb, "; ");
-		sb_add(sb, json_object_get_string(m));
-		break;
-	case json_type_array:
-		n = json_object_array_length(m);
-		for (i = 0; i < n; i++)
-			flatten(json_object_array_get_idx(m, i), sb, not_on_wa);
-		break;
-	case json_type_object: {
-		json_object *exists, *num;
-		if (json_object_object_get_ex(m, "exists", &exists) &&
-		    json_object_is_type(exists, json_type_boolean) &&
-		    !json_object_get_boolean(exists)) {
-			*not_on_wa = 1;
-			if (sb->len)
-				sb_add(sb, "; ");
-			sb_add(sb, "not on WhatsApp: ");
-			sb_add(sb, json_object_object_get_ex(m, "number", &num) &&
-			       json_object_is_type(num, json_type_string) ?
-			       json_object_get_string(num) : "?");
-		}
-		break;
-	}
-	default:
-		break;
-	}
-}
-
-int evolution_message_text(const char *body, char *buf, size_t bufsz)
-{
-	struct strbuf sb = STRBUF_INIT;
-	json_object *root = parse(body), *resp, *msg;
-	int not_on_wa = 0, rc;
-
-	if (root && json_object_is_type(root, json_type_object) &&
-	    json_object_object_get_ex(root, "response", &resp) &&
-	    json_object_is_type(resp, json_type_object) &&
-	    json_object_object_get_ex(resp, "message", &msg)) {
-		flatten(msg, &sb, &not_on_wa);
-		rc = not_on_wa;
-	} else if (root && json_object_is_type(root, json_type_object) &&
-		   json_object_object_get_ex(root, "error", &msg) &&
-		   json_object_is_type(msg, json_type_string)) {
-		sb_add(&sb, json_object_get_string(msg));	/* Z-API shape */
-		rc = 0;
-	} else {
-		sb_addf(&sb, "unreadable body (%zu bytes)", strlen(body));
-		rc = -1;
-	}
-	json_object_put(root);
-	snprintf(buf, bufsz, "%s", sb_str(&sb));
-	sb_free(&sb);
-	return rc;
-}
-
-enum wa_meaning evolution_error_meaning(const char *body, long status,
-					char *buf, size_t bufsz)
-{
-	char text[256];
-	int not_on_wa = evolution_message_text(body, text, sizeof(text)) == 1;
-	enum wa_meaning m = WA_NONE;
-
-	if (status == 401)
-		m = WA_UNAUTHORIZED;
-	else if (status == 403 && strcasestr(text, "global api key"))
-		m = WA_AUTH_GUARD;	/* auth.guard.ts: the server has no key set */
-	else if (status == 403)
-		m = WA_RESTRICTED;
-	else if (not_on_wa && status == 400)
-		m = WA_NOT_ON_WHATSAPP;
-	else if (strstr(text, "rate-overlimit"))
-		m = WA_RATE_LIMIT;
-	else if (status >= 500 && strstr(text, "Connection Closed"))
-		m = WA_CONNECTION_CLOSED;
-	else if (status >= 500 && strstr(text, "Cannot read properties"))
-		m = WA_CLIENT_NOT_STARTED;
-	snprintf(buf, bufsz, "HTTP %ld: %s", status, text);
-	return m;
-}
-
-int provider_refused_key(const struct send_result *r)
-{
-	return r->meaning == WA_UNAUTHORIZED || r->meaning == WA_AUTH_GUARD;
-}
-
-enum fault provider_fault(const struct send_result *r)
-{
-	switch (r->cls) {
-	case HTTP_OK:
-		return FAULT_NONE;
-	case HTTP_TIMEOUT:
-	case HTTP_NETWORK:
-		return FAULT_PROVIDER;
-	case HTTP_4XX:
-		if (provider_refused_key(r))
-			return FAULT_PROVIDER;
-		if (r->meaning == WA_NOT_ON_WHATSAPP)
-			return FAULT_RECIPIENT;
-		return FAULT_CHIP;
-	case HTTP_5XX:
-		if (r->meaning == WA_CONNECTION_CLOSED || r->meaning == WA_RATE_LIMIT ||
-		    r->meaning == WA_CLIENT_NOT_STARTED)
-			return FAULT_CHIP;
-		return FAULT_PROVIDER;
-	}
-	return FAULT_PROVIDER;
-}
-
-const char *fault_name(enum fault f)
-{
-	return f == FAULT_CHIP ? "chip" : f == FAULT_PROVIDER ? "provider" :
-	       f == FAULT_RECIPIENT ? "recipient" : NULL;
-}
-
 /* The id of the sent message: Evolution key.id, Z-API messageId. */
 static int success_id(const char *provider, const char *body, char *out, size_t n)
 {
-	json_object *root = parse(body), *key, *id = NULL;
+	json_object *root = provider_json(body), *key, *id = NULL;
 	int ok = 0;
 
 	if (root && json_object_is_type(root, json_type_object)) {
@@ -184,16 +30,31 @@ static int success_id(const char *provider, const char *body, char *out, size_t 
 	return ok;
 }
 
-enum http_class provider_send(struct http_client *http, const struct config *cfg,
-			      const struct send_request *req, struct send_result *res)
+int provider_typing_ms(const struct config *cfg, const char *text)
+{
+	long chars = 0, ms;
+	const unsigned char *p;
+
+	if (cfg->send_typing_ms_per_char <= 0)
+		return 0;
+	for (p = (const unsigned char *)text; *p; p++)
+		chars += (*p & 0xC0) != 0x80;	/* characters, not bytes */
+	ms = chars * cfg->send_typing_ms_per_char;
+	if (ms < cfg->send_typing_min_ms)
+		ms = cfg->send_typing_min_ms;
+	if (ms > cfg->send_typing_max_ms)
+		ms = cfg->send_typing_max_ms;
+	return (int)ms;
+}
+
+void provider_call_build(const struct config *cfg, const struct send_request *req,
+			 struct provider_call *call)
 {
 	struct strbuf url = STRBUF_INIT, auth = STRBUF_INIT;
 	json_object *body = json_object_new_object();
-	const char *headers[3];
-	struct http_response r;
 	int zapi = !strcmp(req->provider, "zapi");
 
-	memset(res, 0, sizeof(*res));
+	memset(call, 0, sizeof(*call));
 	if (zapi) {
 		char *id = http_path_escape(req->zapi_instance_id ? req->zapi_instance_id : "");
 		char *tok = http_path_escape(req->zapi_token ? req->zapi_token : "");
@@ -203,6 +64,12 @@ enum http_class provider_send(struct http_client *http, const struct config *cfg
 		sb_addf(&auth, "Client-Token: %s", cfg->zapi_client_token ? cfg->zapi_client_token : "");
 		json_object_object_add(body, "phone", json_object_new_string(req->number));
 		json_object_object_add(body, "message", json_object_new_string(req->text));
+		/* Z-API takes whole seconds, 1 to 15 */
+		if (req->typing_ms > 0)
+			json_object_object_add(body, "delayTyping", json_object_new_int(
+				req->typing_ms < 1000 ? 1 : req->typing_ms > 15000 ? 15 :
+				(req->typing_ms + 500) / 1000));
+		call->timeout_ms = cfg->zapi_timeout_ms;
 	} else {
 		char *inst = http_path_escape(req->instance_name);
 		sb_addf(&url, "%s/message/sendText/%s", cfg->evolution_url ? cfg->evolution_url : "", inst);
@@ -210,46 +77,75 @@ enum http_class provider_send(struct http_client *http, const struct config *cfg
 		sb_addf(&auth, "apikey: %s", cfg->evolution_api_key ? cfg->evolution_api_key : "");
 		json_object_object_add(body, "number", json_object_new_string(req->number));
 		json_object_object_add(body, "text", json_object_new_string(req->text));
+		/* the server holds the answer this long, showing "typing..." */
+		if (req->typing_ms > 0)
+			json_object_object_add(body, "delay", json_object_new_int(req->typing_ms));
+		call->timeout_ms = cfg->evolution_timeout_ms;
 	}
-	http_client_set_timeout(http, zapi ? cfg->zapi_timeout_ms : cfg->evolution_timeout_ms);
-	headers[0] = "Content-Type: application/json";
-	headers[1] = sb_str(&auth);
-	headers[2] = NULL;
-	http_request(http, "POST", sb_str(&url), headers,
-		     json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN), &r);
+	call->timeout_ms += req->typing_ms > 0 ? req->typing_ms : 0;
+	call->url = sb_detach(&url);
+	call->auth = sb_detach(&auth);
+	call->body = xstrdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
+	call->headers[0] = "Content-Type: application/json";
+	call->headers[1] = call->auth;
+	call->headers[2] = NULL;
 	json_object_put(body);
-	sb_free(&url);
-	sb_free(&auth);
+}
 
+void provider_call_free(struct provider_call *call)
+{
+	free(call->url);
+	free(call->auth);
+	free(call->body);
+	memset(call, 0, sizeof(*call));
+}
+
+void provider_result(const struct send_request *req, struct http_response *r,
+		     struct send_result *res)
+{
+	int zapi = !strcmp(req->provider, "zapi");
+
+	memset(res, 0, sizeof(*res));
 	/* A 2xx status line whose body then broke off, or ran past the size
 	 * cap, is still the provider accepting the message. */
-	if (r.cls == HTTP_NETWORK && r.status >= 200 && r.status < 300) {
-		r.cls = HTTP_OK;
-		free(r.body);
-		r.body = xstrdup("");
-		r.len = 0;
+	if (r->cls == HTTP_NETWORK && r->status >= 200 && r->status < 300) {
+		r->cls = HTTP_OK;
+		free(r->body);
+		r->body = xstrdup("");
+		r->len = 0;
 	}
-	res->cls = r.cls;
-	res->status = r.status;
-	res->latency_ms = r.elapsed_ms;
-	res->retry_after_s = r.retry_after_s;
-	if (r.cls == HTTP_OK) {
+	res->latency_ms = r->elapsed_ms;
+	res->retry_after_s = r->retry_after_s;
+	if (r->cls == HTTP_OK) {
+		res->cls = r->cls;
+		res->status = r->status;
+		res->why = "";
 		/* The provider accepted the message: an unreadable body does
 		 * not make it unsent, and sending it again could double it. */
-		if (!success_id(req->provider, r.body, res->message_id, sizeof(res->message_id)))
+		if (!success_id(req->provider, r->body, res->message_id, sizeof(res->message_id)))
 			snprintf(res->error, sizeof(res->error),
 				 "HTTP %ld with no message id in the body (%zu bytes)",
-				 r.status, r.len);
-	} else if (r.cls == HTTP_4XX || r.cls == HTTP_5XX) {
-		res->meaning = evolution_error_meaning(r.body, r.status, res->error,
-						       sizeof(res->error));
-		if (r.status == 429)
-			res->meaning = WA_RATE_LIMIT;
+				 r->status, r->len);
 	} else {
-		snprintf(res->error, sizeof(res->error), "%s", r.error);
+		provider_classify(r->cls, r->status, r->body, r->error,
+				  zapi ? req->zapi_token : NULL, res);
+		/* no answer to a request that left: it may have been sent */
+		res->uncertain = (r->cls == HTTP_TIMEOUT || r->cls == HTTP_NETWORK) &&
+				 r->request_sent && (r->status == 0 || r->status < 300);
 	}
-	res->fault = provider_fault(res);
-	res->uncertain = res->cls == HTTP_TIMEOUT;
+}
+
+enum http_class provider_send(struct http_client *http, const struct config *cfg,
+			      const struct send_request *req, struct send_result *res)
+{
+	struct provider_call call;
+	struct http_response r;
+
+	provider_call_build(cfg, req, &call);
+	http_client_set_timeout(http, call.timeout_ms);
+	http_request(http, "POST", call.url, call.headers, call.body, &r);
+	provider_call_free(&call);
+	provider_result(req, &r, res);
 	http_response_free(&r);
 	return res->cls;
 }

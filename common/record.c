@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The arrays of chipctl_record_sends, in its order. */
+enum { R_MSG, R_CHIP, R_ATTEMPT, R_STATUS, R_LATENCY, R_PMSG, R_NOTE, R_MODE, R_CAND,
+       R_THR };
+
 void record_init(struct record *rec)
 {
 	memset(rec, 0, sizeof(*rec));
@@ -18,7 +22,10 @@ void record_init(struct record *rec)
 
 void record_free(struct record *rec)
 {
-	sb_free(&rec->msgs);
+	int j;
+
+	for (j = 0; j < RECORD_ARRAYS; j++)
+		sb_free(&rec->a[j]);
 	sb_free(&rec->resets);
 	rec->count = 0;
 }
@@ -27,13 +34,6 @@ static const char *mode_of(const struct sender *s, const struct outbound *m)
 {
 	return !s->ctx->cfg.send_multi_chip ? "single" : m->pr.normal ? "normal" : "fallback";
 }
-
-static const char sent_sql[] =
-	"SELECT chipctl_record_sent(p_msg => $1::bigint,"
-	" p_worker => $2, p_chip => $3::uuid, p_provider => $4, p_attempt => $5::int,"
-	" p_status => $6::int, p_latency => $7::int, p_provider_msg => $8,"
-	" p_correlation => $9::uuid, p_run => $10::uuid, p_note => $11, p_mode => $12,"
-	" p_candidates => $13::int, p_threshold => $14::int)";
 
 /* A breaker key of chipctl_breaker_success, once in the batch's list. */
 static void reset_key(struct strbuf *keys, const char *kind, const char *name)
@@ -45,40 +45,25 @@ static void reset_key(struct strbuf *keys, const char *kind, const char *name)
 		pga_add(keys, key);
 }
 
-int record_success(struct sender *s, struct record *rec, const struct outbound *m,
-		   const struct pool_chip *c, const struct send_result *r)
+void record_sent(struct sender *s, struct record *rec, const struct outbound *m,
+		 const char *chip_id, const char *provider, int dirty,
+		 const struct send_result *r, const char *note)
 {
-	char id[24], att[8], status[8], lat[16], cand[8], thr[8];
-	const char *p[14];
-
-	snprintf(id, sizeof(id), "%ld", m->id);
-	snprintf(att, sizeof(att), "%d", m->pr.sends);
-	snprintf(status, sizeof(status), "%ld", r->status);
-	snprintf(lat, sizeof(lat), "%d", (int)r->latency_ms);
-	snprintf(cand, sizeof(cand), "%d", m->pr.candidates);
-	snprintf(thr, sizeof(thr), "%d", m->pr.threshold);
-	p[0] = id;
-	p[1] = s->worker_id;
-	p[2] = c->id;
-	p[3] = c->provider;
-	p[4] = att;
-	p[5] = status;
-	p[6] = lat;
-	p[7] = r->message_id;
-	p[8] = m->correlation_id;
-	p[9] = s->ctx->run_id;
-	p[10] = r->error;
-	p[11] = mode_of(s, m);
-	p[12] = cand;
-	p[13] = thr;
-	if (db_pipeline_enter(s->ctx->db, NULL, NULL) < 0 ||
-	    db_pipeline_send(s->ctx->db, sent_sql, 14, p) < 0 ||
-	    db_pipeline_read(s->ctx->db, 0) < 0)
-		return -1;
-	pga_addl(&rec->msgs, m->id);
-	if (c->dirty) {
-		reset_key(&rec->resets, "chip", c->id);
-		reset_key(&rec->resets, "provider", c->provider);
+	if (rec->count == 0)
+		rec->since = mono_now();
+	pga_addl(&rec->a[R_MSG], m->id);
+	pga_add(&rec->a[R_CHIP], chip_id);
+	pga_addl(&rec->a[R_ATTEMPT], m->pr.sends);
+	pga_addl(&rec->a[R_STATUS], r->status);
+	pga_addl(&rec->a[R_LATENCY], (long)r->latency_ms);
+	pga_add(&rec->a[R_PMSG], r->message_id);
+	pga_add(&rec->a[R_NOTE], note ? note : r->error);
+	pga_add(&rec->a[R_MODE], mode_of(s, m));
+	pga_addl(&rec->a[R_CAND], m->pr.candidates);
+	pga_addl(&rec->a[R_THR], m->pr.threshold);
+	if (dirty) {
+		reset_key(&rec->resets, "chip", chip_id);
+		reset_key(&rec->resets, "provider", provider);
 	}
 	rec->count++;
 	s->st.sent++;
@@ -86,37 +71,48 @@ int record_success(struct sender *s, struct record *rec, const struct outbound *
 		s->st.fallback++;
 	if (r->error[0])
 		log_warn("provider accepted the message with an unreadable answer",
-			 "message=%ld", m->id, "chip=%s", c->instance, "detail=%s", r->error);
-	log_debug("message sent", "message=%ld", m->id, "chip=%s", c->instance,
-		  "provider=%s", c->provider, "latency_ms=%.1f", r->latency_ms,
+			 "message=%ld", m->id, "chip=%s", chip_id, "detail=%s", r->error);
+	log_debug("message sent", "message=%ld", m->id, "chip=%s", chip_id,
+		  "provider=%s", provider, "latency_ms=%.1f", r->latency_ms,
 		  "correlation=%s", m->correlation_id);
+}
+
+int record_success(struct sender *s, struct record *rec, const struct outbound *m,
+		   const struct pool_chip *c, const struct send_result *r)
+{
+	record_sent(s, rec, m, c->id, c->provider, c->dirty, r, NULL);
 	return 0;
+}
+
+int record_due(const struct record *rec)
+{
+	return rec->count >= RECORD_FLUSH_COUNT ||
+	       (rec->count > 0 && mono_now() - rec->since >= RECORD_FLUSH_S);
 }
 
 int record_flush(struct sender *s, struct record *rec)
 {
 	char base[16];
-	const char *p[5];
+	const char *p[RECORD_ARRAYS + 4];
 	PGresult *res;
-	int i;
+	int i, j;
 
-	/* the pipelined proofs first: chipctl_record_sent_batch reads them */
-	if (db_pipeline_exit(s->ctx->db) < 0) {
-		record_free(rec);
-		return -1;
-	}
 	if (rec->count == 0)
 		return 0;
 	snprintf(base, sizeof(base), "%d", s->ctx->cfg.breaker_backoff_s);
-	p[0] = pga_end(&rec->msgs);
-	p[1] = s->worker_id;
-	p[2] = s->ctx->run_id;
-	p[3] = base;
-	p[4] = rec->resets.len ? pga_end(&rec->resets) : NULL;
+	for (j = 0; j < RECORD_ARRAYS; j++)
+		p[j] = pga_end(&rec->a[j]);
+	p[RECORD_ARRAYS] = s->worker_id;
+	p[RECORD_ARRAYS + 1] = s->ctx->run_id;
+	p[RECORD_ARRAYS + 2] = base;
+	p[RECORD_ARRAYS + 3] = rec->resets.len ? pga_end(&rec->resets) : NULL;
 	res = db_query(s->ctx->db,
-		"SELECT id, recorded FROM chipctl_record_sent_batch(p_msgs => $1::bigint[],"
-		" p_worker => $2, p_run => $3::uuid, p_base_backoff => $4::int,"
-		" p_reset_keys => $5::text[])", 5, p);
+		"SELECT id, recorded FROM chipctl_record_sends(p_msgs => $1::bigint[],"
+		" p_chips => $2::uuid[], p_attempts => $3::int[], p_status => $4::int[],"
+		" p_latency => $5::int[], p_provider_msgs => $6::text[], p_notes => $7::text[],"
+		" p_modes => $8::text[], p_candidates => $9::int[], p_thresholds => $10::int[],"
+		" p_worker => $11, p_run => $12::uuid, p_base_backoff => $13::int,"
+		" p_reset_keys => $14::text[])", RECORD_ARRAYS + 4, p);
 	record_free(rec);
 	if (!res)
 		return -1;
@@ -153,9 +149,9 @@ int record_failure(struct sender *s, const struct outbound *m, const struct pool
 {
 	const struct config *cfg = &s->ctx->cfg;
 	char id[24], att[8], status[8], lat[16], cand[8], thr[8], cd[16];
-	const char *p[19];
+	const char *p[20];
 	int secs = cooldown_for(cfg, r);
-	int closed = r->meaning == WA_CONNECTION_CLOSED;
+	int closed = provider_chip_disconnected(r);
 
 	snprintf(id, sizeof(id), "%ld", m->id);
 	snprintf(att, sizeof(att), "%d", m->pr.sends);
@@ -183,6 +179,7 @@ int record_failure(struct sender *s, const struct outbound *m, const struct pool
 	p[16] = thr;
 	p[17] = closed ? "t" : "f";
 	p[18] = cd;
+	p[19] = r->why;
 	if (db_exec(s->ctx->db,
 		    "SELECT chipctl_record_failure(p_msg => $1::bigint, p_chip => $2::uuid,"
 		    " p_provider => $3, p_attempt => $4::int, p_status => $5::int,"
@@ -190,7 +187,8 @@ int record_failure(struct sender *s, const struct outbound *m, const struct pool
 		    " p_uncertain => $9::boolean, p_error => $10, p_correlation => $11::uuid,"
 		    " p_worker => $12, p_run => $13::uuid, p_tipo => $14, p_mode => $15,"
 		    " p_candidates => $16::int, p_threshold => $17::int,"
-		    " p_disconnected => $18::boolean, p_cooldown_s => $19::int)", 19, p) < 0)
+		    " p_disconnected => $18::boolean, p_cooldown_s => $19::int,"
+		    " p_blame => $20)", 20, p) < 0)
 		return -1;
 	if (r->fault != FAULT_CHIP || r->uncertain)
 		return 0;
@@ -204,8 +202,9 @@ int record_failure(struct sender *s, const struct outbound *m, const struct pool
 	}
 	if (!closed && secs <= 0)
 		return 0;	/* cooldowns configured off: its breaker decides */
-	log_warn(closed ? "chip session closed: marked disconnected" : "chip cooled off",
-		 "chip=%s", c->instance, "cooldown_s=%d", closed ? 0 : secs, "error=%s", r->error);
+	log_warn(closed ? "chip session or instance down: marked disconnected" : "chip cooled off",
+		 "chip=%s", c->instance, "cooldown_s=%d", closed ? 0 : secs, "error=%s", r->error,
+		 "why=%s", r->why);
 	return 1;
 }
 

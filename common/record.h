@@ -2,24 +2,23 @@
  * record: writing down what happened to each message of a batch (SPEC
  * section 8, step 5).
  *
- * Owns each success, proven the moment its answer arrives without
- * waiting for the database (chipctl_record_sent in libpq's pipeline mode:
- * its successful attempt, with the choice that led to it and the
- * provider's message id, its own transaction), so a worker killed at any
- * moment leaves at most the one message whose HTTP call was in flight
- * sent but unproven; the batch's successes recorded in one round trip
- * (chipctl_record_sent_batch, sql/009, which reads the proofs: the queue
- * rows 'enviada', the interactions, the affinity, the chips' totals, the
- * breakers reset; the stuck-queue rescue calls it too);
- * each failed attempt, with whose fault it was, and for the chip's fault
- * its cooldown (the policy: 429 and rate-overlimit 5 min, 400 30 min, 403
- * 60 min, others 15 min, or longer when Retry-After says so) or its
- * session marked down, and the restriction alert (chipctl_record_failure);
- * and the messages that leave unsent, in one round trip
- * (chipctl_finish_batch: waiting, backing off, or final). Results are
- * written only while the message is still claimed by this worker. Whether
- * attempts are used up, and whether a message has expired, is decided by
- * the SQL definitions (006), not here.
+ * Owns the batch's successes, kept as their answers arrive and written
+ * together (chipctl_record_sends: their attempts, then the queue rows
+ * 'enviada', the interactions, the affinity, the chips' totals, the
+ * breakers reset), every RECORD_FLUSH_S or RECORD_FLUSH_COUNT successes and
+ * at the batch's end: no commit per message. A worker killed before a
+ * flush leaves its sends uncertain (their chip and start were committed
+ * before they left: chipctl_sends_start), and whoever takes those messages
+ * next asks the provider (reconcile), so none is sent twice. Also each
+ * failed attempt, with whose fault it was, and for the chip's fault its
+ * cooldown (the policy: 429 and rate-overlimit 5 min, 400 30 min, 403 60
+ * min, others 15 min, or longer when Retry-After says so) or its session
+ * marked down, and the restriction alert (chipctl_record_failure); and the
+ * messages that leave unsent, in one round trip (chipctl_finish_batch:
+ * waiting, backing off, or final; an uncertain one keeps its chip and
+ * start). Results are written only while the message is still claimed by
+ * this worker. Whether attempts are used up, and whether a message has
+ * expired, is decided by the SQL definitions, not here.
  */
 #ifndef CHIPCTL_RECORD_H
 #define CHIPCTL_RECORD_H
@@ -29,22 +28,35 @@
 struct pool_chip;
 struct send_result;
 
-/* The successes of a batch, waiting for the batch's write. */
+/* Successes are written together at most this long after the first, or
+ * once this many wait. */
+#define RECORD_FLUSH_S 0.2
+#define RECORD_FLUSH_COUNT 200
+#define RECORD_ARRAYS 10
+
+/* The successes of a batch, waiting for their write. */
 struct record {
-	struct strbuf msgs;	/* their message ids (a PostgreSQL array) */
+	struct strbuf a[RECORD_ARRAYS];	/* the arrays of chipctl_record_sends */
 	struct strbuf resets;	/* breakers to close: 'chip:ID', 'provider:NAME' */
 	int count;
+	double since;		/* mono_now() of the oldest waiting */
 };
 
 void record_init(struct record *rec);
 void record_free(struct record *rec);
 
-/* Prove one success now (pipelined: no wait) and keep it for the batch's
- * write. 0, or -1 on a database error. */
+/* Keep one success for the next write: message m sent through chip_id of
+ * provider (dirty: its breakers must be closed), the answer r; note, when
+ * not NULL, is stored as the attempt's text instead of r's. */
+void record_sent(struct sender *s, struct record *rec, const struct outbound *m,
+		 const char *chip_id, const char *provider, int dirty,
+		 const struct send_result *r, const char *note);
+/* The same for a chip of the batch's pool. Returns 0. */
 int record_success(struct sender *s, struct record *rec, const struct outbound *m,
 		   const struct pool_chip *c, const struct send_result *r);
-/* Record the batch's successes (then empty), after every pipelined proof
- * was read back. 0, or -1 on a database error. */
+/* Is it time to write the waiting successes? */
+int record_due(const struct record *rec);
+/* Write the waiting successes (then empty). 0, or -1 on a database error. */
 int record_flush(struct sender *s, struct record *rec);
 
 /* Write one failed attempt. Returns 1 when the chip can no longer send

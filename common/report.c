@@ -71,7 +71,8 @@ static const char css[] =
 	"nav a{margin-right:12px}.note{color:#616161;margin:4px 0 10px}"
 	"table{border-collapse:collapse;background:#fff;font-size:13px}"
 	"th,td{border:1px solid #e0e0e0;padding:2px 8px;text-align:left;white-space:nowrap}"
-	"td.num{text-align:right}td.wrap{white-space:normal;max-width:520px}"
+	"td.num{text-align:right}td.wrap{white-space:normal;max-width:520px;"
+	"overflow-wrap:anywhere}figcaption b,td.name{unicode-bidi:isolate}"
 	".lv{color:#fff;padding:0 6px;border-radius:3px}"
 	".grid{display:flex;flex-wrap:wrap;gap:8px}figure{margin:6px 0;background:#fff;"
 	"border:1px solid #e0e0e0;padding:4px}figcaption{font-size:12px;color:#424242}"
@@ -88,7 +89,10 @@ static void td(struct strbuf *out, const char *cls, const char *text)
 		sb_add(out, cls);
 		sb_add(out, "\">");
 	}
-	html_esc(out, text);
+	if (cls && !strcmp(cls, "name"))
+		html_name(out, text);
+	else
+		html_esc(out, text);
 	sb_add(out, "</td>");
 }
 
@@ -151,8 +155,8 @@ static void pool_table(struct strbuf *out, const PGresult *res)
 		else
 			snprintf(cool, sizeof(cool), "-");
 		sb_add(out, "<tr class=\"chip\">");
-		td(out, NULL, PQgetvalue(res, r, POOL_NAME));
-		td(out, NULL, PQgetvalue(res, r, POOL_PHONE));
+		td(out, "name", PQgetvalue(res, r, POOL_NAME));
+		td(out, "name", PQgetvalue(res, r, POOL_PHONE));
 		td(out, NULL, PQgetvalue(res, r, POOL_STATUS));
 		sb_addf(out, "<td><span class=\"lv\" style=\"background:%s\">%.0f ",
 			level_colour(PQgetvalue(res, r, POOL_LEVEL)),
@@ -182,7 +186,7 @@ static void breakers(struct strbuf *out, const PGresult *now, const PGresult *tr
 		if (db_val(now, r, 3))
 			fmt_duration(strtod(PQgetvalue(now, r, 3), NULL), held, sizeof(held));
 		sb_add(out, "<p class=\"crit\">");
-		html_esc(out, PQgetvalue(now, r, 0));
+		html_name(out, PQgetvalue(now, r, 0));
 		sb_add(out, " is ");
 		html_esc(out, PQgetvalue(now, r, 1));
 		if (db_val(now, r, 2)) {
@@ -207,7 +211,7 @@ static void breakers(struct strbuf *out, const PGresult *now, const PGresult *tr
 			 !strcmp(PQgetvalue(tr, r, 7), "t") ? " (still)" : "");
 		sb_add(out, "<tr class=\"transition\">");
 		td(out, NULL, when);
-		td(out, NULL, PQgetvalue(tr, r, 0));
+		td(out, "name", PQgetvalue(tr, r, 0));
 		td(out, NULL, PQgetvalue(tr, r, 1));
 		td(out, strcmp(PQgetvalue(tr, r, 2), "closed") ? "crit" : NULL, PQgetvalue(tr, r, 2));
 		td(out, NULL, held);
@@ -248,7 +252,7 @@ static void alerts(struct strbuf *out, const PGresult *res, double now)
 		td(out, !strcmp(PQgetvalue(res, r, 2), "critical") ? "crit" :
 		   !strcmp(PQgetvalue(res, r, 2), "warning") ? "warn" : NULL, PQgetvalue(res, r, 2));
 		td(out, NULL, PQgetvalue(res, r, 0));
-		td(out, NULL, PQgetvalue(res, r, 1));
+		td(out, "name", PQgetvalue(res, r, 1));
 		td(out, NULL, held);
 		td(out, "wrap", PQgetvalue(res, r, 3));
 		sb_add(out, "</tr>");

@@ -77,7 +77,7 @@ static void one_chip(struct strbuf *out, const struct config *cfg, const PGresul
 			ys[n++] = strtod(PQgetvalue(h, r, 6), NULL);
 		}
 	sb_addf(out, "<figure class=\"small\" data-rank=\"%d\"><figcaption><b>", rank);
-	html_esc(out, PQgetvalue(h, from, 1));
+	html_name(out, PQgetvalue(h, from, 1));
 	sb_addf(out, "</b> <span class=\"lv\" style=\"background:%s\">%.0f ",
 		level_colour(PQgetvalue(h, from, 3)), strtod(PQgetvalue(h, from, 2), NULL));
 	html_esc(out, PQgetvalue(h, from, 3));

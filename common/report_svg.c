@@ -6,9 +6,9 @@
 #include <string.h>
 #include <time.h>
 
-void html_esc(struct strbuf *sb, const char *s)
+static void esc(struct strbuf *sb, const char *s, size_t n)
 {
-	for (; s && *s; s++) {
+	for (; s && n && *s; s++, n--) {
 		switch (*s) {
 		case '&': sb_add(sb, "&amp;"); break;
 		case '<': sb_add(sb, "&lt;"); break;
@@ -18,6 +18,53 @@ void html_esc(struct strbuf *sb, const char *s)
 		default: sb_addc(sb, *s); break;
 		}
 	}
+}
+
+static int ascii(const char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 0;
+	return 1;
+}
+
+/* Text that is not all ASCII may hold right-to-left letters or overrides
+ * (U+202E): it goes between U+2068 FSI and U+2069 PDI, the isolates of
+ * plain text, which work in HTML, in SVG <text> and in tooltips alike, so
+ * nothing in it can reorder what follows. */
+#define FSI "\xe2\x81\xa8"
+#define PDI "\xe2\x81\xa9"
+
+void html_esc(struct strbuf *sb, const char *s)
+{
+	int iso = !ascii(s);
+
+	if (iso)
+		sb_add(sb, FSI);
+	esc(sb, s, (size_t)-1);
+	if (iso)
+		sb_add(sb, PDI);
+}
+
+void html_name(struct strbuf *sb, const char *s)
+{
+	size_t n = 0, chars = 0;
+	int iso = !ascii(s);
+
+	for (; s && s[n] && chars <= REPORT_NAME_MAX; n++)
+		if (((unsigned char)s[n] & 0xc0) != 0x80)
+			chars++;
+	if (iso)
+		sb_add(sb, FSI);
+	if (chars > REPORT_NAME_MAX) {
+		/* n is one past the first byte of character REPORT_NAME_MAX + 1 */
+		esc(sb, s, n - 1);
+		sb_add(sb, "\xe2\x80\xa6");	/* … */
+	} else {
+		esc(sb, s, (size_t)-1);
+	}
+	if (iso)
+		sb_add(sb, PDI);
 }
 
 const char *level_colour(const char *level)

@@ -25,8 +25,16 @@ struct chart {
 	double y0, y1;		/* the value range */
 };
 
-/* Append s to sb with & < > " ' escaped. NULL appends nothing. */
+/* Append s to sb with & < > " ' escaped, isolated (U+2068 ... U+2069) when
+ * it is not all ASCII, so right-to-left text or an override inside cannot
+ * reorder what follows. NULL appends nothing. */
 void html_esc(struct strbuf *sb, const char *s);
+
+/* A name (instance, breaker, subject) as html_esc does, cut to
+ * REPORT_NAME_MAX characters with an ellipsis: a 10 kB name must not push
+ * a table off the page. */
+#define REPORT_NAME_MAX 48
+void html_name(struct strbuf *sb, const char *s);
 
 /* The fill colour of a trust level (verde, amarelo, ...); grey if unknown. */
 const char *level_colour(const char *level);

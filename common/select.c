@@ -8,14 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The pool once per batch: the one definition of sendable, with the
  * batch's doctors' affinity (chipctl_pool). */
 static const char pool_sql[] =
 	"SELECT id, instance_name, provider, zapi_instance_id, zapi_token, trust_score,"
 	"  pode_prospectar, pode_followup, pode_responder, sendable, blocked_by, chip_probe,"
-	"  provider_probe, breaker_dirty, hour_used, day_used, room, affinity"
-	" FROM chipctl_pool(p_clientes => $1::text[], p_multi => $2::boolean, p_default => $3)";
+	"  provider_probe, breaker_dirty, hour_used, day_used, room, affinity,"
+	"  floor(extract(epoch FROM next_send_at))::bigint"
+	" FROM chipctl_pool(p_clientes => $1::text[], p_multi => $2::boolean, p_default => $3,"
+	"  p_worker => $4)";
 
 int select_provider_index(const char *provider)
 {
@@ -31,7 +34,7 @@ int select_load(struct sender *s, const struct outbound *msgs, int n, struct poo
 {
 	const struct config *cfg = &s->ctx->cfg;
 	struct strbuf cli = STRBUF_INIT;
-	const char *p[3];
+	const char *p[4];
 	PGresult *res;
 	int i;
 
@@ -41,7 +44,8 @@ int select_load(struct sender *s, const struct outbound *msgs, int n, struct poo
 	p[0] = pga_end(&cli);
 	p[1] = cfg->send_multi_chip ? "t" : "f";
 	p[2] = cfg->send_default_chip && *cfg->send_default_chip ? cfg->send_default_chip : NULL;
-	res = db_query(s->ctx->db, pool_sql, 3, p);
+	p[3] = s->worker_id;
+	res = db_query(s->ctx->db, pool_sql, 4, p);
 	sb_free(&cli);
 	if (!res)
 		return -1;
@@ -70,6 +74,10 @@ int select_load(struct sender *s, const struct outbound *msgs, int n, struct poo
 		c->room = (int)db_long(res, i, 16);
 		if (db_val(res, i, 17))
 			c->affinity = json_tokener_parse(PQgetvalue(res, i, 17));
+		c->next_send_at = db_val(res, i, 18) ? db_long(res, i, 18) : 0;
+		/* ties between equally used chips are broken differently by
+		 * each worker, so workers starting together choose apart */
+		c->rank = (unsigned)rand();
 	}
 	PQclear(res);
 	return 0;
@@ -126,12 +134,9 @@ static int eligible(const struct sender *s, const struct pool *pool, const struc
 static int better(const struct pool_chip *a, int an, const struct pool_chip *b, int bn,
 		  const struct outbound *m)
 {
-	int ap = !strcmp(a->id, m->uncertain_chip), bp = !strcmp(b->id, m->uncertain_chip);
 	int ar = !strstr(sb_str(&m->refused), a->id), br = !strstr(sb_str(&m->refused), b->id);
 	int aa, ba;
 
-	if (ap != bp)
-		return ap;
 	if (ar != br)
 		return ar;
 	if (an != bn)
@@ -146,6 +151,8 @@ static int better(const struct pool_chip *a, int an, const struct pool_chip *b, 
 		return a->hour_used < b->hour_used;
 	if (a->trust != b->trust)
 		return a->trust > b->trust;
+	if (a->rank != b->rank)
+		return a->rank < b->rank;
 	return strcmp(a->instance, b->instance) < 0;
 }
 
@@ -215,8 +222,9 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 {
 	struct strbuf chips = STRBUF_INIT, wants = STRBUF_INIT, cp = STRBUF_INIT,
 		      pp = STRBUF_INIT;
-	char lease[16];
-	const char *p[7];
+	const struct config *cfg = &s->ctx->cfg;
+	char lease[16], gap[16], jitter[16], hold[16];
+	const char *p[10];
 	PGresult *res;
 	int i, k, any = 0;
 
@@ -233,7 +241,14 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 	}
 	if (!any)
 		return 0;
-	snprintf(lease, sizeof(lease), "%d", s->ctx->cfg.breaker_probe_lease_s);
+	snprintf(lease, sizeof(lease), "%d", cfg->breaker_probe_lease_s);
+	snprintf(gap, sizeof(gap), "%d", cfg->send_chip_gap_s);
+	snprintf(jitter, sizeof(jitter), "%d", cfg->send_chip_gap_jitter_s);
+	/* the batch's longest life: its deadline, then a send in flight with
+	 * its typing; past it the hold is a dead worker's */
+	snprintf(hold, sizeof(hold), "%ld", 2L * cfg->send_batch_seconds + 5 +
+		 (cfg->evolution_timeout_ms > cfg->zapi_timeout_ms ? cfg->evolution_timeout_ms :
+		  cfg->zapi_timeout_ms) / 1000 + cfg->send_typing_max_ms / 1000);
 	p[0] = pga_end(&chips);
 	p[1] = pga_end(&wants);
 	p[2] = pga_end(&cp);
@@ -241,11 +256,15 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 	p[4] = s->worker_id;
 	p[5] = s->ctx->run_id;
 	p[6] = lease;
+	p[7] = gap;
+	p[8] = jitter;
+	p[9] = hold;
 	res = db_query(s->ctx->db,
 		"SELECT chip_id, granted FROM chipctl_reserve_chips(p_chips => $1::uuid[],"
 		" p_wants => $2::int[], p_chip_probes => $3::boolean[],"
 		" p_provider_probes => $4::boolean[], p_worker => $5, p_run => $6::uuid,"
-		" p_probe_lease_s => $7::int)", 7, p);
+		" p_probe_lease_s => $7::int, p_gap_s => $8::int, p_jitter_s => $9::int,"
+		" p_hold_s => $10::int)", 10, p);
 	sb_free(&chips);
 	sb_free(&wants);
 	sb_free(&cp);
@@ -270,6 +289,7 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 						  "granted=%d", granted);
 				take_back(msgs, n, k, c->assigned - granted);
 				c->room = 0;
+				c->room_taken = 1;
 				if (c->chip_probe || c->provider_probe)
 					c->bad = 1;
 			}
@@ -284,28 +304,20 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 
 int select_release(struct sender *s, struct pool *pool)
 {
-	struct strbuf chips = STRBUF_INIT;
-	const char *p[1];
-	int k, j, any = 0;
-	long rc;
+	char gap[16];
+	const char *p[2] = { s->worker_id, gap };
+	int k;
 
 	for (k = 0; k < pool->n; k++)
-		for (j = 0; j < pool->c[k].unused; j++, any++)
-			pga_add(&chips, pool->c[k].id);
-	if (!any) {
-		sb_free(&chips);
-		return 0;
-	}
-	p[0] = pga_end(&chips);
-	rc = db_exec(s->ctx->db, "SELECT chipctl_release_chips(p_chips => $1::uuid[])", 1, p);
-	sb_free(&chips);
-	for (k = 0; k < pool->n; k++)
 		pool->c[k].unused = 0;
-	return rc < 0 ? -1 : 0;
+	snprintf(gap, sizeof(gap), "%d", s->ctx->cfg.send_chip_gap_s);
+	return db_exec(s->ctx->db, "SELECT chipctl_release_hold(p_worker => $1,"
+		       " p_gap_s => $2::int)", 2, p) < 0 ? -1 : 0;
 }
 
 /* How far a chip got towards taking m: the further, the truer the reason. */
-enum stage { ST_NONE, ST_DISCONNECTED, ST_COOLDOWN, ST_CIRCUIT, ST_LIMIT, ST_PERMISSION };
+enum stage { ST_NONE, ST_DISCONNECTED, ST_COOLDOWN, ST_CIRCUIT, ST_AUTH, ST_LIMIT,
+	     ST_PACING, ST_PERMISSION };
 
 static enum stage stage_of(const struct sender *s, const struct pool *pool,
 			   const struct pool_chip *c, const struct outbound *m)
@@ -316,9 +328,18 @@ static enum stage stage_of(const struct sender *s, const struct pool *pool,
 		return !strcmp(c->blocked_by, "disconnected") ? ST_DISCONNECTED :
 		       !strcmp(c->blocked_by, "cooldown") ? ST_COOLDOWN :
 		       !strcmp(c->blocked_by, "circuit_open") ? ST_CIRCUIT :
-		       !strcmp(c->blocked_by, "limit") ? ST_LIMIT : ST_NONE;
+		       !strcmp(c->blocked_by, "limit") ? ST_LIMIT :
+		       /* its gap since its last send runs, or another worker
+			* has its one send in flight */
+		       !strcmp(c->blocked_by, "pacing") || !strcmp(c->blocked_by, "busy") ?
+		       ST_PACING : ST_NONE;
+	if (c->room_taken)	/* another worker took it between snapshot and grant */
+		return ST_PACING;
 	if (c->bad)
 		return ST_COOLDOWN;
+	/* its provider refused chipctl's configuration this cycle */
+	if (select_provider_index(c->provider) ? s->unauthorized_zapi : s->unauthorized_evolution)
+		return ST_AUTH;
 	if (!provider_usable(s, pool, c) || (c->chip_probe && c->probe_taken))
 		return ST_CIRCUIT;
 	if (c->room <= 0)
@@ -326,11 +347,27 @@ static enum stage stage_of(const struct sender *s, const struct pool *pool,
 	return eligible(s, pool, c, m, &normal) ? ST_LIMIT : ST_PERMISSION;
 }
 
+long select_pacing_wait(const struct pool *pool)
+{
+	long long now = (long long)time(NULL), first = 0;
+	int k;
+
+	for (k = 0; k < pool->n; k++) {
+		if (!strcmp(pool->c[k].blocked_by, "busy") || pool->c[k].room_taken)
+			return 0;	/* free as soon as its holder's batch ends */
+		if (pool->c[k].next_send_at > now &&
+		    (!first || pool->c[k].next_send_at < first))
+			first = pool->c[k].next_send_at;
+	}
+	return first > now ? (long)(first - now) : 0;
+}
+
 const char *select_wait_reason(const struct sender *s, const struct pool *pool,
 			       const struct outbound *m)
 {
 	static const char *const reason[] = { "WAIT_NO_CHIP", "WAIT_DISCONNECTED",
-		"WAIT_COOLDOWN", "WAIT_CIRCUIT_OPEN", "WAIT_LIMIT", "WAIT_NO_PERMISSION" };
+		"WAIT_COOLDOWN", "WAIT_CIRCUIT_OPEN", "WAIT_PROVIDER_AUTH", "WAIT_LIMIT",
+		"WAIT_PACING", "WAIT_NO_PERMISSION" };
 	enum stage best = ST_NONE;
 	int k;
 

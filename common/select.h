@@ -4,11 +4,12 @@
  *
  * Owns the choice, made in the worker over one snapshot of the pool per
  * batch (the chipctl_chip_now view: the one definition of a sendable chip),
- * and the reservation of the chosen chips' hourly and daily room and of any
- * breaker probe, in one round trip (chipctl_reserve_chips): the database
- * grants what is still free, so no number of workers can take a chip past
- * its limits. The order of preference: the chip an uncertain send went
- * through, a chip that has not refused the message before, then normal
+ * and the reservation of the chosen chips' hourly and daily room, of any
+ * breaker probe, of the chip's pacing gap and of its hold (one send in
+ * flight fleet-wide), in one round trip (chipctl_reserve_chips): the
+ * database grants what is still free, so no number of workers can take a
+ * chip past its limits, start two of its sends at once or within its gap.
+ * The order of preference: a chip that has not refused the message before, then normal
  * mode (the chip's permission for the message type)
  * before fallback mode (trust at the type's fallback threshold), the
  * doctor's chip by affinity (responses weigh three times a message), the
@@ -35,12 +36,17 @@ struct pool_chip {
 	int chip_probe;		/* its breaker is due a probe: one send only */
 	int provider_probe;	/* its provider's breaker is due a probe */
 	int dirty;		/* a success must close and reset its breakers */
+	long long next_send_at;	/* its pacing gap runs until then (unix s), or 0 */
+	unsigned rank;		/* this worker's tie-break between equal chips */
+	int room_taken;		/* its reservation was refused: another worker
+				 * holds it, or took its room, since the snapshot */
 	int hour_used, day_used;
 	int room;		/* sends it may still take */
 	int bad;		/* failed in this batch: no more sends through it */
 	int probe_taken;
 	int assigned;		/* in the round being reserved */
-	int unused;		/* reserved and not sent: given back at the end */
+	int unused;		/* reserved and not started (counted by the database as
+				 * the chip's held_room, given back at the end) */
 	struct json_object *affinity;	/* cliente_id -> score, for this batch */
 };
 
@@ -75,8 +81,13 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
  * in ->unused, and select_release gives it back. */
 void select_unassign(struct outbound *m);
 
-/* Give back every reserved send that did not happen. 0 or -1. */
+/* The batch is over: give back every reserved send that did not start, and
+ * free this worker's chips for the others (chipctl_release_hold). 0 or -1. */
 int select_release(struct sender *s, struct pool *pool);
+
+/* Seconds until the first chip whose pacing gap runs may send again; 0
+ * when a chip is held by another worker (free when its batch ends). */
+long select_pacing_wait(const struct pool *pool);
 
 /* The outcome_reason_code of a message that no chip can take now. */
 const char *select_wait_reason(const struct sender *s, const struct pool *pool,

@@ -2,10 +2,12 @@
 #include "alert.h"
 #include "breaker.h"
 #include "ctx.h"
+#include "flight.h"
 #include "guard.h"
 #include "http.h"
 #include "log.h"
 #include "provider.h"
+#include "reconcile.h"
 #include "record.h"
 #include "select.h"
 #include "trust.h"
@@ -23,15 +25,28 @@ int sender_init(struct sender *s, struct chipctl_ctx *ctx, const char *worker_id
 	memset(s, 0, sizeof(*s));
 	s->ctx = ctx;
 	snprintf(s->worker_id, sizeof(s->worker_id), "%s", worker_id);
+	s->evo_keeps = -1;
 	s->http = http_client_new(cfg->evolution_connect_timeout_ms, timeout,
 				  (size_t)cfg->http_max_response_bytes);
-	return s->http ? 0 : -1;
+	return s->http && sender_multi_reset(s) == 0 ? 0 : -1;
+}
+
+int sender_multi_reset(struct sender *s)
+{
+	const struct config *cfg = &s->ctx->cfg;
+
+	http_multi_free(s->multi);
+	s->multi = http_multi_new(cfg->evolution_connect_timeout_ms,
+				  (size_t)cfg->http_max_response_bytes, cfg->send_max_in_flight, 0);
+	return s->multi ? 0 : -1;
 }
 
 void sender_free(struct sender *s)
 {
 	http_client_free(s->http);
+	http_multi_free(s->multi);
 	s->http = NULL;
+	s->multi = NULL;
 }
 
 /* base * 2^n, capped, with +-20 % jitter. */
@@ -69,6 +84,13 @@ static void leave_unsent(struct sender *s, const struct pool *pool, struct outbo
 		f->next_in_s = backoff_s(cfg->send_backoff_base_s, cfg->send_backoff_max_s,
 					 m->tentativas);
 		s->st.rescheduled++;
+	} else if (!strcmp(f->reason, "WAIT_PACING")) {
+		/* only the chips' pace holds it: due again when the first of
+		 * them may send, or at once when another worker holds them (an
+		 * attempt is not a wait: no esperas) */
+		f->next_in_s = select_pacing_wait(pool);
+		s->st.waited++;
+		s->paced++;
 	} else {
 		f->waits = 1;
 		f->next_in_s = backoff_s(cfg->send_wait_backoff_s, cfg->send_wait_backoff_max_s,
@@ -97,11 +119,35 @@ static void unauthorized(struct sender *s, const char *provider, const char *why
 		s->unauthorized_zapi = 1;
 	else
 		s->unauthorized_evolution = 1;
-	snprintf(text, sizeof(text), "%s refused chipctl's credentials (%s): sending through "
-		 "%s is stopped until the key is fixed; messages wait in the queue", provider,
-		 why, provider);
+	snprintf(text, sizeof(text), "%s refused chipctl's configuration (%s): sending through "
+		 "%s is stopped until it is fixed; messages wait in the queue, no chip is "
+		 "blamed", provider, why, provider);
 	alert_raise(s->ctx, "provider_auth", provider, ALERT_CRITICAL,
 		    s->ctx->cfg.alerts_cooldown_s, text);
+}
+
+/* An uncertain send: m waits, keeping its chip and start (no attempt
+ * spent), for its next claim to look it up. */
+static void uncertain(struct sender *s, struct outbound *m, const char *chip_id)
+{
+	struct finish *f = &m->pr.fin;
+
+	m->pr.walk = WALK_FINISH;
+	f->status = "pendente";
+	f->reason = "UNCERTAIN_TIMEOUT";
+	f->waits = 1;
+	f->next_in_s = backoff_s(s->ctx->cfg.send_wait_backoff_s,
+				 s->ctx->cfg.send_wait_backoff_max_s, m->esperas);
+	snprintf(f->uncertain_chip, sizeof(f->uncertain_chip), "%s", chip_id);
+	s->st.uncertain++;
+}
+
+void send_lost(struct sender *s, struct pool *pool, struct outbound *m)
+{
+	snprintf(m->pr.last_error, sizeof(m->pr.last_error),
+		 "the HTTP client failed while the send was in flight");
+	uncertain(s, m, pool->c[m->pr.chip].id);
+	m->pr.chip = -1;
 }
 
 /* What follows a failed send, by whose fault it was. chip_out: the chip
@@ -123,22 +169,17 @@ static void after_failure(struct sender *s, struct pool *pool, struct outbound *
 	if (opened & BREAKER_PROVIDER_OPENED)
 		pool->down[select_provider_index(c->provider)] = 1;
 	if (r->uncertain) {
-		/* It may have been delivered: not on another chip now; later,
-		 * on the same one. (The chip stays in use: a run of timeouts
-		 * opens its breakers.) */
-		m->pr.walk = WALK_FINISH;
-		f->status = "pendente";
-		f->reason = "UNCERTAIN_TIMEOUT";
-		f->waits = 1;
-		f->next_in_s = backoff_s(s->ctx->cfg.send_wait_backoff_s,
-					 s->ctx->cfg.send_wait_backoff_max_s, m->esperas);
-		snprintf(f->uncertain_chip, sizeof(f->uncertain_chip), "%s", c->id);
-		s->st.uncertain++;
-	} else if (r->fault == FAULT_RECIPIENT) {
+		/* It may have been delivered: never on another chip now. It
+		 * keeps its chip and start, and its next claim asks the
+		 * provider (reconcile) before anything is sent again. (The
+		 * chip stays in use: a run of timeouts opens its breaker.) */
+		uncertain(s, m, c->id);
+	} else if (fault_outcome(r->fault)) {
+		/* the recipient's or the message's: final, no chip pays */
 		m->pr.walk = WALK_FINISH;
 		f->status = "erro";
-		f->outcome = "FAILED_INVALID_NUMBER";
-		f->reason = "NOT_ON_WHATSAPP";
+		f->outcome = fault_outcome(r->fault);
+		f->reason = fault_reason_code(r->fault);
 		s->st.invalid++;
 	} else if (r->fault == FAULT_CHIP) {
 		/* Refused: the next chip. Only a chip that never refused it
@@ -159,7 +200,10 @@ static void after_failure(struct sender *s, struct pool *pool, struct outbound *
 		/* The provider's fault: no attempt spent; another chip may take
 		 * it (the other provider's, once this one's breaker is open). */
 		if (provider_refused_key(r)) {
-			unauthorized(s, c->provider, r->error);
+			char why[sizeof(r->error) + 100];
+
+			snprintf(why, sizeof(why), "%s: %s", r->why, r->error);
+			unauthorized(s, c->provider, why);
 			m->pr.wait_hint = "WAIT_PROVIDER_AUTH";
 		} else {
 			m->pr.wait_hint = "WAIT_PROVIDER_DOWN";
@@ -190,78 +234,49 @@ static int probe_passed(struct sender *s, struct pool *pool, struct record *rec,
 	return 0;
 }
 
-/* Send m through its assigned chip; classify and record a failure at once
- * (breakers and cooldowns are for every worker to see), keep a success
- * for the batch's one write. 0, or -1 on a database error. */
-static int send_one(struct sender *s, struct pool *pool, struct record *rec,
-		    struct outbound *m, struct strbuf *urgent)
+int send_answer(struct sender *s, struct pool *pool, struct record *rec,
+		struct outbound *m, const struct send_result *r, struct strbuf *urgent)
 {
 	struct pool_chip *c = &pool->c[m->pr.chip];
-	struct send_request req;
-	struct send_result r;
 	int out, opened;
 
-	memset(&req, 0, sizeof(req));
-	req.provider = c->provider;
-	req.instance_name = c->instance;
-	req.zapi_instance_id = c->zapi_id;
-	req.zapi_token = c->zapi_token;
-	req.number = m->telefone;
-	req.text = m->conteudo;
-	c->unused--;
-	m->pr.sends++;
-	provider_send(s->http, &s->ctx->cfg, &req, &r);
-	if (r.fault == FAULT_NONE) {
+	if (r->fault == FAULT_NONE) {
 		m->pr.walk = WALK_SENT;
-		if (record_success(s, rec, m, c, &r) < 0)
+		if (record_success(s, rec, m, c, r) < 0)
 			return -1;
 		if (m->pr.probe)
 			return probe_passed(s, pool, rec, c);
 		return 0;
 	}
 	log_info("send attempt failed", "message=%ld", m->id, "chip=%s", c->instance,
-		 "provider=%s", c->provider, "class=%s", http_class_name(r.cls),
-		 "status=%ld", r.status, "meaning=%s", wa_meaning_name(r.meaning),
-		 "fault=%s", fault_name(r.fault), "error=%s", r.error);
-	if ((out = record_failure(s, m, c, &r)) < 0 ||
-	    (opened = breaker_after_failure(s, c->id, c->provider, c->instance, &r)) < 0)
+		 "provider=%s", c->provider, "class=%s", http_class_name(r->cls),
+		 "status=%ld", r->status, "meaning=%s", wa_meaning_name(r->meaning),
+		 "fault=%s", fault_name(r->fault), "why=%s", r->why, "error=%s", r->error);
+	if ((out = record_failure(s, m, c, r)) < 0 ||
+	    (opened = breaker_after_failure(s, c->id, c->provider, c->instance, r)) < 0)
 		return -1;
-	after_failure(s, pool, m, c, &r, out, opened, urgent);
+	after_failure(s, pool, m, c, r, out, opened, urgent);
 	return 0;
 }
 
-/* The batch stops sending: on a signal, or at its deadline (twice
- * send.batch_seconds after it began). What it has not sent then goes back
- * to the queue at once, without spending an attempt. */
-static int batch_over(const struct sender *s, volatile int *stop)
+int sender_batch_over(const struct sender *s, volatile int *stop)
 {
 	return (stop && *stop) || mono_now() >= s->deadline;
 }
 
 /* One round: a chip for every message that needs one, the sends reserved,
- * then sent in order. Returns how many were assigned, or -1. */
+ * then all of them in flight at once (flight). Returns how many were
+ * assigned, or -1. */
 static int round_of(struct sender *s, struct pool *pool, struct record *rec,
 		    struct outbound *msgs, int n, volatile int *stop, struct strbuf *urgent)
 {
-	int i, assigned = select_assign(s, pool, msgs, n);
+	int assigned = select_assign(s, pool, msgs, n);
 
 	if (assigned == 0)
 		return 0;
-	if (select_reserve(s, pool, msgs, n) < 0)
+	if (select_reserve(s, pool, msgs, n) < 0 ||
+	    flight_round(s, pool, rec, msgs, n, stop, urgent) < 0)
 		return -1;
-	for (i = 0; i < n; i++) {
-		struct outbound *m = &msgs[i];
-
-		if (m->pr.walk != WALK_ASSIGNED)
-			continue;
-		/* stopping, or its chip or provider failed since it was chosen */
-		if (batch_over(s, stop) || !select_usable(s, pool, &pool->c[m->pr.chip])) {
-			select_unassign(m);
-			continue;
-		}
-		if (send_one(s, pool, rec, m, urgent) < 0)
-			return -1;
-	}
 	return assigned;
 }
 
@@ -289,26 +304,39 @@ int sender_process_batch(struct sender *s, struct outbound *msgs, int n,
 	struct record rec;
 	struct pool pool;
 	int i, round, rc = 0;
+	double t0 = mono_now(), t_ready, t_sent;
 
 	s->deadline = mono_now() + 2.0 * s->ctx->cfg.send_batch_seconds;
 	s->given_back = 0;
-	if (guard_batch(s, msgs, n) < 0 || select_load(s, msgs, n, &pool) < 0)
-		return -1;
+	s->reached = 0;
+	s->paced = 0;
 	record_init(&rec);
+	/* uncertain sends first: found ones are sent, the others are decided
+	 * before the guard counts them */
+	if (reconcile_batch(s, &rec, msgs, n) < 0 || guard_batch(s, msgs, n) < 0 ||
+	    select_load(s, msgs, n, &pool) < 0) {
+		record_flush(s, &rec);
+		record_free(&rec);
+		return -1;
+	}
+	t_ready = mono_now();
 	for (round = 0; round < s->ctx->cfg.send_max_chips + 3; round++) {
-		if (batch_over(s, stop))
+		if (sender_batch_over(s, stop))
 			break;
 		if ((rc = round_of(s, &pool, &rec, msgs, n, stop, &urgent)) <= 0)
 			break;
 	}
 	rc = rc < 0 ? -1 : 0;
+	t_sent = mono_now();
 	for (i = 0; i < n; i++) {
 		struct outbound *m = &msgs[i];
 
+		if (m->pr.sends > 0 || m->pr.walk == WALK_SENT)
+			s->reached++;
 		if (m->pr.walk == WALK_ASSIGNED)
 			select_unassign(m);
 		if (m->pr.walk == WALK_SELECT) {
-			if (batch_over(s, stop)) {
+			if (sender_batch_over(s, stop)) {
 				leave_now(m);
 				s->given_back++;
 			} else {
@@ -328,6 +356,9 @@ int sender_process_batch(struct sender *s, struct outbound *msgs, int n,
 		rc = -1;
 	if (rc == 0 && urgent.len)
 		urgent_trust(s, sb_str(&urgent));
+	log_debug("batch walked", "messages=%d", n, "rounds=%d", round,
+		  "prepare_ms=%.1f", (t_ready - t0) * 1000, "send_ms=%.1f", (t_sent - t_ready) * 1000,
+		  "record_ms=%.1f", (mono_now() - t_sent) * 1000);
 	sb_free(&urgent);
 	record_free(&rec);
 	select_free(&pool);

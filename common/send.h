@@ -19,8 +19,27 @@
 #include "claim.h"
 #include "outbound.h"
 
+struct pool;
+struct record;
+struct send_result;
+
 int sender_init(struct sender *s, struct chipctl_ctx *ctx, const char *worker_id);
 void sender_free(struct sender *s);
+/* A new s->multi (after libcurl failed: what it held is lost). 0 or -1. */
+int sender_multi_reset(struct sender *s);
+
+/* Is the batch in hand over (a signal, or twice send.batch_seconds)? */
+int sender_batch_over(const struct sender *s, volatile int *stop);
+
+/* The walk after one answer (flight hands each on as it arrives): a
+ * success kept for the batch's write (a probe's written at once, closing
+ * its breakers), a failure recorded at once with whose fault it was, the
+ * breakers told, and the message failed over, finished or left waiting.
+ * 0, or -1 on a database error. */
+int send_answer(struct sender *s, struct pool *pool, struct record *rec,
+		struct outbound *m, const struct send_result *r, struct strbuf *urgent);
+/* The send of m was in flight when the HTTP client failed: uncertain. */
+void send_lost(struct sender *s, struct pool *pool, struct outbound *m);
 
 /* Walk a claimed batch to the end: every message ends sent, waiting,
  * rescheduled or final, all recorded. When *stop becomes true, or the

@@ -1,6 +1,7 @@
 #include "story.h"
 #include "db.h"
 #include "jsonget.h"
+#include "termsafe.h"
 
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -17,7 +18,12 @@ static const char story_sql[] =
 	"     'worker_id', f.worker_id, 'enviada_em', f.enviada_em, 'chip', c.instance_name,"
 	"     'chip_id', f.chip_id, 'conversa_id', f.conversa_id, 'outcome', f.outcome,"
 	"     'outcome_reason_code', f.outcome_reason_code, 'ultimo_erro', f.ultimo_erro,"
-	"     'correlation_id', f.correlation_id, 'provider_message_id', f.provider_message_id),"
+	"     'correlation_id', f.correlation_id, 'provider_message_id', f.provider_message_id,"
+	"     'reserva_dia', f.reserva_dia, 'reserva_peso', f.reserva_peso,"
+	"     'reserva_chip', (SELECT rc.instance_name FROM chips rc WHERE rc.id = f.reserva_chip_id),"
+	"     'reserva_chip_id', f.reserva_chip_id, 'reserva_hora', f.reserva_hora,"
+	"     'envio_chip', (SELECT ec.instance_name FROM chips ec WHERE ec.id = f.envio_chip_id),"
+	"     'envio_chip_id', f.envio_chip_id, 'envio_iniciado_em', f.envio_iniciado_em),"
 	"  'selections', coalesce((SELECT json_agg(json_build_object('at', s.created_at,"
 	"     'chip', sc.instance_name, 'chip_id', s.chip_id, 'mode', s.mode,"
 	"     'candidates', s.candidates, 'threshold', s.threshold, 'reason', s.reason,"
@@ -27,7 +33,8 @@ static const char story_sql[] =
 	"  'attempts', coalesce((SELECT json_agg(json_build_object('at', a.created_at,"
 	"     'attempt', a.attempt, 'chip', ac.instance_name, 'chip_id', a.chip_id,"
 	"     'provider', a.provider, 'http_status', a.http_status, 'result', a.result,"
-	"     'fault', a.fault, 'uncertain', a.uncertain, 'latency_ms', a.latency_ms,"
+	"     'fault', a.fault, 'blame', a.blame, 'uncertain', a.uncertain,"
+	"     'latency_ms', a.latency_ms,"
 	"     'error', a.error) ORDER BY a.id)"
 	"     FROM send_attempts a LEFT JOIN chips ac ON ac.id = a.chip_id"
 	"     WHERE a.message_id = f.id), '[]'),"
@@ -55,12 +62,34 @@ static const char *js(json_object *o, const char *k)
 {
 	json_object *v = jget(o, k);
 
-	return v ? json_object_get_string(v) : NULL;
+	return v ? tsafe(json_object_get_string(v)) : NULL;	/* printed: terminal-safe */
 }
 
 static const char *or_dash(const char *s)
 {
 	return s ? s : "-";
+}
+
+/* What the message holds now (issue 23): its doctor's quota share and its
+ * chip's room, given back if it leaves unsent, used if it was sent; and a
+ * send that started and was never answered. */
+static void print_holds(FILE *out, json_object *m)
+{
+	const char *used = strcmp(or_dash(js(m, "status")), "enviada") ? "" : " (used)";
+
+	if (!js(m, "reserva_dia") && !js(m, "reserva_chip_id"))
+		fprintf(out, "  holds nothing\n");
+	if (js(m, "reserva_dia"))
+		fprintf(out, "  holds a share of %s of the doctor's quota of %s%s\n",
+		        or_dash(js(m, "reserva_peso")), js(m, "reserva_dia"), used);
+	if (js(m, "reserva_chip_id"))
+		fprintf(out, "  holds one send of chip %s's room in the hour of %s%s\n",
+		        js(m, "reserva_chip") ? js(m, "reserva_chip") : js(m, "reserva_chip_id"),
+		        or_dash(js(m, "reserva_hora")), used);
+	if (js(m, "envio_iniciado_em") && !*used)
+		fprintf(out, "  send started %s on %s, not answered: the provider is asked before "
+		        "it is sent again\n", js(m, "envio_iniciado_em"),
+		        js(m, "envio_chip") ? js(m, "envio_chip") : or_dash(js(m, "envio_chip_id")));
 }
 
 int story_print(FILE *out, const char *json)
@@ -90,6 +119,7 @@ int story_print(FILE *out, const char *json)
 	if (js(m, "enviada_em"))
 		fprintf(out, "  sent %s on %s, provider message id %s\n", js(m, "enviada_em"),
 		        or_dash(js(m, "chip")), or_dash(js(m, "provider_message_id")));
+	print_holds(out, m);
 	if (js(m, "ultimo_erro"))
 		fprintf(out, "  last error: %s\n", js(m, "ultimo_erro"));
 	fprintf(out, "  correlation id %s%s%s\n", js(m, "correlation_id"),
@@ -107,10 +137,13 @@ int story_print(FILE *out, const char *json)
 	fprintf(out, "attempts:%s\n", n ? "" : " none");
 	for (i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(att, i);
-		fprintf(out, "  #%s %s  %s (%s)  HTTP %s %s%s%s%s  %s ms%s%s\n", js(e, "attempt"),
+		fprintf(out, "  #%s %s  %s (%s)  HTTP %s %s%s%s%s%s%s%s  %s ms%s%s\n",
+		        js(e, "attempt"),
 		        js(e, "at"), or_dash(js(e, "chip")), or_dash(js(e, "provider")),
 		        or_dash(js(e, "http_status")), js(e, "result"),
 		        js(e, "fault") ? ", fault " : "", js(e, "fault") ? js(e, "fault") : "",
+		        js(e, "blame") ? " (" : "", js(e, "blame") ? js(e, "blame") : "",
+		        js(e, "blame") ? ")" : "",
 		        strcmp(or_dash(js(e, "uncertain")), "true") ? "" : ", uncertain",
 		        or_dash(js(e, "latency_ms")), js(e, "error") ? ": " : "",
 		        js(e, "error") ? js(e, "error") : "");

@@ -3,7 +3,9 @@
  *
  * Owns what is told about a message: its queue row (status, outcome and
  * reason, attempts spent of its maximum, waits for a chip, first due time,
- * who holds it, when and through which chip it was sent), every chip choice
+ * who holds it, when and through which chip it was sent; what it holds now:
+ * its doctor's quota share and its chip's room, used once it was sent; a
+ * send started and never answered), every chip choice
  * (chip_selection_log: the chosen chip, mode, candidates and threshold, or
  * why none), every attempt (chip, provider, HTTP status, result, whose fault,
  * uncertain, latency, error) and its delivery receipt, read in one statement

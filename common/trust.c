@@ -1,5 +1,6 @@
 #include "trust.h"
 #include "jsonget.h"
+#include "termsafe.h"
 #include "alert.h"
 #include "ctx.h"
 #include "db.h"
@@ -228,8 +229,8 @@ static void print_explain(PGresult *res, json_object *f)
 	double sum;
 	size_t i, n;
 
-	printf("chip %s (%s), telefone %s, status %s\n", PQgetvalue(res, 0, 1),
-	       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+	printf("chip %s (%s), telefone %s, status %s\n", tsafe(PQgetvalue(res, 0, 1)),
+	       PQgetvalue(res, 0, 0), tsafe(PQgetvalue(res, 0, 2)), PQgetvalue(res, 0, 3));
 	printf("trust score %s, level %s; prospect %s, follow-up %s, reply %s\n",
 	       PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5), yes(PQgetvalue(res, 0, 6)),
 	       yes(PQgetvalue(res, 0, 7)), yes(PQgetvalue(res, 0, 8)));
@@ -238,7 +239,7 @@ static void print_explain(PGresult *res, json_object *f)
 		return;
 	}
 	printf("computed %s (%s), window %s days, min sample %s\n\n",
-	       PQgetvalue(res, 0, 9), json_object_get_string(jget(f, "motivo")),
+	       PQgetvalue(res, 0, 9), tsafe(json_object_get_string(jget(f, "motivo"))),
 	       json_object_get_string(jget(f, "window_days")),
 	       json_object_get_string(jget(f, "min_sample")));
 	sum = json_object_get_double(jget(f, "base"));

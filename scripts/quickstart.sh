@@ -45,6 +45,9 @@ export ZAPI_API_URL=$ZAPI ZAPI_CLIENT_TOKEN=demo-zapi-token
 export SLACK_WEBHOOK_URL="$SLACK/services/TDEMO/BDEMO/demo-webhook-secret"
 printf 'slack: { min_interval_ms = 0; };\n' > "$WORK/chipctl.conf"
 export CHIPCTL_CONFIG="$WORK/chipctl.conf"
+# One cycle in seconds: pacing and typing off (with the defaults a chip
+# starts one send every 20 to 40 s, each after a second or more of "typing").
+export CHIPCTL_CHIP_GAP_S=0 CHIPCTL_CHIP_GAP_JITTER_S=0 CHIPCTL_TYPING_MS_PER_CHAR=0
 echo "  Evolution $EVO, Z-API $ZAPI, Slack $SLACK"
 ctl "$EVO/__control/instances" '[
   {"name":"chip-top","connectionStatus":"open","ownerJid":"5511990000001@s.whatsapp.net","profileName":"Escala Top"},

@@ -35,19 +35,26 @@ FROM circuit_breakers b;
 
 -- A counted failure (p_counted = 1) or a timeout (p_timeout = 1) of a request
 -- through the breaker. Opens it at p_fail_threshold counted failures in a
--- row, or p_timeout_threshold timeouts in a row (single timeouts do not
--- count: a hung provider is still caught); a failed probe reopens it with
--- the backoff doubled up to p_max_backoff. p_retry_after (seconds, or 0)
--- comes from a Retry-After header and can only lengthen the wait.
+-- row, or on a run of timeouts (single timeouts do not count): a chip's at
+-- p_timeout_threshold in a row; a provider's (p_timeout_chips given, the
+-- timeout's chip in p_timeout_chip) only when its run spans p_timeout_chips
+-- distinct chips, so one hanging chip never opens its provider. A failed
+-- probe reopens it with the backoff doubled up to p_max_backoff.
+-- p_retry_after (seconds, or 0) comes from a Retry-After header and can
+-- only lengthen the wait.
+DROP FUNCTION IF EXISTS chipctl_breaker_failure(text, text, uuid, integer, integer, text, text,
+    integer, integer, integer, integer, integer, uuid);
 CREATE OR REPLACE FUNCTION chipctl_breaker_failure(
     p_name text, p_kind text, p_chip_id uuid, p_counted integer, p_timeout integer,
     p_why text, p_worker text, p_fail_threshold integer, p_timeout_threshold integer,
     p_base_backoff integer, p_max_backoff integer, p_retry_after integer,
-    p_run_id uuid)
+    p_run_id uuid, p_timeout_chip uuid DEFAULT NULL, p_timeout_chips integer DEFAULT NULL)
 RETURNS TABLE (from_state text, to_state text) LANGUAGE plpgsql AS $$
 DECLARE
     b circuit_breakers%ROWTYPE;
     v_opens boolean;
+    v_run boolean;
+    v_chips integer := 0;
     v_backoff integer;
 BEGIN
     INSERT INTO circuit_breakers (name, kind, chip_id, backoff_s)
@@ -57,10 +64,21 @@ BEGIN
     b.consecutive_failures := CASE WHEN p_counted > 0 THEN b.consecutive_failures + 1
                                    ELSE b.consecutive_failures END;
     b.consecutive_timeouts := CASE WHEN p_timeout > 0 THEN b.consecutive_timeouts + 1 ELSE 0 END;
+    -- the run's distinct chips: a timeout adds its chip, anything else ends the run
+    IF p_timeout <= 0 THEN
+        DELETE FROM breaker_timeout_chips WHERE breaker = p_name;
+    ELSIF p_timeout_chip IS NOT NULL THEN
+        INSERT INTO breaker_timeout_chips (breaker, chip_id) VALUES (p_name, p_timeout_chip)
+        ON CONFLICT DO NOTHING;
+        SELECT count(*) INTO v_chips FROM breaker_timeout_chips WHERE breaker = p_name;
+    END IF;
+    v_run := CASE WHEN p_timeout_chips IS NULL
+                  THEN b.consecutive_timeouts >= p_timeout_threshold
+                  ELSE v_chips >= p_timeout_chips END;
     v_opens := b.override IS DISTINCT FROM 'disabled' AND (
         (b.state = 'half_open' AND (p_counted > 0 OR p_timeout > 0)) OR
         (b.state = 'closed' AND (b.consecutive_failures >= p_fail_threshold OR
-                                 b.consecutive_timeouts >= p_timeout_threshold)));
+                                 (p_timeout > 0 AND v_run))));
     from_state := b.state;
     IF v_opens THEN
         v_backoff := CASE WHEN b.state = 'half_open' THEN least(b.backoff_s * 2, p_max_backoff)
@@ -75,10 +93,13 @@ BEGIN
         WHERE name = p_name;
         INSERT INTO circuit_transitions (breaker, from_state, to_state, reason, actor, run_id)
         VALUES (p_name, b.state, 'open',
-                CASE WHEN b.state = 'half_open' THEN 'probe failed: ' ELSE
-                     CASE WHEN b.consecutive_timeouts >= p_timeout_threshold
-                          THEN b.consecutive_timeouts || ' timeouts in a row: '
-                          ELSE b.consecutive_failures || ' failures in a row: ' END END || p_why,
+                CASE WHEN b.state = 'half_open' THEN 'probe failed: '
+                     WHEN p_timeout > 0 AND v_run AND p_timeout_chips IS NOT NULL
+                     THEN b.consecutive_timeouts || ' timeouts in a row on '
+                          || v_chips || ' chips: '
+                     WHEN p_timeout > 0 AND v_run
+                     THEN b.consecutive_timeouts || ' timeouts in a row: '
+                     ELSE b.consecutive_failures || ' failures in a row: ' END || p_why,
                 coalesce(p_worker, 'chipctl'), p_run_id);
         to_state := 'open';
     ELSE
@@ -97,7 +118,8 @@ END;
 $$;
 
 -- A success through these breakers: each one that is not clean closes and
--- resets (counters, backoff), with a transition row when its state changes.
+-- resets (counters, its run of timeouts, backoff), with a transition row
+-- when its state changes.
 CREATE OR REPLACE FUNCTION chipctl_breaker_success(p_names text[], p_base_backoff integer,
                                                    p_worker text, p_run_id uuid)
 RETURNS integer LANGUAGE sql AS $$
@@ -109,6 +131,9 @@ RETURNS integer LANGUAGE sql AS $$
         WHERE name = ANY (p_names) AND override IS DISTINCT FROM 'forced_open'
           AND (state <> 'closed' OR consecutive_failures > 0 OR consecutive_timeouts > 0)
         RETURNING name, prev_state, state
+    ), run_ended AS (
+        -- the answer ends a provider's run of timeouts
+        DELETE FROM breaker_timeout_chips t USING up WHERE t.breaker = up.name
     ), tr AS (
         INSERT INTO circuit_transitions (breaker, from_state, to_state, reason, actor, run_id)
         SELECT name, prev_state, state, 'request succeeded', coalesce(p_worker, 'chipctl'), p_run_id

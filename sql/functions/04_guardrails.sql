@@ -1,6 +1,8 @@
 -- sql/functions/04_guardrails.sql: the doctor's guardrails (T04, T06).
 -- Owns: reserving a message's share of its doctor's daily quota and the
--- contact cap, one message or a whole batch at once.
+-- contact cap, one message or a whole batch at once, and recording that
+-- share on the message it belongs to (reserva_dia, reserva_peso), which
+-- is what chipctl_give_back (11_rescue.sql) gives back.
 
 -- The send path's statements, as functions: PL/pgSQL keeps their plans for
 -- the session, so a worker pays the planning of these joins once, not per
@@ -53,30 +55,90 @@ BEGIN
 END;
 $$;
 
--- The batch forms of the three calls above: one round trip (and one
--- commit) for a whole claimed batch instead of three per message. Element i
--- of every array describes message i; results come back with its index.
-
+-- The batch form: one round trip (and one commit) for a whole claimed
+-- batch. Element i of every array describes message p_msgs[i]; results come
+-- back with its index i. Each reservation is recorded on its message by
+-- the same call that counts it, so whoever takes the message back unsent
+-- gives back exactly that, once. A message that already holds today's
+-- reservation (its send was uncertain, or it was rescued before it left)
+-- is not counted again; one that holds another day's gives that back
+-- first. A message no longer 'processando' under p_worker (any worker when
+-- NULL: the rescue took it back) is not counted: reserved false, until
+-- NULL. Doctors are reserved in key order (cliente, then position), after
+-- the messages' rows are locked in id order: the lock order of
+-- 11_rescue.sql.
+DROP FUNCTION IF EXISTS chipctl_guardrail_reserve_batch(text[], integer[], boolean[], integer,
+                                                        integer, text, integer[]);
 CREATE OR REPLACE FUNCTION chipctl_guardrail_reserve_batch(
-    p_clientes text[], p_weights integer[], p_exempt boolean[], p_max integer,
-    p_cap integer, p_tz text, p_jitter_s integer[])
+    p_msgs bigint[], p_clientes text[], p_weights integer[], p_exempt boolean[], p_max integer,
+    p_cap integer, p_tz text, p_jitter_s integer[], p_worker text DEFAULT NULL)
 RETURNS TABLE (idx integer, blocked text, reserved boolean, until timestamptz, dia date)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-    i integer;
+    v_today date := (now() AT TIME ZONE p_tz)::date;
     r record;
+    g record;
+    v_set bigint[] := '{}';
+    v_set_dia date[] := '{}';
+    v_set_peso integer[] := '{}';
 BEGIN
-    FOR i IN 1 .. coalesce(array_length(p_clientes, 1), 0) LOOP
-        idx := i;
-        IF p_exempt[i] THEN
-            blocked := NULL; reserved := true; until := NULL; dia := NULL;
+    FOR r IN
+        WITH mine AS (
+            SELECT f.id, f.reserva_dia, f.reserva_peso FROM fila_mensagens f
+            WHERE f.id = ANY (p_msgs) AND f.status = 'processando'
+              AND (p_worker IS NULL OR f.worker_id = p_worker)
+            ORDER BY f.id FOR UPDATE OF f
+        )
+        SELECT u.i::integer AS i, u.msg, u.cli, u.w, u.ex, u.jit, mine.id IS NOT NULL AS ours,
+               mine.reserva_dia AS held_dia, mine.reserva_peso AS held_peso
+        FROM unnest(p_msgs, p_clientes, p_weights, p_exempt, p_jitter_s)
+             WITH ORDINALITY AS u(msg, cli, w, ex, jit, i)
+        LEFT JOIN mine ON mine.id = u.msg
+        ORDER BY u.cli, u.i
+    LOOP
+        idx := r.i;
+        blocked := NULL; reserved := false; until := NULL; dia := NULL;
+        IF NOT r.ours THEN
+            NULL;                       -- taken back: nothing counted
+        ELSIF r.ex THEN
+            reserved := true;
+        ELSIF r.held_dia = v_today
+              AND NOT EXISTS (SELECT 1 FROM guardrail_blocks b WHERE b.cliente_id = r.cli) THEN
+            reserved := true;           -- holds today's share already
+            dia := v_today;
         ELSE
-            SELECT * INTO r FROM chipctl_guardrail_reserve(p_clientes[i], p_weights[i], p_max,
-                                                           p_cap, p_tz, p_jitter_s[i]);
-            blocked := r.blocked; reserved := r.reserved; until := r.until; dia := r.dia;
+            IF r.held_dia IS NOT NULL AND r.held_dia <> v_today THEN
+                -- another day's share, never used: given back before today's
+                UPDATE guardrail_counters c SET used = greatest(c.used - coalesce(r.held_peso, 0), 0)
+                WHERE c.cliente_id = r.cli AND c.dia = r.held_dia;
+                v_set := v_set || r.msg; v_set_dia := v_set_dia || NULL::date;
+                v_set_peso := v_set_peso || NULL::integer;
+            END IF;
+            IF r.held_dia = v_today THEN
+                -- a blocked doctor's message holding today's share: it is
+                -- cancelled, and its finish gives the share back
+                SELECT b.reason INTO blocked FROM guardrail_blocks b WHERE b.cliente_id = r.cli;
+                until := ((v_today + 1)::timestamp AT TIME ZONE p_tz)
+                         + make_interval(secs => r.jit);
+            ELSE
+                SELECT * INTO g FROM chipctl_guardrail_reserve(r.cli, r.w, p_max, p_cap, p_tz,
+                                                               r.jit);
+                blocked := g.blocked; reserved := g.reserved; until := g.until; dia := g.dia;
+                IF g.reserved THEN
+                    v_set := v_set || r.msg; v_set_dia := v_set_dia || g.dia;
+                    v_set_peso := v_set_peso || r.w;
+                END IF;
+            END IF;
         END IF;
         RETURN NEXT;
     END LOOP;
+    -- what each message holds now, written by the call that counted it (a
+    -- message given another day's share back and none today: last entry wins)
+    UPDATE fila_mensagens f SET reserva_dia = s.dia, reserva_peso = s.peso
+    FROM (SELECT DISTINCT ON (x.msg) x.msg, x.dia, x.peso
+          FROM unnest(v_set, v_set_dia, v_set_peso) WITH ORDINALITY AS x(msg, dia, peso, n)
+          ORDER BY x.msg, x.n DESC) s
+    WHERE f.id = s.msg;
 END;
 $$;

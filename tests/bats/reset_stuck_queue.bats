@@ -28,7 +28,7 @@ msg() {	# msg STATUS TENTATIVAS MAX AGE_MIN [CREATED_AGE_H [DUE_AGE_H]]: insert 
 	[ "$(psql_q "SELECT status, outcome, tentativas FROM fila_mensagens WHERE id = $a")" = "erro|FAILED_MAX_ATTEMPTS|3" ]
 	[ "$(psql_q "SELECT status, outcome FROM fila_mensagens WHERE id = $b")" = "erro|FAILED_MAX_ATTEMPTS" ]
 	[ "$(psql_q "SELECT status FROM fila_mensagens WHERE id = $c")" = "pendente" ]
-	[ "$output" = '{"dry_run":false,"requeued":1,"failed_max_attempts":2,"recorded_sent":0}' ]
+	[ "$output" = '{"dry_run":false,"requeued":1,"failed_max_attempts":2,"recorded_sent":0,"requeued_dead_worker":0,"uncertain":0,"given_back":0,"chips_released":0,"chip_room_given_back":0}' ]
 	run psql_q "SELECT alert_type, severity, text FROM alert_outbox"
 	[[ "$output" == "queue_max_attempts|critical|2 message(s)"*"ids $a, $b)" ]]
 	[ "$(psql_q "SELECT counts->>'failed_max_attempts' FROM job_executions")" = 2 ]
@@ -52,7 +52,7 @@ msg() {	# msg STATUS TENTATIVAS MAX AGE_MIN [CREATED_AGE_H [DUE_AGE_H]]: insert 
 	msg processando 0 3 61 >/dev/null
 	msg processando 2 3 61 >/dev/null
 	run_chipctl 0 reset-stuck-queue --dry-run --json
-	[ "$output" = '{"dry_run":true,"requeued":1,"failed_max_attempts":1,"recorded_sent":0}' ]
+	[ "$output" = '{"dry_run":true,"requeued":1,"failed_max_attempts":1,"recorded_sent":0,"requeued_dead_worker":0,"uncertain":0,"given_back":0,"chips_released":0,"chip_room_given_back":0}' ]
 	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'processando'")" -eq 2 ]
 	[ "$(psql_q "SELECT count(*) FROM alert_outbox")" -eq 0 ]
 }
@@ -108,10 +108,10 @@ msg() {	# msg STATUS TENTATIVAS MAX AGE_MIN [CREATED_AGE_H [DUE_AGE_H]]: insert 
 	               ($b, '$chip', 'evolution', 1, 'ok', 'WAID-B', now() - interval '70 minutes', 'w0'),
 	               ($c, '$chip', 'evolution', 1, '5xx', NULL, now() - interval '50 minutes', 'w1')"
 	run_chipctl 0 reset-stuck-queue --dry-run --json
-	[ "$output" = '{"dry_run":true,"requeued":2,"failed_max_attempts":0,"recorded_sent":1}' ]
+	[ "$output" = '{"dry_run":true,"requeued":2,"failed_max_attempts":0,"recorded_sent":1,"requeued_dead_worker":0,"uncertain":0,"given_back":0,"chips_released":0,"chip_room_given_back":0}' ]
 	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'processando'")" -eq 3 ]
 	run_chipctl 0 reset-stuck-queue --json
-	[ "$output" = '{"dry_run":false,"requeued":2,"failed_max_attempts":0,"recorded_sent":1}' ]
+	[ "$output" = '{"dry_run":false,"requeued":2,"failed_max_attempts":0,"recorded_sent":1,"requeued_dead_worker":0,"uncertain":0,"given_back":0,"chips_released":0,"chip_room_given_back":0}' ]
 	[ "$(psql_q "SELECT status, outcome, chip_id, provider_message_id, tentativas,
 	              enviada_em < now() - interval '49 minutes' FROM fila_mensagens WHERE id = $a")" = "enviada|SENT|$chip|WAID-A|0|t" ]
 	[ "$(psql_q "SELECT status, tentativas FROM fila_mensagens WHERE id IN ($b, $c) ORDER BY id")" = "pendente|1

@@ -18,7 +18,9 @@ teardown() {
 	for n in c1 c2 c3 c4 c5; do chip $n 90 >/dev/null; done
 	open_instances c1 c2 c3 c4 c5
 	enqueue 300
-	conf 'send: { batch_size = 7; };'
+	# small batches: a worker holds the chips of its batch (one send in
+	# flight per chip, fleet-wide), so the others find chips of their own
+	conf 'send: { batch_size = 2; };'
 	pids=""
 	for w in 1 2 3 4; do "$CHIPCTL_BIN" -q send-worker --once --worker-id "w$w" 3>&- & pids="$pids $!"; done
 	for p in $pids; do wait "$p"; done
@@ -65,7 +67,7 @@ teardown() {
 	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 3 ]
 }
 
-@test "a result is written only while the message is still claimed by this worker" {
+@test "a result is written only while the message is still claimed; the next claim asks Evolution instead of sending again" {
 	chip c1 90 >/dev/null
 	open_instances c1
 	fake_ctl evolution /__control/send '{"instance":"c1","mode":"ok","delay_ms":1500}' >/dev/null
@@ -73,13 +75,21 @@ teardown() {
 	"$CHIPCTL_BIN" send-worker --once 3>&- 2>"$BATS_TEST_TMPDIR/w.err" &
 	pid=$!
 	fake_wait_count evolution /message/sendText 1 10
-	# the rescue takes it back while the send is in flight
+	# the rescue takes it back while the send is in flight (its chip and
+	# start stay: the send is uncertain)
 	psql_q "UPDATE fila_mensagens SET status = 'pendente', worker_id = NULL, processando_desde = NULL,
 	        agendar_para = now() + interval '1 hour' WHERE id = $m"
 	wait $pid
-	[ "$(psql_q "SELECT status FROM fila_mensagens WHERE id = $m")" = pendente ]
+	[ "$(psql_q "SELECT status, envio_chip_id IS NOT NULL FROM fila_mensagens WHERE id = $m")" = "pendente|t" ]
 	grep -q "no longer claimed by this worker" "$BATS_TEST_TMPDIR/w.err"
-	[ "$(psql_q "SELECT count(*) FROM send_attempts WHERE message_id = $m AND result = 'ok'")" -eq 1 ]
+	[ "$(psql_q "SELECT count(*) FROM send_attempts WHERE message_id = $m")" -eq 0 ]
+	# the next claim finds it sent at the provider: recorded, not sent again
+	psql_q "UPDATE fila_mensagens SET agendar_para = now() WHERE id = $m"
+	run_chipctl 0 send-worker --once
+	[[ "$stderr" == *"uncertain send found sent"* ]]
+	[ "$(psql_q "SELECT status, provider_message_id IS NOT NULL FROM fila_mensagens WHERE id = $m")" = "enviada|t" ]
+	[ "$(fake_count evolution POST /message/sendText/c1)" -eq 1 ]
+	[ "$(psql_q "SELECT error FROM send_attempts WHERE message_id = $m AND result = 'ok'")" = "found by reconciliation (findMessages on c1)" ]
 }
 
 @test "database restart mid-loop: the worker reconnects and goes on" {

@@ -153,17 +153,23 @@ assert r["headers"]["apikey"] == sys.argv[1]
 	[ "$(psql_q "SELECT bool_and(cooldown_until BETWEEN now() + interval '4 minutes' AND now() + interval '6 minutes') FROM chips WHERE id IN ('$a', '$b')")" = t ]
 }
 
-@test "a 400 cools the chip 30 min; other chip faults 15 min" {
+@test "a 400 cools the chip 30 min; other chip faults 15 min; a client never started marks it disconnected instead" {
 	a=$(chip c1 95)
 	b=$(chip c2 94)
-	chip c3 80 >/dev/null
-	open_instances c1 c2 c3
+	c=$(chip c3 93)
+	chip c4 80 >/dev/null
+	open_instances c1 c2 c3 c4
 	evo_mode c1 baileys_error
 	evo_mode c2 client_not_started
+	fake_ctl evolution /__control/script '{"responses":[{"instance":"c3","status":409,
+	  "body":{"status":409,"error":"Conflict","response":{"message":["Error: conflict"]}}}]}' >/dev/null
+	conf 'send: { max_chips_per_message = 4; };'
 	msg followup >/dev/null
 	run_chipctl 0 send-worker --once
 	[ "$(psql_q "SELECT cooldown_until BETWEEN now() + interval '29 minutes' AND now() + interval '31 minutes' FROM chips WHERE id = '$a'")" = t ]
-	[ "$(psql_q "SELECT cooldown_until BETWEEN now() + interval '14 minutes' AND now() + interval '16 minutes' FROM chips WHERE id = '$b'")" = t ]
+	[ "$(psql_q "SELECT cooldown_until BETWEEN now() + interval '14 minutes' AND now() + interval '16 minutes' FROM chips WHERE id = '$c'")" = t ]
+	# its connection state, which sync and demotion read (issue 22), not a cooldown
+	[ "$(psql_q "SELECT cooldown_until IS NULL, evolution_connected, desconectado_desde IS NOT NULL FROM chips WHERE id = '$b'")" = "t|f|t" ]
 }
 
 @test "500 Connection Closed marks that chip disconnected, not the provider down" {
@@ -210,7 +216,7 @@ assert r["headers"]["apikey"] == sys.argv[1]
 	[ "$(psql_q "SELECT count(*) FROM chip_trust_history WHERE chip_id = '$top'")" -eq 0 ]
 }
 
-@test "a timeout is uncertain: not sent on another chip at once; retried later on the same chip" {
+@test "a timeout is uncertain: not sent on another chip; its next claim asks Evolution before sending again" {
 	a=$(chip c1 95)
 	chip c2 90 >/dev/null
 	open_instances c1 c2
@@ -219,15 +225,16 @@ assert r["headers"]["apikey"] == sys.argv[1]
 	evo_mode c1 hang 1
 	m=$(msg followup)
 	run_chipctl 0 send-worker --once
-	[ "$(psql_q "SELECT status, outcome_reason_code, chip_id = '$a', tentativas FROM fila_mensagens WHERE id = $m")" = "pendente|UNCERTAIN_TIMEOUT|t|0" ]
+	[ "$(psql_q "SELECT status, outcome_reason_code, envio_chip_id = '$a', tentativas FROM fila_mensagens WHERE id = $m")" = "pendente|UNCERTAIN_TIMEOUT|t|0" ]
 	[ "$(sends_to c2)" -eq 0 ]
 	[ "$(psql_q "SELECT result, uncertain FROM send_attempts")" = "timeout|t" ]
-	# later: the same chip, even though another is as good
+	# later: c1's server is asked first (the hung send was never kept:
+	# not found), then it is sent again, no attempt spent
 	psql_q "UPDATE fila_mensagens SET agendar_para = now() WHERE id = $m"
-	psql_q "UPDATE chips SET trust_score = 99 WHERE instance_name = 'c2'"
 	run_chipctl 0 send-worker --once
-	[ "$(psql_q "SELECT status, chip_id = '$a' FROM fila_mensagens WHERE id = $m")" = "enviada|t" ]
-	[ "$(sends_to c2)" -eq 0 ]
+	[ "$(fake_count evolution POST /chat/findMessages/c1)" -ge 1 ]
+	[ "$(psql_q "SELECT status, tentativas, envio_chip_id IS NULL FROM fila_mensagens WHERE id = $m")" = "enviada|0|t" ]
+	[[ "$stderr" == *"uncertain send not found: sent again"* ]]
 }
 
 @test "a huge error body is capped and fails over unburnt; a 201 with a huge, cut or garbage body is sent" {

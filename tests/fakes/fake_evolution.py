@@ -391,14 +391,28 @@ class EvoHandler(fakelib.FakeHandler):
     # ---- timing ---------------------------------------------------------
     _timing = None
 
+    _ending = None
+
     def send_spec(self, spec, req=None):
-        entry, self._timing = self._timing, None
+        self._ending, self._timing = (self._timing, spec), None
         try:
             super().send_spec(spec, req)
         finally:
-            if entry is not None:
-                self.state.store.send_ended(entry, int(spec.get("status") or self.success_status),
-                                            spec.get("_key_id"))
+            self.end_timing()
+
+    def write(self, *args, **kwargs):
+        # A send ends when its answer starts to leave: stamped before the
+        # write, so a client that answers with its next send at once is
+        # never seen overlapping its own previous one.
+        self.end_timing()
+        return super().write(*args, **kwargs)
+
+    def end_timing(self):
+        ending, self._ending = self._ending, None
+        if ending is not None and ending[0] is not None:
+            entry, spec = ending
+            self.state.store.send_ended(entry, int(spec.get("status") or self.success_status),
+                                        spec.get("_key_id"))
 
     def handle_control(self, req):
         store = self.state.store

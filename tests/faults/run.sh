@@ -57,6 +57,8 @@ breaker: { backoff_s = 1; backoff_max_s = 2; };
 cooldown: { bad_request_s = 1; forbidden_s = 1; rate_limit_s = 1; other_s = 1; };
 CONF
 export CHIPCTL_CONFIG="$WORK/chipctl.conf"
+# pacing and typing off: a stream at the fake's speed
+export CHIPCTL_CHIP_GAP_S=0 CHIPCTL_CHIP_GAP_JITTER_S=0 CHIPCTL_TYPING_MS_PER_CHAR=0
 "$C" -q migrate
 q "CREATE TABLE received (text text, n integer)"
 ctl /__control/instances '[{"name":"f1","connectionStatus":"open"},{"name":"f2","connectionStatus":"open"},{"name":"f3","connectionStatus":"open"},{"name":"f4","connectionStatus":"open"},{"name":"f5","connectionStatus":"open"}]'

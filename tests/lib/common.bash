@@ -29,6 +29,9 @@ common_setup() {
 		EVOLUTION_API_URL EVOLUTION_API_KEY SLACK_WEBHOOK_URL ZAPI_API_URL \
 		ZAPI_CLIENT_TOKEN SALVY_API_URL SALVY_API_KEY CHIPCTL_TEST_HOLD_FILE
 	export HOME="$BATS_TEST_TMPDIR" LC_ALL=C
+	# Pacing and typing off, as for benchmarks: a test of them turns them on
+	# (pacing_on). Everything else sends at the fake's speed.
+	export CHIPCTL_CHIP_GAP_S=0 CHIPCTL_CHIP_GAP_JITTER_S=0 CHIPCTL_TYPING_MS_PER_CHAR=0
 	FAKE_DIR="$BATS_TEST_TMPDIR/fakes"
 	mkdir -p "$FAKE_DIR"
 	TEST_DB="t_$(date +%s%N | tail -c 10)_$$"
@@ -104,6 +107,10 @@ wait_for() {
 		sleep 0.05
 	done
 }
+
+# pacing_on: the defaults of send.chip_gap_s, send.chip_gap_jitter_s and
+# send.typing_ms_per_char (or the config file's), not the suites' zeros.
+pacing_on() { unset CHIPCTL_CHIP_GAP_S CHIPCTL_CHIP_GAP_JITTER_S CHIPCTL_TYPING_MS_PER_CHAR; }
 
 # conf 'text': append to the test's config file.
 conf() { printf '%s\n' "$1" >> "$CONF"; }

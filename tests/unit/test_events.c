@@ -2,13 +2,100 @@
 #include "tap.h"
 #include "events.h"
 
+/* 2026-12-04: a fixed now, for the plausibility of timestamps */
+#define NOW 1796400000LL
+
 static struct webhook_event ev;
 static char err[256];
 
 static int parse(const char *line)
 {
 	err[0] = '\0';
-	return event_parse(line, strlen(line), &ev, err, sizeof(err));
+	return event_parse(line, strlen(line), NOW, &ev, err, sizeof(err));
+}
+
+#define UPSERT(key, data) "{\"event\":\"messages.upsert\",\"instance\":\"chip01\",\"data\":{\"key\":" \
+	"{\"remoteJid\":\"5511999990001@s.whatsapp.net\"," key "\"id\":\"T1\"}" data "}}"
+
+/* A field of the wrong type, a NUL inside a string, text that is not UTF-8
+ * or a time out of range: malformed, with the field named, never a guess. */
+static void typed_reads(void)
+{
+	static const struct { const char *line, *field, *name; } bad[] = {
+		{ UPSERT("\"fromMe\":\"true\",", ""), "data.key.fromMe", "fromMe the string \"true\"" },
+		{ UPSERT("\"fromMe\":1,", ""), "data.key.fromMe", "fromMe the number 1" },
+		{ UPSERT("\"fromMe\":false,", ",\"messageTimestamp\":true"),
+		  "data.messageTimestamp", "a boolean timestamp" },
+		{ UPSERT("", ",\"messageTimestamp\":1773027345.5"),
+		  "data.messageTimestamp", "a fractional timestamp" },
+		{ UPSERT("", ",\"messageTimestamp\":\"17730x\""),
+		  "data.messageTimestamp", "a timestamp string with garbage" },
+		{ UPSERT("", ",\"messageTimestamp\":0"), "data.messageTimestamp", "timestamp 0" },
+		{ UPSERT("", ",\"messageTimestamp\":-1773027345"),
+		  "data.messageTimestamp", "a negative timestamp" },
+		{ UPSERT("", ",\"messageTimestamp\":32503680000"),
+		  "data.messageTimestamp", "a timestamp in the year 3000" },
+		{ UPSERT("", ",\"messageTimestamp\":99999999999999999999999"),
+		  "data.messageTimestamp", "a timestamp past 64 bits" },
+		{ UPSERT("", ",\"messageTimestamp\":1796500000"),
+		  "data.messageTimestamp", "a timestamp more than a day past now" },
+		{ UPSERT("", ",\"messageType\":7"), "data.messageType", "a number for messageType" },
+		{ "{\"event\":\"messages.upsert\",\"instance\":\"chip01\\u0000x\",\"data\":{\"key\":"
+		  "{\"remoteJid\":\"5511999990001@s.whatsapp.net\",\"id\":\"T1\"}}}",
+		  "instance: a string with a NUL", "an instance with a NUL inside" },
+		{ "{\"event\":\"messages.upsert\",\"instance\":\"chip\xff\",\"data\":{\"key\":"
+		  "{\"remoteJid\":\"5511999990001@s.whatsapp.net\",\"id\":\"T1\"}}}",
+		  "instance: not UTF-8", "an instance that is not UTF-8" },
+		{ "{\"event\":\"messages.upsert\",\"instance\":[\"chip01\"],\"data\":{}}",
+		  "instance: not a string", "an array for instance" },
+		{ "{\"event\":\"messages.upsert\",\"instance\":\"c\",\"data\":\"x\"}",
+		  "data: not an object", "a string for data" },
+		{ UPSERT("", ",\"key\":1"), "data.key", "key twice, the last a number" },
+		{ "{\"event\":\"messages.update\",\"instance\":\"c\",\"data\":{\"keyId\":\"K1\","
+		  "\"fromMe\":\"false\",\"status\":\"READ\"}}", "data.fromMe", "receipt fromMe a string" },
+		{ "{\"event\":\"connection.update\",\"instance\":\"c\",\"data\":{\"state\":\"close\","
+		  "\"statusReason\":\"401\"}}", "data.statusReason", "statusReason a string" },
+		{ "{\"event\":\"connection.update\",\"instance\":\"c\",\"data\":{\"state\":\"close\","
+		  "\"statusReason\":4294967697}}", "data.statusReason", "statusReason 2^32 + 401" },
+		{ "{\"type\":\"ReceivedCallback\",\"instanceId\":\"Z1\",\"messageId\":\"M9\","
+		  "\"phone\":\"5511999990002\",\"fromMe\":\"true\"}", "fromMe", "Z-API fromMe a string" },
+		{ "{\"type\":\"ReceivedCallback\",\"instanceId\":\"Z1\",\"messageId\":\"M9\","
+		  "\"phone\":\"5511999990002\",\"isGroup\":\"false\"}", "isGroup", "isGroup a string" },
+		{ "{\"type\":\"ReceivedCallback\",\"instanceId\":\"Z1\",\"messageId\":\"M9\","
+		  "\"phone\":\"5511999990002\",\"momment\":-5}", "momment", "a negative momment" },
+		{ "{\"type\":\"DisconnectedCallback\",\"instanceId\":\"Z1\",\"momment\":\"soon\"}",
+		  "momment", "a momment that is no number" },
+		{ "{\"type\":\"MessageStatusCallback\",\"instanceId\":\"Z1\",\"status\":\"READ\","
+		  "\"ids\":[\"A1\",7]}", "ids[1]", "a number among the ids" },
+		{ "{\"type\":\"MessageStatusCallback\",\"instanceId\":\"Z1\",\"status\":\"READ\","
+		  "\"ids\":[\"A1\",\"A\\u0000B\"]}", "ids[1]", "an id with a NUL inside" },
+		{ "{\"type\":7,\"instanceId\":\"Z1\"}", "type", "a number for the type" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = parse(bad[i].line);
+		ok(rc == -1 && ev.kind == EV_IGNORED && strstr(err, bad[i].field),
+		   "malformed: %s (%s)", bad[i].name, err);
+	}
+	ok(parse(UPSERT("\"fromMe\":false,", ",\"messageTimestamp\":\"1773027345\"")) == 0 &&
+	   ev.kind == EV_INBOUND && ev.at == 1773027345, "a timestamp as a string of digits (v1)");
+	ok(parse(UPSERT("\"fromMe\":null,", ",\"messageTimestamp\":1773027345")) == 0 &&
+	   ev.kind == EV_INBOUND && ev.at == 1773027345, "null is absent; the time is read");
+	ok(parse(UPSERT("", "")) == 0 && ev.at == 0, "no timestamp: at is 0");
+	ok(parse("{\"event\":\"messages.upsert\",\"instance\":\"chip\\ud800\",\"data\":{\"key\":"
+		 "{\"remoteJid\":\"5511999990001@s.whatsapp.net\",\"id\":\"T1\"}}}") == 0 &&
+	   !strcmp(ev.instance, "chip\xef\xbf\xbd"),
+	   "a lone surrogate is json-c's U+FFFD, valid text (%s)", ev.instance);
+	ok(parse("{\"type\":\"DisconnectedCallback\",\"instanceId\":\"Z1\","
+		 "\"momment\":1580163342000}") == 0 && ev.at == 1580163342,
+	   "momment in milliseconds");
+	ok(parse("{\"type\":\"DisconnectedCallback\",\"instanceId\":\"Z1\","
+		 "\"momment\":1580163342}") == 0 && ev.at == 1580163342, "momment in seconds");
+	ok(parse(UPSERT("", ",\"messageType\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+			"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+			"\"")) == 0 && strlen(ev.media) == 30,
+	   "a long UTF-8 media type is cut between characters");
 }
 
 int main(void)
@@ -52,8 +139,8 @@ int main(void)
 	ok(ev.kind == EV_IGNORED, "a group message is skipped");
 
 	parse("{\"event\":\"messages.upsert\",\"instance\":\"c\",\"data\":{\"key\":"
-	      "{\"remoteJid\":\"5511999990001@s.whatsapp.net\",\"id\":\"\"},\"messageTimestamp\":17}}");
-	is_str(ev.key, "messages.upsert|c|5511999990001@s.whatsapp.net|17",
+	      "{\"remoteJid\":\"5511999990001@s.whatsapp.net\",\"id\":\"\"},\"messageTimestamp\":1773027345}}");
+	is_str(ev.key, "messages.upsert|c|5511999990001@s.whatsapp.net|1773027345",
 	       "no message id: identity by sender and timestamp");
 
 	ok(parse("{\"event\":\"messages.update\",\"instance\":\"c\",\"data\":{\"keyId\":\"K1\","
@@ -109,7 +196,7 @@ int main(void)
 	      "\"phone\":\"120363-group\",\"isGroup\":true}");
 	ok(ev.kind == EV_IGNORED, "Z-API group message is skipped");
 	ok(parse("{\"type\":\"MessageStatusCallback\",\"instanceId\":\"Z1\",\"status\":\"RECEIVED\","
-		 "\"ids\":[\"A1\",\"A2\"],\"phone\":\"5511999990002\",\"momment\":1}") == 0 &&
+		 "\"ids\":[\"A1\",\"A2\"],\"phone\":\"5511999990002\",\"momment\":1580163342}") == 0 &&
 	   ev.kind == EV_RECEIPT && ev.nids == 2 && !strcmp(ev.status, "DELIVERY_ACK"),
 	   "Z-API RECEIVED of two ids is a delivery receipt of each");
 	{
@@ -145,5 +232,6 @@ int main(void)
 		event_media_type("", m, sizeof(m));
 		is_str(m, "text", "no type is text");
 	}
+	typed_reads();
 	return done_testing();
 }

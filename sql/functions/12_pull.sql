@@ -1,4 +1,4 @@
--- sql/functions/11_pull.sql: pull-messages (issue 20), each chip's traffic
+-- sql/functions/12_pull.sql: pull-messages (issue 20), each chip's traffic
 -- read from its Evolution server.
 -- Owns: which chips are read and from when (the cursor less the overlap, or
 -- pull.first_days back), applying one page with the cursor moved in the same
