@@ -7,8 +7,9 @@
  * holds nothing means it does not (DATABASE_SAVE_DATA_NEW_MESSAGE=false),
  * and then findMessages can tell nothing: reconciliation and pull-messages
  * are off. The result is kept in the evolution_history row (read by `health
- * evolution`) and trusted for a while before it is asked again. The send
- * path's reconciliation and pull-messages share it.
+ * evolution`). The send path's reconciliation (trusting a stored answer
+ * for an hour) and pull-messages (asking every run) share it; the SQL it
+ * reads and writes is sql/functions/12_pull.sql's.
  */
 #ifndef CHIPCTL_EVO_HISTORY_H
 #define CHIPCTL_EVO_HISTORY_H
@@ -16,15 +17,18 @@
 struct chipctl_ctx;
 struct http_client;
 
-/* How long a stored answer is trusted before the server is asked again. */
+/* How long the send path trusts a stored answer before asking again. */
 #define EVO_HISTORY_MAX_AGE_S 3600
 
 /*
- * 1: the server keeps messages; 0: it keeps nothing (logged once as a
- * warning, with the row written); -1: not known (no message known sent to
- * look up, or the server could not be asked: nothing is written). With
- * dry_run nothing is written either.
+ * Ask (or, with max_age_s > 0, read a stored answer younger than that):
+ * one findMessages by the id of the newest message known sent through an
+ * Evolution chip at least a minute ago (chipctl_evolution_probe), the answer
+ * kept in evolution_history (chipctl_evolution_keeps; not with dry_run).
+ * 1: the server keeps messages; 0: it keeps nothing (a warning logged);
+ * -1: not known (nothing to look up, or the server could not be asked);
+ * -2: a database error.
  */
-int evo_history_check(struct chipctl_ctx *ctx, struct http_client *http);
+int evo_history_check(struct chipctl_ctx *ctx, struct http_client *http, int max_age_s);
 
 #endif

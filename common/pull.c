@@ -14,6 +14,7 @@
  * next run reads them again and they count once (by id).
  */
 #include "pull.h"
+#include "evo_history.h"
 #include "ctx.h"
 #include "db.h"
 #include "http.h"
@@ -276,7 +277,7 @@ int pull_run(struct chipctl_ctx *ctx, const char *chip, struct pull_counts *n)
 	http = http_client_new(ctx->cfg.evolution_connect_timeout_ms,
 			       ctx->cfg.evolution_timeout_ms,
 			       (size_t)ctx->cfg.http_max_response_bytes);
-	n->keeps_messages = http ? pull_keeps_messages(ctx, http) : -1;
+	n->keeps_messages = http ? evo_history_check(ctx, http, 0) : -1;
 	http_client_free(http);
 	if (n->keeps_messages == -2) {
 		PQclear(rows);

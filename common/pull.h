@@ -60,13 +60,5 @@ int pull_apply_page(struct chipctl_ctx *ctx, const char *chip_id,
 		    const struct evo_find_result *res, long long read_to,
 		    struct pull_counts *n);
 
-/*
- * Does the server keep the messages it sends? One findMessages by the id of
- * a message known sent (chipctl_evolution_probe). Records the answer in
- * evolution_history (chipctl_evolution_keeps) unless dry-run. Returns 1 yes,
- * 0 no, -1 unknown (nothing to probe, or could not look), -2 database
- * failure.
- */
-int pull_keeps_messages(struct chipctl_ctx *ctx, struct http_client *http);
 
 #endif

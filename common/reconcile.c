@@ -165,8 +165,14 @@ int reconcile_batch(struct sender *s, struct record *rec, struct outbound *msgs,
 	v = xmalloc(sizeof(*v) * (size_t)n);
 	lk = xmalloc(sizeof(*lk) * 2 * (size_t)n);
 	memset(v, 0, sizeof(*v) * (size_t)n);
-	if (s->evo_keeps < 0)
-		s->evo_keeps = evo_history_check(s->ctx, s->http);
+	if (s->evo_keeps < 0 && (s->evo_keeps = evo_history_check(s->ctx, s->http,
+							EVO_HISTORY_MAX_AGE_S)) == -2) {
+		s->evo_keeps = -1;
+		free(v);
+		free(lk);
+		sb_free(&back);
+		return -1;
+	}
 	for (i = 0; i < n; i++) {
 		struct outbound *m = &msgs[i];
 

@@ -217,6 +217,7 @@ int main(void)
 	   "status callback without ids is malformed");
 	ok(parse("{\"type\":\"PresenceChatCallback\",\"instanceId\":\"Z1\"}") == 0 &&
 	   ev.kind == EV_IGNORED, "other Z-API callbacks are skipped");
+	typed_reads();
 	{	/* the readings pull-messages shares (issue 20) */
 		char p[64], m[32];
 		ok(event_jid_phone("5511999990001:12@s.whatsapp.net", p, sizeof(p)) == 0 &&
@@ -232,6 +233,5 @@ int main(void)
 		event_media_type("", m, sizeof(m));
 		is_str(m, "text", "no type is text");
 	}
-	typed_reads();
 	return done_testing();
 }

@@ -1,4 +1,4 @@
--- 012_pull: pull-messages (issue 20), each chip's traffic read from Evolution.
+-- 013_pull: pull-messages (issue 20), each chip's traffic read from Evolution.
 --
 -- chip_pull_cursors: how far a chip's history has been read. Every record
 -- with messageTimestamp <= read_to has been applied; the next run reads from
