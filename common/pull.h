@@ -8,7 +8,7 @@
  * the run's start; a chip never read pull.first_days back), its pages read
  * one after the other while many chips are read at once (http_multi,
  * pull.max_in_flight), at most pull.max_pages per chip, each page applied in
- * one statement (chipctl_pull_apply, sql/functions/11_pull.sql) with the
+ * one statement (chipctl_pull_apply, sql/functions/12_pull.sql) with the
  * cursor moved by the chip's last page in the same transaction. A chip whose
  * instance is missing, refused or slow is logged and counted; its cursor
  * stays and the run goes on.
