@@ -22,10 +22,10 @@ int main(void)
 {
 	reset(1000, 10);
 	claim_pace(&s, 50, 0.05);	/* 1,000/s: 10,000 in 10 s */
-	ok(s.pace == 200, "a fast first batch of 50: the next is four times it, not 10,000 (%d)", s.pace);
-	claim_pace(&s, 200, 0.2);
-	ok(s.pace == 800, "... then four times again (%d)", s.pace);
-	claim_pace(&s, 800, 0.8);
+	ok(s.pace == 400, "a fast first batch of 50: the next is eight times it, not 10,000 (%d)", s.pace);
+	claim_pace(&s, 100, 0.1);
+	ok(s.pace == 1000, "... then at most eight times again, never past send.batch_size (%d)", s.pace);
+	claim_pace(&s, 1000, 1.0);
 	ok(s.pace == 1000, "... and never past send.batch_size (%d)", s.pace);
 	claim_pace(&s, 1000, 100);	/* 10/s: 100 in 10 s */
 	ok(s.pace == 100, "the provider slowed down: at once what 10 s take at the new rate (%d)", s.pace);
@@ -36,7 +36,7 @@ int main(void)
 	claim_pace(&s, 0, 60);
 	ok(s.pace == 1, "... never below one (%d)", s.pace);
 	claim_pace(&s, 3, 0);
-	ok(s.pace == 4, "no measurable time: bounded by four times the one before (%d)", s.pace);
+	ok(s.pace == 8, "no measurable time: bounded by eight times the one before (%d)", s.pace);
 
 	reset(1000, 2);
 	claim_pace(&s, 50, 25);		/* 2/s: 4 in 2 s */
