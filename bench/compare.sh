@@ -62,17 +62,7 @@ aq "CREATE DATABASE graphile" >/dev/null
 
 # --- graphile-worker from npm, into a temporary directory (first, so the
 # download does not run during either measurement)
-gw_reason=""
-GW_PREFIX="$BENCH_WORK/npm"
-mkdir -p "$GW_PREFIX"
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-	gw_reason="node or npm is not installed"
-elif ! timeout 300 npm install --prefix "$GW_PREFIX" --cache "$GW_PREFIX/.cache" \
-		--no-audit --no-fund --loglevel=error --fetch-retries=1 \
-		"graphile-worker@$GW_VERSION" pg >"$BENCH_WORK/npm.log" 2>&1; then
-	gw_reason="npm install graphile-worker@$GW_VERSION failed: $(grep -v '^\s*$' "$BENCH_WORK/npm.log" | grep -i 'err' | head -n 2 | tr '\n' ' ' | cut -c1-200 | sed 's/ *$//')"
-	[ -n "${gw_reason##*failed: }" ] || gw_reason="${gw_reason}see npm's log (exit status)"
-fi
+gw_install "$GW_VERSION"
 
 # --- nginx as Evolution: 201 and the v2 body; logs each request's time (ms)
 start_nginx_evolution "$BENCH_WORK/nginx/logs/access.log"

@@ -151,18 +151,7 @@ if [ "${BENCH_LATENCY_GRAPHILE:-1}" = 0 ]; then
 	echo "graphile-worker: skipped (BENCH_LATENCY_GRAPHILE=0)"
 	exit 0
 fi
-GW_PREFIX=${BENCH_GW_PREFIX:-$BENCH_WORK/npm}
-gw_reason=""
-if [ ! -d "$GW_PREFIX/node_modules/graphile-worker" ]; then
-	mkdir -p "$GW_PREFIX"
-	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-		gw_reason="node or npm is not installed"
-	elif ! timeout 300 npm install --prefix "$GW_PREFIX" --cache "$GW_PREFIX/.cache" \
-			--no-audit --no-fund --loglevel=error --fetch-retries=1 \
-			"graphile-worker@$GW_VERSION" pg >"$BENCH_WORK/npm.log" 2>&1; then
-		gw_reason="npm install graphile-worker@$GW_VERSION failed (see npm's log)"
-	fi
-fi
+gw_install "$GW_VERSION"
 if [ -n "$gw_reason" ]; then
 	echo "graphile-worker unavailable: $gw_reason"
 	exit 0

@@ -81,3 +81,22 @@ NGINX
 	nginx -c "$BENCH_WORK/nginx/nginx.conf" -p "$BENCH_WORK/nginx" 3>&-
 	export EVOLUTION_API_URL="http://127.0.0.1:$_port" EVOLUTION_API_KEY=bench-key
 }
+
+# gw_install VERSION: graphile-worker@VERSION and pg from the npm registry
+# into GW_PREFIX (BENCH_GW_PREFIX, else a temporary directory; kept when it
+# already has them). Sets GW_PREFIX, and gw_reason to why it could not
+# ("" when installed); npm's log in $BENCH_WORK/npm.log.
+gw_install() {
+	GW_PREFIX=${BENCH_GW_PREFIX:-$BENCH_WORK/npm}
+	gw_reason=""
+	[ -d "$GW_PREFIX/node_modules/graphile-worker" ] && return 0
+	mkdir -p "$GW_PREFIX"
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		gw_reason="node or npm is not installed"
+	elif ! timeout 300 npm install --prefix "$GW_PREFIX" --cache "$GW_PREFIX/.cache" \
+			--no-audit --no-fund --loglevel=error --fetch-retries=1 \
+			"graphile-worker@$1" pg >"$BENCH_WORK/npm.log" 2>&1; then
+		gw_reason="npm install graphile-worker@$1 failed: $(grep -v '^\s*$' "$BENCH_WORK/npm.log" | grep -i 'err' | head -n 2 | tr '\n' ' ' | cut -c1-200 | sed 's/ *$//')"
+		[ -n "${gw_reason##*failed: }" ] || gw_reason="${gw_reason}see npm's log (exit status)"
+	fi
+}

@@ -1,36 +1,24 @@
 #include "termsafe.h"
 #include "strbuf.h"
+#include "validate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the UTF-8 sequence at p (0: not one) and its code point. */
-static size_t seq(const unsigned char *p, unsigned long *cp)
+/* Length of the well-formed UTF-8 sequence at p (0: not one, utf8_seq)
+ * and its code point. */
+static size_t seq(const unsigned char *p, const unsigned char *end, unsigned long *cp)
 {
-	size_t n, i;
+	size_t n = utf8_seq(p, end), i;
 
-	if (*p < 0x80) {
+	if (n <= 1) {
 		*cp = *p;
-		return 1;
+		return n;
 	}
-	if (*p >= 0xc2 && *p <= 0xdf)
-		n = 2;
-	else if (*p >= 0xe0 && *p <= 0xef)
-		n = 3;
-	else if (*p >= 0xf0 && *p <= 0xf4)
-		n = 4;
-	else
-		return 0;
 	*cp = *p & (0x7fu >> n);
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
+	for (i = 1; i < n; i++)
 		*cp = (*cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 3 && *cp < 0x800) || (n == 4 && *cp < 0x10000) || *cp > 0x10ffff ||
-	    (*cp >= 0xd800 && *cp <= 0xdfff))
-		return 0;
 	return n;
 }
 
@@ -42,10 +30,10 @@ static int bidi_or_c1(unsigned long cp)
 
 /* The escaped form of the character at p into out[16]; returns its length
  * in s (the escape itself is NUL-terminated in out). */
-static size_t one(const unsigned char *p, char *out)
+static size_t one(const unsigned char *p, const unsigned char *end, char *out)
 {
 	unsigned long cp;
-	size_t n = seq(p, &cp);
+	size_t n = seq(p, end, &cp);
 
 	if (!n) {
 		snprintf(out, 16, "\\x%02x", *p);
@@ -68,13 +56,14 @@ static size_t one(const unsigned char *p, char *out)
 char *tsafe_buf(const char *s, char *buf, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	const unsigned char *end = p + strlen((const char *)p);
 	size_t k = 0;
 	char e[16];
 
 	if (!n)
 		return buf;
 	while (*p) {
-		size_t used = one(p, e), len = strlen(e);
+		size_t used = one(p, end, e), len = strlen(e);
 
 		if (k + len >= n)
 			break;
@@ -92,11 +81,12 @@ const char *tsafe(const char *s)
 	static unsigned next;
 	struct strbuf *sb = &slots[next++ % TSAFE_SLOTS];
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	const unsigned char *end = p + strlen((const char *)p);
 	char e[16];
 
 	sb_reset(sb);
 	while (*p) {
-		p += one(p, e);
+		p += one(p, end, e);
 		sb_add(sb, e);
 	}
 	return sb_str(sb);

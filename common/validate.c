@@ -24,7 +24,7 @@ int validate_phone(const char *in, char *out, size_t outsz)
 
 /* Length of the well-formed UTF-8 sequence at p (before end), or 0: no
  * overlong forms, no surrogates, nothing past U+10FFFF (RFC 3629 table). */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+size_t utf8_seq(const unsigned char *p, const unsigned char *end)
 {
 	unsigned char lo = 0x80, hi = 0xbf;
 	size_t n, i;

@@ -18,6 +18,11 @@ int validate_phone(const char *in, char *out, size_t outsz);
  * before it reaches SQL. */
 int validate_utf8(const char *s, size_t len);
 
+/* Length of the well-formed UTF-8 sequence at p (before end), or 0: no
+ * overlong forms, no surrogates, nothing past U+10FFFF. The one definition
+ * of well-formed UTF-8, read by validate_utf8 and termsafe. */
+size_t utf8_seq(const unsigned char *p, const unsigned char *end);
+
 /* Well-formed UTF-8 without NUL or control characters other than \n \t
  * \r. Returns 1 when s (len bytes) is such text, 0 otherwise. */
 int validate_text(const char *s, size_t len);
