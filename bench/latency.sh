@@ -95,7 +95,7 @@ db_ms() {
 	aq "SELECT round(coalesce(sum(total_exec_time), 0)::numeric, 1) FROM pg_stat_statements
 	    WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '$1')"
 }
-now_s() { python3 -c 'import time; print("%.3f" % time.time())'; }
+now_s() { date +%s.%N; }
 # stats: "count first_start mean_in_flight overlapping max_in_flight" from the fake
 stats() {
 	fake GET /__sends/stats | python3 -c 'import json,sys; s=json.load(sys.stdin)
@@ -125,7 +125,7 @@ run_workers() {
 	wpids=""
 	w=1
 	while [ "$w" -le "$2" ]; do
-		timeout -k 30 -s TERM "$MAX_S" "$CHIPCTL" -q send-worker --once --worker-id "lat-$w" \
+		timeout -k 30 -s TERM "$MAX_S" "$CHIPCTL" ${BENCH_LATENCY_LOG:--q} send-worker --once --worker-id "lat-$w" \
 			2>"$BENCH_WORK/err.$1.$w" &
 		wpids="$wpids $!"
 		w=$((w + 1))
@@ -139,6 +139,8 @@ run_workers() {
 	[ "$rc" -eq 124 ] && capped=" (stopped after ${MAX_S} s)"
 	[ "$rc" -eq 0 ] || [ "$rc" -eq 124 ] || { echo "latency: $1 exited $rc"; cat "$BENCH_WORK"/err."$1".*; }
 	echo "-- $1: $2 x send-worker --once$capped"
+	# BENCH_LATENCY_DUMP=DIR keeps the fake's send timings of each run
+	[ -z "${BENCH_LATENCY_DUMP:-}" ] || { fake GET /__sends >"$BENCH_LATENCY_DUMP/sends.$1.json"; cat "$BENCH_WORK"/err."$1".* >"$BENCH_LATENCY_DUMP/log.$1"; }
 	report "$1" "$sent" "$t_end" "$(db_ms "$1")"
 }
 

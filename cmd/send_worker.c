@@ -4,6 +4,7 @@
 #include "db.h"
 #include "log.h"
 #include "numparse.h"
+#include "select.h"
 #include "send.h"
 
 #include <json-c/json.h>
@@ -150,6 +151,8 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 		int n;
 
 		s.unauthorized_evolution = s.unauthorized_zapi = 0;
+		if (s.pace <= 0 && (n = select_ready_chips(&s)) > 0)
+			claim_first(&s, n);
 		n = claim_heartbeat(&s) ? -1 : claim_batch(&s, &batch,
 			max_messages ? max_messages - handled : 0);
 		if (n < 0) {

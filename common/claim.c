@@ -56,10 +56,22 @@ int claim_heartbeat(struct sender *s)
 }
 
 /* A worker's first claim, before it knows its rate: the size batches had
- * before they were paced. */
+ * before they were paced, or one message per chip that may send now when
+ * there are more (claim_first). */
 static int first_claim(const struct config *cfg)
 {
 	return cfg->send_batch_size < 50 ? cfg->send_batch_size : 50;
+}
+
+void claim_first(struct sender *s, int ready_chips)
+{
+	int want = first_claim(&s->ctx->cfg);
+
+	if (ready_chips > want)
+		want = ready_chips;
+	if (want > s->ctx->cfg.send_batch_size)
+		want = s->ctx->cfg.send_batch_size;
+	s->pace = want;
 }
 
 int claim_batch(struct sender *s, struct outbound **out, long at_most)
@@ -134,8 +146,8 @@ void claim_pace(struct sender *s, int handled, double seconds)
 		want = cur / 4;
 	else
 		want = handled / (seconds > 0.001 ? seconds : 0.001) * cfg->send_batch_seconds;
-	if (want > 8 * cur)
-		want = 8 * cur;
+	if (want > 16 * cur)
+		want = 16 * cur;
 	if (want > cfg->send_batch_size)
 		want = cfg->send_batch_size;
 	s->pace = want < 1 ? 1 : (int)(want + 0.5);

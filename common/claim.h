@@ -24,10 +24,16 @@ int claim_heartbeat(struct sender *s);
 int claim_batch(struct sender *s, struct outbound **out, long at_most);
 void claim_free(struct outbound *msgs, int n);
 
+/* Size a worker's first claim from the chips that may send now: one
+ * message each, at least 50 (or send.batch_size, when smaller), at most
+ * send.batch_size. */
+void claim_first(struct sender *s, int ready_chips);
+
 /* Size the next claim from the batch just walked: handled messages in
- * seconds. The first claim takes 50 (or send.batch_size, when smaller);
+ * seconds. Without claim_first the first claim takes 50 (or
+ * send.batch_size, when smaller);
  * each next one what this worker handles in send.batch_seconds at that
- * rate, at most eight times the one before and at most send.batch_size, at
+ * rate, at most sixteen times the one before and at most send.batch_size, at
  * least one; a quarter of the one before when the batch handled none (it
  * gave everything back at its deadline). */
 void claim_pace(struct sender *s, int handled, double seconds);

@@ -5,6 +5,7 @@
 #include "http.h"
 #include "log.h"
 #include "pgarray.h"
+#include "prove.h"
 #include "provider.h"
 #include "record.h"
 #include "select.h"
@@ -256,7 +257,9 @@ static void start_turn(struct sender *s, struct pool *pool, struct queues *q,
 			if (select_provider_index(pool->c[k].provider) == pi && !q->busy[k] &&
 			    q->head[k] >= 0 && (first < 0 || q->head[k] < q->head[first]))
 				first = k;
-		if (first >= 0)
+		/* one cheap status call may prove it; else its first send
+		 * goes alone */
+		if (first >= 0 && !prove_provider(s, &pool->c[first]))
 			take(s, pool, q, msgs, first, over, room, &count);
 	}
 	for (k = 0; k < pool->n && q->waiting > 0; k++) {

@@ -42,6 +42,9 @@ struct progress {
 	int threshold;		/* the trust that admitted the chip */
 	int sends;		/* chips it was sent through in this pass */
 	int refusals;		/* of those, refused by the chip */
+	int bounced;		/* its chip went to another worker at reservation: it
+				 * leaves the batch at once (no later round piles it
+				 * onto the chips this batch holds) */
 	int spent;		/* refusals by chips that had not refused it before
 				 * (probes aside): the attempts it spends */
 	char day[16];		/* the doctor's day reserved by guard, or "" */
@@ -107,6 +110,7 @@ struct sender {
 	 * configuration's fault): until then one send at a time goes to it,
 	 * so a wrong key or URL costs one request, not one per chip */
 	int proven[2];
+	int proof_tried[2];	/* its status was asked once (prove.c) */
 	double beat_at;		/* mono_now() of its last heartbeat */
 	/* does the Evolution server keep what it sends (findMessages can tell
 	 * an uncertain send)? -1 not known yet, 0 no, 1 yes */

@@ -20,6 +20,30 @@ static const char pool_sql[] =
 	" FROM chipctl_pool(p_clientes => $1::text[], p_multi => $2::boolean, p_default => $3,"
 	"  p_worker => $4)";
 
+/* How many chips may send now, by the same definition (before a worker's
+ * first claim: its size). */
+static const char ready_sql[] =
+	"SELECT count(*) FILTER (WHERE sendable AND room > 0)"
+	" FROM chipctl_pool(p_clientes => '{}', p_multi => $1::boolean, p_default => $2,"
+	"  p_worker => $3)";
+
+int select_ready_chips(struct sender *s)
+{
+	const struct config *cfg = &s->ctx->cfg;
+	const char *p[3];
+	PGresult *res;
+	int n;
+
+	p[0] = cfg->send_multi_chip ? "t" : "f";
+	p[1] = cfg->send_default_chip && *cfg->send_default_chip ? cfg->send_default_chip : NULL;
+	p[2] = s->worker_id;
+	if (!(res = db_query(s->ctx->db, ready_sql, 3, p)))
+		return -1;
+	n = (int)db_long(res, 0, 0);
+	PQclear(res);
+	return n;
+}
+
 int select_provider_index(const char *provider)
 {
 	return !strcmp(provider, "zapi");
@@ -165,7 +189,7 @@ int select_assign(struct sender *s, struct pool *pool, struct outbound *msgs, in
 		struct pool_chip *c;
 		int best = -1, best_normal = 0, cands = 0, normal;
 
-		if (m->pr.walk != WALK_SELECT)
+		if (m->pr.walk != WALK_SELECT || m->pr.bounced)
 			continue;
 		for (j = 0; j < pool->n; j++) {
 			if (!eligible(s, pool, &pool->c[j], m, &normal))
@@ -213,6 +237,7 @@ static void take_back(struct outbound *msgs, int n, int k, int count)
 	for (i = n - 1; i >= 0 && count > 0; i--) {
 		if (msgs[i].pr.walk == WALK_ASSIGNED && msgs[i].pr.chip == k) {
 			select_unassign(&msgs[i]);
+			msgs[i].pr.bounced = 1;
 			count--;
 		}
 	}

@@ -60,6 +60,10 @@ struct pool {
 /* The provider's index in pool->probe_taken and pool->down. */
 int select_provider_index(const char *provider);
 
+/* How many chips may send now (sendable, with room, not paced, not held
+ * by another worker): 0.., or -1 on a database error. */
+int select_ready_chips(struct sender *s);
+
 /* Read the active chips once for the batch. 0, or -1 on a database error. */
 int select_load(struct sender *s, const struct outbound *msgs, int n, struct pool *pool);
 void select_free(struct pool *pool);

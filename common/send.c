@@ -264,6 +264,21 @@ int sender_batch_over(const struct sender *s, volatile int *stop)
 	return (stop && *stop) || mono_now() >= s->deadline;
 }
 
+/* The messages whose chip another worker took at reservation leave the
+ * batch now, due at once, for a worker that holds a free chip: piled onto
+ * the chips this batch holds they would wait behind its sends. */
+static int bounce(struct sender *s, struct pool *pool, struct outbound *msgs, int n)
+{
+	int i, count = 0;
+
+	for (i = 0; i < n; i++)
+		if (msgs[i].pr.bounced && msgs[i].pr.walk == WALK_SELECT) {
+			leave_unsent(s, pool, &msgs[i]);
+			count++;
+		}
+	return count ? record_finish(s, msgs, n) : 0;
+}
+
 /* One round: a chip for every message that needs one, the sends reserved,
  * then all of them in flight at once (flight). Returns how many were
  * assigned, or -1. */
@@ -274,7 +289,7 @@ static int round_of(struct sender *s, struct pool *pool, struct record *rec,
 
 	if (assigned == 0)
 		return 0;
-	if (select_reserve(s, pool, msgs, n) < 0 ||
+	if (select_reserve(s, pool, msgs, n) < 0 || bounce(s, pool, msgs, n) < 0 ||
 	    flight_round(s, pool, rec, msgs, n, stop, urgent) < 0)
 		return -1;
 	return assigned;

@@ -16,20 +16,47 @@ claims() {
 		tr '\n' ' ' | sed 's/ $//'
 }
 
-@test "a fast provider: claims grow from 50, eight times at a step, up to send.batch_size" {
-	for n in c1 c2; do chip $n 90 >/dev/null; done
-	open_instances c1 c2
-	enqueue 1200
-	conf 'send: { batch_size = 500; batch_seconds = 10; };'
+@test "a fast provider: claims grow from 50, sixteen times at a step, up to send.batch_size" {
+	for n in c1 c2 c3; do chip $n 90 >/dev/null; done
+	open_instances c1 c2 c3
+	enqueue 2500
+	conf 'send: { batch_size = 1000; batch_seconds = 10; };'
 	"$CHIPCTL_BIN" -v send-worker --once 3>&- 2>"$BATS_TEST_TMPDIR/w.err"
-	# 50 sent in well under 1.25 s is over 400 in 10 s: the next claim is
-	# capped at eight times 50; then at send.batch_size; the last takes the
-	# rest, and one more finds the queue empty
+	# 50 sent in well under 0.6 s is over 800 in 10 s: the next claim is
+	# capped at sixteen times 50; then at send.batch_size; the last takes
+	# the rest, and one more finds the queue empty
 	run claims "$BATS_TEST_TMPDIR/w.err"
 	echo "claims: $output"
-	[ "$output" = "50:50 400:400 500:500 500:250 500:0" ]
-	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 1200 ]
-	every_text_once 1200
+	[ "$output" = "50:50 800:800 1000:1000 1000:650 1000:0" ]
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 2500 ]
+	every_text_once 2500
+}
+
+@test "the first claim takes one message per chip that may send now (80 chips: 80, not 50)" {
+	psql_q "INSERT INTO chips (telefone, instance_name, status, trust_score, pode_prospectar,
+	          pode_followup, pode_responder, evolution_connected, limite_hora, limite_dia)
+	        SELECT '5511900000' || lpad(g::text, 3, '0'), 'b' || g, 'active', 90, true, true,
+	          true, true, 1000, 10000 FROM generate_series(1, 80) g" >/dev/null
+	# five of them may not send now: one cooling off, one paced, one at its limit,
+	# one held by a live worker of another host, one banned
+	psql_q "UPDATE chips SET cooldown_until = now() + interval '1 hour' WHERE instance_name = 'b1';
+	        UPDATE chips SET status = 'banned' WHERE instance_name = 'b2';
+	        INSERT INTO chip_send_counters (chip_id, hour_start, hour_count, day_start, day_count,
+	          next_send_at, held_by, held_until)
+	        SELECT id, date_trunc('hour', now()), CASE instance_name WHEN 'b3' THEN 1000 ELSE 0 END,
+	          date_trunc('day', now()), 0,
+	          CASE instance_name WHEN 'b4' THEN now() + interval '1 hour' END,
+	          CASE instance_name WHEN 'b5' THEN 'other-worker' END,
+	          CASE instance_name WHEN 'b5' THEN now() + interval '1 hour' END
+	        FROM chips WHERE instance_name IN ('b3', 'b4', 'b5')" >/dev/null
+	fake_ctl evolution /__control/instances/generate '{"count":80,"prefix":"b","width":1}' >/dev/null
+	enqueue 300
+	"$CHIPCTL_BIN" -v send-worker --once 3>&- 2>"$BATS_TEST_TMPDIR/w.err"
+	run claims "$BATS_TEST_TMPDIR/w.err"
+	echo "claims: $output"
+	[ "${output%% *}" = "75:75" ]
+	# and the rest follow
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 300 ]
 }
 
 @test "a slow provider: the batch overruns, gives the rest back, and the next claim is small" {

@@ -109,7 +109,7 @@ trust() { psql_q "SELECT string_agg(trust_score::text, ',' ORDER BY instance_nam
 @test "content the server refuses for any chip (Text is required): one request, FAILED_INVALID_MESSAGE, no chip pays" {
 	for n in c1 c2 c3; do chip $n 90 >/dev/null; done
 	open_instances c1 c2 c3
-	fake_ctl evolution /__control/script '{"responses":[{"status":400,"body":{"status":400,
+	fake_ctl evolution /__control/script '{"responses":[{"path":"/message/sendText","status":400,"body":{"status":400,
 	  "error":"Bad Request","response":{"message":["Text is required"]}}}]}' >/dev/null
 	m=$(msg followup)
 	run_chipctl 0 send-worker --once
@@ -215,7 +215,7 @@ trust() { psql_q "SELECT string_agg(trust_score::text, ',' ORDER BY instance_nam
 @test "a v1 server given the v2 body (schema) is configuration: the message waits, no chip blamed" {
 	for n in c1 c2; do chip $n 90 >/dev/null; done
 	open_instances c1 c2
-	fake_ctl evolution /__control/script '{"responses":[{"status":400,"body":{"status":400,
+	fake_ctl evolution /__control/script '{"responses":[{"path":"/message/sendText","status":400,"body":{"status":400,
 	  "error":"Bad Request","response":{"message":["instance requires property \"textMessage\""]}}}]}' >/dev/null
 	m=$(msg followup)
 	run_chipctl 0 send-worker --once

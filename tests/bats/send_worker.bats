@@ -241,7 +241,7 @@ assert r["headers"]["apikey"] == sys.argv[1]
 	a=$(chip c1 95)
 	b=$(chip c2 90)
 	open_instances c1 c2
-	fake_ctl evolution /__control/script '{"responses":[{"status":500,"huge_mb":8}]}' >/dev/null
+	fake_ctl evolution /__control/script '{"responses":[{"path":"/message/sendText","status":500,"huge_mb":8}]}' >/dev/null
 	m1=$(msg followup)
 	run_chipctl 0 send-worker --once
 	[ "$(psql_q "SELECT status, chip_id = '$b', tentativas FROM fila_mensagens WHERE id = $m1")" = "enviada|t|0" ]

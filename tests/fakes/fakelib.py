@@ -12,6 +12,8 @@ Common features:
   GET  /__requests         logged requests as a JSON array
   GET  /__health           200 "ok"
 
+A scripted response may carry "instance" and "path" (a prefix of the request's
+path, e.g. "/message/sendText"): it answers only the requests that match.
 A response spec (scripted, or built by a fake) is a dict:
   {"status":int, "body":str|json, "headers":{...}, "delay_ms":int, "hang":bool,
    "garbage":bool, "huge_mb":int, "close_mid_body":bool}
@@ -98,11 +100,13 @@ class State:
                     f.flush()
 
     def pop_script(self, req):
-        """First scripted response that applies to req (no "instance", or a matching one)."""
+        """First scripted response that applies to req (no "instance", or a
+        matching one; no "path", or a prefix of the request's path)."""
         with self.lock:
             for i, s in enumerate(self.scripts):
                 inst = s.get("instance")
-                if inst is None or inst == "*" or inst == req.instance:
+                if (inst is None or inst == "*" or inst == req.instance) and \
+                        req.path.startswith(s.get("path") or ""):
                     return self.scripts.pop(i)
         return None
 

@@ -22,9 +22,9 @@ int main(void)
 {
 	reset(1000, 10);
 	claim_pace(&s, 50, 0.05);	/* 1,000/s: 10,000 in 10 s */
-	ok(s.pace == 400, "a fast first batch of 50: the next is eight times it, not 10,000 (%d)", s.pace);
+	ok(s.pace == 800, "a fast first batch of 50: the next is sixteen times it, not 10,000 (%d)", s.pace);
 	claim_pace(&s, 100, 0.1);
-	ok(s.pace == 1000, "... then at most eight times again, never past send.batch_size (%d)", s.pace);
+	ok(s.pace == 1000, "... then at most sixteen times again, never past send.batch_size (%d)", s.pace);
 	claim_pace(&s, 1000, 1.0);
 	ok(s.pace == 1000, "... and never past send.batch_size (%d)", s.pace);
 	claim_pace(&s, 1000, 100);	/* 10/s: 100 in 10 s */
@@ -36,7 +36,7 @@ int main(void)
 	claim_pace(&s, 0, 60);
 	ok(s.pace == 1, "... never below one (%d)", s.pace);
 	claim_pace(&s, 3, 0);
-	ok(s.pace == 8, "no measurable time: bounded by eight times the one before (%d)", s.pace);
+	ok(s.pace == 16, "no measurable time: bounded by sixteen times the one before (%d)", s.pace);
 
 	reset(1000, 2);
 	claim_pace(&s, 50, 25);		/* 2/s: 4 in 2 s */
@@ -45,5 +45,14 @@ int main(void)
 	reset(7, 10);
 	claim_pace(&s, 7, 0.01);
 	ok(s.pace == 7, "send.batch_size below the first claim's 50 caps from the start (%d)", s.pace);
+
+	reset(5000, 10);
+	claim_first(&s, 200);
+	ok(s.pace == 200, "200 chips may send now: the first claim is one message each (%d)", s.pace);
+	claim_first(&s, 3);
+	ok(s.pace == 50, "three chips: still 50, the first claim before chips counted (%d)", s.pace);
+	reset(100, 10);
+	claim_first(&s, 200);
+	ok(s.pace == 100, "never past send.batch_size (%d)", s.pace);
 	return done_testing();
 }
