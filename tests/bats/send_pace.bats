@@ -245,3 +245,28 @@ print(sum(n - 1 for n in c.values()))')
 	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 5 ]
 	every_text_once 5
 }
+
+@test "a provider proven by one status call: every chip's first send leaves at once; unproven, the first goes alone" {
+	fake_ctl evolution /__control/latency '{"ms":300}' >/dev/null
+	for n in e1 e2 e3 e4; do chip $n 90 >/dev/null; done
+	open_instances e1 e2 e3 e4
+	enqueue 4 "proof"
+	run_chipctl 0 send-worker --once
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 4 ]
+	# one GET of one chip's state, then the four sends together
+	[ "$(fake_count evolution GET /instance/connectionState/)" -eq 1 ]
+	[ "$(sends_stat max_in_flight)" -eq 4 ]
+	# the state call answers 500: nothing proven, nothing decided; the first
+	# send goes alone, its answer proves the provider, the rest follow at once
+	fake_ctl evolution /__control/reset >/dev/null
+	fake_ctl evolution /__control/sends/reset >/dev/null
+	fake_ctl evolution /__control/latency '{"ms":300}' >/dev/null
+	open_instances e1 e2 e3 e4
+	fake_ctl evolution /__control/script '{"responses":[{"path":"/instance/connectionState/",
+	  "status":500,"body":{"status":500,"error":"Internal Server Error","response":{"message":"boom"}}}]}' >/dev/null
+	enqueue 4 "again"
+	run_chipctl 0 send-worker --once
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 8 ]
+	[ "$(sends_stat max_in_flight)" -eq 3 ]
+	[[ "$stderr" == *"provider not proven by its status: its first send goes alone"* ]]
+}
