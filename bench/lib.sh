@@ -1,7 +1,7 @@
 # Shared by the benchmarks: a throwaway cluster, a migrated database, timing.
 # Source it from a bench script; it sets BENCH_WORK, DATABASE_URL, CHIPCTL.
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-CHIPCTL="$REPO/chipctl"
+CHIPCTL="${BENCH_CHIPCTL:-$REPO/chipctl}"
 BENCH_WORK=$(mktemp -d /tmp/chipctl-bench.XXXXXX)
 chmod 755 "$BENCH_WORK"
 trap '"$REPO/scripts/pg-tmp.sh" stop "$BENCH_WORK/pg" 2>/dev/null; rm -rf "$BENCH_WORK"' EXIT

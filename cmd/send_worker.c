@@ -70,6 +70,7 @@ static void summary(struct sender *s, int json)
 		 "uncertain=%ld", st->uncertain, "fallback=%ld", st->fallback,
 		 "not_recorded=%ld", st->not_recorded, "reconciled=%ld", st->reconciled,
 		 "resent=%ld", st->resent, "lost_claim=%ld", st->lost_claim,
+		 "topped_up=%ld", st->topped_up,
 		 "mean_in_flight=%.1f", st->flying_turns ? st->flying_sum / st->flying_turns : 0.0);
 	if (json) {
 		json_object *o = json_object_new_object();
@@ -86,6 +87,7 @@ static void summary(struct sender *s, int json)
 		json_object_object_add(o, "reconciled", json_object_new_int64(st->reconciled));
 		json_object_object_add(o, "resent", json_object_new_int64(st->resent));
 		json_object_object_add(o, "lost_claim", json_object_new_int64(st->lost_claim));
+		json_object_object_add(o, "topped_up", json_object_new_int64(st->topped_up));
 		json_object_object_add(o, "mean_in_flight", json_object_new_double(
 			st->flying_turns ? st->flying_sum / st->flying_turns : 0.0));
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -170,7 +172,7 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 			/* A message that hit a database error stays 'processando'
 			 * for the stuck-queue rescue; on a signal the rest go back
 			 * at once. */
-			if (sender_process_batch(&s, batch, n, (volatile int *)&stop_requested) < 0)
+			if (sender_process_batch(&s, batch, &n, (volatile int *)&stop_requested) < 0)
 				failed = 1;
 			else
 				claim_pace(&s, s.reached, mono_now() - began);

@@ -12,6 +12,9 @@ static const char claim_sql[] =
 	"WITH c AS ("
 	"  SELECT id FROM fila_mensagens"
 	"  WHERE status = 'pendente' AND agendar_para <= now()"
+	/* a top-up takes no uncertain send: those are looked up first,
+	 * when a batch opens (reconcile) */
+	"    AND ($3::boolean OR envio_chip_id IS NULL)"
 	"  ORDER BY prioridade, agendar_para, id"
 	"  LIMIT $1::int FOR UPDATE SKIP LOCKED)"
 	" UPDATE fila_mensagens f SET status = 'processando', processando_desde = now(),"
@@ -74,29 +77,23 @@ void claim_first(struct sender *s, int ready_chips)
 	s->pace = want;
 }
 
-int claim_batch(struct sender *s, struct outbound **out, long at_most)
+/* Claim up to want due messages into dst (room for want). */
+static int claim_into(struct sender *s, struct outbound *dst, long want, int uncertain_too)
 {
 	char limit[16];
-	const char *p[2] = { limit, s->worker_id };
+	const char *p[3] = { limit, s->worker_id, uncertain_too ? "t" : "f" };
 	PGresult *res;
-	long want = s->pace;
 	int i, n;
 
-	*out = NULL;
-	if (want <= 0)
-		want = first_claim(&s->ctx->cfg);
-	if (at_most > 0 && at_most < want)
-		want = at_most;
 	snprintf(limit, sizeof(limit), "%ld", want);
-	res = db_query(s->ctx->db, claim_sql, 2, p);
+	res = db_query(s->ctx->db, claim_sql, 3, p);
 	if (!res)
 		return -1;
 	n = PQntuples(res);
-	log_debug("batch claimed", "asked=%ld", want, "claimed=%d", n);
-	if (n > 0)
-		*out = xmalloc(sizeof(**out) * (size_t)n);
+	log_debug(uncertain_too ? "batch claimed" : "batch topped up", "asked=%ld", want,
+		  "claimed=%d", n);
 	for (i = 0; i < n; i++) {
-		struct outbound *m = &(*out)[i];
+		struct outbound *m = &dst[i];
 
 		memset(m, 0, sizeof(*m));
 		m->id = db_long(res, i, 0);
@@ -121,6 +118,51 @@ int claim_batch(struct sender *s, struct outbound **out, long at_most)
 	}
 	PQclear(res);
 	return n;
+}
+
+int claim_batch(struct sender *s, struct outbound **out, long at_most)
+{
+	const struct config *cfg = &s->ctx->cfg;
+	long want = s->pace, cap;
+	int n;
+
+	*out = NULL;
+	s->batch_cap = 0;
+	if (want <= 0)
+		want = first_claim(cfg);
+	if (at_most > 0 && at_most < want)
+		want = at_most;
+	/* room for top-ups (claim_more) up to send.batch_size, when chips
+	 * send back to back (no pacing gap) */
+	cap = want;
+	if (cfg->send_chip_gap_s == 0 && cfg->send_batch_size > cap)
+		cap = cfg->send_batch_size;
+	*out = xmalloc(sizeof(**out) * (size_t)cap);
+	n = claim_into(s, *out, want, 1);
+	if (n <= 0) {
+		free(*out);
+		*out = NULL;
+		return n;
+	}
+	s->batch_cap = (int)cap;
+	s->claim_left = at_most > 0 ? at_most - n : -1;
+	return n;
+}
+
+int claim_more(struct sender *s, struct outbound *msgs, int n, long want)
+{
+	int got;
+
+	if (want > s->batch_cap - n)
+		want = s->batch_cap - n;
+	if (s->claim_left >= 0 && want > s->claim_left)
+		want = s->claim_left;
+	if (want <= 0)
+		return 0;
+	got = claim_into(s, msgs + n, want, 0);
+	if (got > 0 && s->claim_left >= 0)
+		s->claim_left -= got;
+	return got;
 }
 
 void claim_free(struct outbound *msgs, int n)

@@ -22,6 +22,12 @@ int claim_heartbeat(struct sender *s);
  * messages. Returns how many (0..), or -1 on a database error. *out is an
  * array to free with claim_free. */
 int claim_batch(struct sender *s, struct outbound **out, long at_most);
+/* A top-up of the batch in hand: up to want more due messages claimed into
+ * msgs[n..], within the batch's room (s->batch_cap, send.batch_size when
+ * chips send back to back, else none) and claim_batch's at_most; never an
+ * uncertain send (those wait for a batch's opening lookup). Returns how
+ * many (0..), or -1 on a database error. */
+int claim_more(struct sender *s, struct outbound *msgs, int n, long want);
 void claim_free(struct outbound *msgs, int n);
 
 /* Size a worker's first claim from the chips that may send now: one

@@ -20,26 +20,20 @@ struct queues {
 	int *head, *tail;	/* per chip: first and last waiting message, or -1 */
 	int *next;		/* per message: the next one for the same chip */
 	char *busy;		/* per chip: its one send is in flight */
+	char *lane;		/* per chip: it had a message in this round */
 	int waiting;
+	int lanes;		/* chips that had a message in this round */
 	int flying[2];		/* in flight, by provider (select_provider_index) */
+	int drained;		/* a top-up found nothing more (or no room) */
 };
 
-static void queues_build(struct queues *q, const struct pool *pool, struct outbound *msgs,
-			 int n)
+/* Queue msgs[from..n) that were given a chip. */
+static void queues_add(struct queues *q, struct outbound *msgs, int from, int n)
 {
 	int i, k;
 
-	q->head = xmalloc(sizeof(int) * (size_t)(pool->n + 1));
-	q->tail = xmalloc(sizeof(int) * (size_t)(pool->n + 1));
-	q->busy = xmalloc((size_t)pool->n + 1);
-	q->next = xmalloc(sizeof(int) * (size_t)(n + 1));
-	q->waiting = 0;
-	q->flying[0] = q->flying[1] = 0;
-	for (k = 0; k < pool->n; k++) {
-		q->head[k] = q->tail[k] = -1;
-		q->busy[k] = 0;
-	}
-	for (i = 0; i < n; i++) {
+	q->next = xrealloc(q->next, sizeof(int) * (size_t)(n + 1));
+	for (i = from; i < n; i++) {
 		q->next[i] = -1;
 		if (msgs[i].pr.walk != WALK_ASSIGNED)
 			continue;
@@ -50,7 +44,28 @@ static void queues_build(struct queues *q, const struct pool *pool, struct outbo
 			q->next[q->tail[k]] = i;
 		q->tail[k] = i;
 		q->waiting++;
+		if (!q->lane[k]) {
+			q->lane[k] = 1;
+			q->lanes++;
+		}
 	}
+}
+
+static void queues_build(struct queues *q, const struct pool *pool, struct outbound *msgs,
+			 int n)
+{
+	int k;
+
+	memset(q, 0, sizeof(*q));
+	q->head = xmalloc(sizeof(int) * (size_t)(pool->n + 1));
+	q->tail = xmalloc(sizeof(int) * (size_t)(pool->n + 1));
+	q->busy = xmalloc((size_t)pool->n + 1);
+	q->lane = xmalloc((size_t)pool->n + 1);
+	for (k = 0; k < pool->n; k++) {
+		q->head[k] = q->tail[k] = -1;
+		q->busy[k] = q->lane[k] = 0;
+	}
+	queues_add(q, msgs, 0, n);
 }
 
 static void queues_free(struct queues *q)
@@ -59,6 +74,7 @@ static void queues_free(struct queues *q)
 	free(q->tail);
 	free(q->next);
 	free(q->busy);
+	free(q->lane);
 }
 
 static int dequeue(struct queues *q, int k)
@@ -269,11 +285,42 @@ static void start_turn(struct sender *s, struct pool *pool, struct queues *q,
 	}
 }
 
+/* Chips running short of messages (less than one each left waiting)
+ * while they send back to back and the batch is young: more messages
+ * claimed into it (sender_topup), their starts committed, queued. Each
+ * top-up doubles the batch (or gives each chip one message, when that is
+ * more), up to its room. 0, or -1 on a database error. */
+static int top_up(struct sender *s, struct pool *pool, struct queues *q,
+		  struct outbound *msgs, int *n, int quiet, volatile int *stop)
+{
+	int from = *n, got;
+	long want = *n > q->lanes ? *n : q->lanes;
+
+	/* (while answers pour in, their chips' next sends leave first: the
+	 * top-up waits for a quiet turn, or for the queue to run dry) */
+	if (q->drained || q->waiting >= q->lanes || (!quiet && q->waiting > 0) ||
+	    *n >= s->batch_cap ||
+	    s->ctx->cfg.send_chip_gap_s > 0 || sender_batch_over(s, stop) ||
+	    mono_now() >= s->deadline - s->ctx->cfg.send_batch_seconds)
+		return 0;
+	if ((got = sender_topup(s, pool, msgs, n, want)) < 0)
+		return -1;
+	if (got < want)
+		q->drained = 1;
+	if (got == 0)
+		return 0;
+	s->st.topped_up += got;
+	if (commit_starts(s, pool, msgs + from, got) < 0)
+		return -1;
+	queues_add(q, msgs, from, *n);
+	return 0;
+}
+
 int flight_round(struct sender *s, struct pool *pool, struct record *rec,
-		 struct outbound *msgs, int n, volatile int *stop, struct strbuf *urgent)
+		 struct outbound *msgs, int *np, volatile int *stop, struct strbuf *urgent)
 {
 	struct queues q;
-	int rc = 0;
+	int rc = 0, n = *np, answers = 0;
 
 	if (commit_starts(s, pool, msgs, n) < 0)
 		return -1;
@@ -285,9 +332,15 @@ int flight_round(struct sender *s, struct pool *pool, struct record *rec,
 
 		if (rc == 0 && still_ours(s, pool, msgs, n) < 0)
 			rc = -1;
-		if (rc == 0)
+		if (rc == 0) {
 			start_turn(s, pool, &q, msgs, stop);
-		else	/* start nothing more; await what flies */
+			if (top_up(s, pool, &q, msgs, np, answers == 0, stop) < 0)
+				rc = -1;
+			else if (*np != n)	/* the new ones may leave at once */
+				start_turn(s, pool, &q, msgs, stop);
+			n = *np;
+		}
+		if (rc != 0)	/* start nothing more; await what flies */
 			while (q.waiting > 0)
 				for (int k = 0; k < pool->n; k++)
 					if (q.head[k] >= 0) {
@@ -308,12 +361,14 @@ int flight_round(struct sender *s, struct pool *pool, struct record *rec,
 			sender_multi_reset(s);
 			continue;
 		}
+		answers = 0;
 		while (http_multi_next(s->multi, &tag, &resp) == 1) {
 			struct outbound *m = tag;
 			struct pool_chip *c = &pool->c[m->pr.chip];
 			struct send_request req;
 			struct send_result r;
 
+			answers++;
 			q.busy[m->pr.chip] = 0;
 			q.flying[select_provider_index(c->provider)]--;
 			send_request_of(&req, c, m, 0);

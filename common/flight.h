@@ -27,9 +27,11 @@
 struct pool;
 struct record;
 
-/* Send every message in WALK_ASSIGNED. Returns 0, or -1 on a database
+/* Send every message in WALK_ASSIGNED, topping the batch up (sender_topup,
+ * *n grows) while its chips run short of messages and may send back to
+ * back, until send.batch_seconds. Returns 0, or -1 on a database
  * error (what is in flight is still awaited and handed on). */
 int flight_round(struct sender *s, struct pool *pool, struct record *rec,
-		 struct outbound *msgs, int n, volatile int *stop, struct strbuf *urgent);
+		 struct outbound *msgs, int *n, volatile int *stop, struct strbuf *urgent);
 
 #endif

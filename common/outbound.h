@@ -82,7 +82,7 @@ struct http_multi;
 
 struct send_stats {
 	long sent, failed, rescheduled, waited, cancelled, invalid, uncertain, fallback,
-	     not_recorded, reconciled, resent, lost_claim;
+	     not_recorded, reconciled, resent, lost_claim, topped_up;
 	/* sends in flight, sampled once per turn of the loop: the mean */
 	double flying_sum;
 	long flying_turns;
@@ -100,6 +100,8 @@ struct sender {
 	int unauthorized_evolution, unauthorized_zapi;
 	/* batches sized by time (claim_pace) */
 	int pace;		/* the next claim's size; 0 before the first */
+	int batch_cap;		/* messages the batch in hand has room for */
+	long claim_left;	/* messages it may still claim (--max-messages), or -1 */
 	double deadline;	/* mono_now() when the batch in hand gives back the rest */
 	int given_back;		/* messages the batch in hand gave back (deadline or signal) */
 	int reached;		/* messages of the batch that reached a chip (or were

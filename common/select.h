@@ -64,6 +64,10 @@ int select_provider_index(const char *provider);
  * by another worker): 0.., or -1 on a database error. */
 int select_ready_chips(struct sender *s);
 
+/* A top-up's doctors: their affinity added to the pool (the rest of the
+ * snapshot, and what this batch reserved, stay). 0 or -1. */
+int select_refresh(struct sender *s, struct pool *pool, const struct outbound *msgs, int n);
+
 /* Read the active chips once for the batch. 0, or -1 on a database error. */
 int select_load(struct sender *s, const struct outbound *msgs, int n, struct pool *pool);
 void select_free(struct pool *pool);

@@ -283,16 +283,35 @@ static int bounce(struct sender *s, struct pool *pool, struct outbound *msgs, in
  * then all of them in flight at once (flight). Returns how many were
  * assigned, or -1. */
 static int round_of(struct sender *s, struct pool *pool, struct record *rec,
-		    struct outbound *msgs, int n, volatile int *stop, struct strbuf *urgent)
+		    struct outbound *msgs, int *n, volatile int *stop, struct strbuf *urgent)
 {
-	int assigned = select_assign(s, pool, msgs, n);
+	int assigned = select_assign(s, pool, msgs, *n);
 
 	if (assigned == 0)
 		return 0;
-	if (select_reserve(s, pool, msgs, n) < 0 || bounce(s, pool, msgs, n) < 0 ||
+	if (select_reserve(s, pool, msgs, *n) < 0 || bounce(s, pool, msgs, *n) < 0 ||
 	    flight_round(s, pool, rec, msgs, n, stop, urgent) < 0)
 		return -1;
 	return assigned;
+}
+
+int sender_topup(struct sender *s, struct pool *pool, struct outbound *msgs, int *n,
+		 long want)
+{
+	struct outbound *more = msgs + *n;
+	int got = claim_more(s, msgs, *n, want);
+
+	if (got <= 0)
+		return got;
+	*n += got;
+	/* the walk of a batch's opening, for these alone (no uncertain send
+	 * among them: nothing to look up) */
+	if (guard_batch(s, more, got) < 0 || select_refresh(s, pool, more, got) < 0)
+		return -1;
+	if (select_assign(s, pool, more, got) > 0 &&
+	    (select_reserve(s, pool, more, got) < 0 || bounce(s, pool, more, got) < 0))
+		return -1;
+	return got;
 }
 
 /* A 403 is a critical event (T07.4): the chip's trust now, not in 15 minutes. */
@@ -312,9 +331,10 @@ static void urgent_trust(struct sender *s, const char *ids)
 	}
 }
 
-int sender_process_batch(struct sender *s, struct outbound *msgs, int n,
+int sender_process_batch(struct sender *s, struct outbound *msgs, int *np,
 			 volatile int *stop)
 {
+	int n = *np;
 	struct strbuf urgent = STRBUF_INIT;
 	struct record rec;
 	struct pool pool;
@@ -338,7 +358,9 @@ int sender_process_batch(struct sender *s, struct outbound *msgs, int n,
 	for (round = 0; round < s->ctx->cfg.send_max_chips + 3; round++) {
 		if (sender_batch_over(s, stop))
 			break;
-		if ((rc = round_of(s, &pool, &rec, msgs, n, stop, &urgent)) <= 0)
+		rc = round_of(s, &pool, &rec, msgs, np, stop, &urgent);
+		n = *np;
+		if (rc <= 0)
 			break;
 	}
 	rc = rc < 0 ? -1 : 0;

@@ -11,7 +11,11 @@
  * message waits for capacity (no chip can take it now, or the provider
  * failed) without spending an attempt, with a short capped backoff; only
  * chips that refused it spend its attempts, with the longer backoff; a
- * single message is a batch of one.
+ * single message is a batch of one. While chips send back to back (no
+ * pacing gap) and the batch is younger than send.batch_seconds, a batch
+ * whose chips run short of messages is topped up in flight, so a batch
+ * does not end (and its chips wait for the next) more than once per
+ * send.batch_seconds.
  */
 #ifndef CHIPCTL_SEND_H
 #define CHIPCTL_SEND_H
@@ -47,7 +51,15 @@ void send_lost(struct sender *s, struct pool *pool, struct outbound *m);
  * recorded and the rest goes back at once (s->given_back counts it). Returns 0, or -1 on a
  * database error (unrecorded messages stay 'processando' for the
  * stuck-queue rescue; what was sent is still recorded if possible). */
-int sender_process_batch(struct sender *s, struct outbound *msgs, int n,
+int sender_process_batch(struct sender *s, struct outbound *msgs, int *n,
 			 volatile int *stop);
+
+/* A top-up of the batch in hand while its sends fly (flight asks, when
+ * its chips are running out of messages): up to want more claimed into
+ * msgs[*n..] (claim_more), guarded, given chips and reserved as a batch's
+ * opening does; *n grows by what was claimed. Returns how many (0: none
+ * due, or no room), or -1 on a database error. */
+int sender_topup(struct sender *s, struct pool *pool, struct outbound *msgs, int *n,
+		 long want);
 
 #endif

@@ -1,0 +1,162 @@
+/*
+ * select_load: the pool as a batch sees it (part of select.h): one
+ * snapshot per batch from chipctl_pool (the one definition of sendable,
+ * with the batch's doctors' affinity), the affinity of a top-up's doctors
+ * added to it, and how many chips may send now (a worker's first claim).
+ */
+#include "select.h"
+#include "ctx.h"
+#include "db.h"
+#include "pgarray.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The pool once per batch: the one definition of sendable, with the
+ * batch's doctors' affinity (chipctl_pool). */
+static const char pool_sql[] =
+	"SELECT id, instance_name, provider, zapi_instance_id, zapi_token, trust_score,"
+	"  pode_prospectar, pode_followup, pode_responder, sendable, blocked_by, chip_probe,"
+	"  provider_probe, breaker_dirty, hour_used, day_used, room, affinity,"
+	"  floor(extract(epoch FROM next_send_at))::bigint"
+	" FROM chipctl_pool(p_clientes => $1::text[], p_multi => $2::boolean, p_default => $3,"
+	"  p_worker => $4)";
+
+/* How many chips may send now, by the same definition (before a worker's
+ * first claim: its size). */
+static const char ready_sql[] =
+	"SELECT count(*) FILTER (WHERE sendable AND room > 0)"
+	" FROM chipctl_pool(p_clientes => '{}', p_multi => $1::boolean, p_default => $2,"
+	"  p_worker => $3)";
+
+int select_ready_chips(struct sender *s)
+{
+	const struct config *cfg = &s->ctx->cfg;
+	const char *p[3];
+	PGresult *res;
+	int n;
+
+	p[0] = cfg->send_multi_chip ? "t" : "f";
+	p[1] = cfg->send_default_chip && *cfg->send_default_chip ? cfg->send_default_chip : NULL;
+	p[2] = s->worker_id;
+	if (!(res = db_query(s->ctx->db, ready_sql, 3, p)))
+		return -1;
+	n = (int)db_long(res, 0, 0);
+	PQclear(res);
+	return n;
+}
+
+static void copy(char *dst, size_t n, const PGresult *res, int r, int c)
+{
+	snprintf(dst, n, "%s", PQgetvalue(res, r, c));
+}
+
+int select_load(struct sender *s, const struct outbound *msgs, int n, struct pool *pool)
+{
+	const struct config *cfg = &s->ctx->cfg;
+	struct strbuf cli = STRBUF_INIT;
+	const char *p[4];
+	PGresult *res;
+	int i;
+
+	memset(pool, 0, sizeof(*pool));
+	for (i = 0; i < n; i++)
+		pga_add(&cli, msgs[i].cliente);
+	p[0] = pga_end(&cli);
+	p[1] = cfg->send_multi_chip ? "t" : "f";
+	p[2] = cfg->send_default_chip && *cfg->send_default_chip ? cfg->send_default_chip : NULL;
+	p[3] = s->worker_id;
+	res = db_query(s->ctx->db, pool_sql, 4, p);
+	sb_free(&cli);
+	if (!res)
+		return -1;
+	pool->n = PQntuples(res);
+	pool->c = xmalloc(sizeof(*pool->c) * (size_t)(pool->n ? pool->n : 1));
+	memset(pool->c, 0, sizeof(*pool->c) * (size_t)(pool->n ? pool->n : 1));
+	for (i = 0; i < pool->n; i++) {
+		struct pool_chip *c = &pool->c[i];
+
+		copy(c->id, sizeof(c->id), res, i, 0);
+		copy(c->instance, sizeof(c->instance), res, i, 1);
+		copy(c->provider, sizeof(c->provider), res, i, 2);
+		copy(c->zapi_id, sizeof(c->zapi_id), res, i, 3);
+		copy(c->zapi_token, sizeof(c->zapi_token), res, i, 4);
+		c->trust = strtod(PQgetvalue(res, i, 5), NULL);
+		c->perm[PERM_PROSPECT] = PQgetvalue(res, i, 6)[0] == 't';
+		c->perm[PERM_FOLLOWUP] = PQgetvalue(res, i, 7)[0] == 't';
+		c->perm[PERM_REPLY] = PQgetvalue(res, i, 8)[0] == 't';
+		c->sendable = PQgetvalue(res, i, 9)[0] == 't';
+		copy(c->blocked_by, sizeof(c->blocked_by), res, i, 10);
+		c->chip_probe = PQgetvalue(res, i, 11)[0] == 't';
+		c->provider_probe = PQgetvalue(res, i, 12)[0] == 't';
+		c->dirty = PQgetvalue(res, i, 13)[0] == 't';
+		c->hour_used = (int)db_long(res, i, 14);
+		c->day_used = (int)db_long(res, i, 15);
+		c->room = (int)db_long(res, i, 16);
+		if (db_val(res, i, 17))
+			c->affinity = json_tokener_parse(PQgetvalue(res, i, 17));
+		c->next_send_at = db_val(res, i, 18) ? db_long(res, i, 18) : 0;
+		/* ties between equally used chips are broken differently by
+		 * each worker, so workers starting together choose apart */
+		c->rank = (unsigned)rand();
+	}
+	PQclear(res);
+	return 0;
+}
+
+int select_refresh(struct sender *s, struct pool *pool, const struct outbound *msgs, int n)
+{
+	const struct config *cfg = &s->ctx->cfg;
+	struct strbuf cli = STRBUF_INIT;
+	const char *p[4];
+	PGresult *res;
+	int i, k;
+
+	for (i = 0; i < n; i++)
+		pga_add(&cli, msgs[i].cliente);
+	p[0] = pga_end(&cli);
+	p[1] = cfg->send_multi_chip ? "t" : "f";
+	p[2] = cfg->send_default_chip && *cfg->send_default_chip ? cfg->send_default_chip : NULL;
+	p[3] = s->worker_id;
+	res = db_query(s->ctx->db, "SELECT id, affinity FROM chipctl_pool(p_clientes => $1::text[],"
+		       " p_multi => $2::boolean, p_default => $3, p_worker => $4)"
+		       " WHERE affinity IS NOT NULL", 4, p);
+	sb_free(&cli);
+	if (!res)
+		return -1;
+	for (i = 0; i < PQntuples(res); i++)
+		for (k = 0; k < pool->n; k++) {
+			struct pool_chip *c = &pool->c[k];
+
+			if (strcmp(c->id, PQgetvalue(res, i, 0)))
+				continue;
+			/* the batch's earlier doctors keep theirs */
+			if (!c->affinity) {
+				c->affinity = json_tokener_parse(PQgetvalue(res, i, 1));
+			} else {
+				json_object *more = json_tokener_parse(PQgetvalue(res, i, 1));
+
+				if (more) {
+					json_object_object_foreach(more, key, val)
+						json_object_object_add(c->affinity, key,
+								       json_object_get(val));
+				}
+				json_object_put(more);
+			}
+			break;
+		}
+	PQclear(res);
+	return 0;
+}
+
+void select_free(struct pool *pool)
+{
+	int i;
+
+	for (i = 0; i < pool->n; i++)
+		json_object_put(pool->c[i].affinity);
+	free(pool->c);
+	memset(pool, 0, sizeof(*pool));
+}
