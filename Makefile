@@ -142,6 +142,8 @@ test-valgrind: deps
 bench: deps
 	$(MAKE) all
 	sh bench/run.sh
+	sh bench/pacing.sh
+	sh bench/soak.sh
 
 # The README's first command: deps, then the build in a sub-make (it must
 # not start before the -dev packages are in), then the quick start itself.
