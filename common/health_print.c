@@ -23,6 +23,7 @@ json_object *health_rows_json(const PGresult *res)
 			else if (t == 16)
 				j = json_object_new_boolean(v[0] == 't');
 			else if (t == 20 || t == 21 || t == 23)
+				/* an int column of our database: typed by SQL */
 				j = json_object_new_int64(strtoll(v, NULL, 10));
 			else if (t == 700 || t == 701 || t == 1700)
 				j = json_object_new_double(strtod(v, NULL));
