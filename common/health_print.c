@@ -1,5 +1,6 @@
 #include "health_print.h"
 #include "db.h"
+#include "termsafe.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,10 +77,10 @@ int health_print_one(const struct health_result *r, int json)
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	} else if (r->perf.len) {
-		printf("%s - %s | %s\n", health_status_name(r->status), sb_str(&r->text),
-		       sb_str(&r->perf));
+		printf("%s - %s | %s\n", health_status_name(r->status), tsafe(sb_str(&r->text)),
+		       tsafe(sb_str(&r->perf)));
 	} else {
-		printf("%s - %s\n", health_status_name(r->status), sb_str(&r->text));
+		printf("%s - %s\n", health_status_name(r->status), tsafe(sb_str(&r->text)));
 	}
 	return (int)r->status;
 }
@@ -120,7 +121,8 @@ int health_print_deep(const struct health_result *res, int n, const char *all_ok
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	} else {
-		printf("%s - %s | %s\n", health_status_name(worst), sb_str(&text), sb_str(&perf));
+		printf("%s - %s | %s\n", health_status_name(worst), tsafe(sb_str(&text)),
+		       tsafe(sb_str(&perf)));
 	}
 	sb_free(&text);
 	sb_free(&perf);
@@ -136,7 +138,7 @@ int health_print_unknown(const char *why, int json)
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	} else {
-		printf("UNKNOWN - %s\n", why);
+		printf("UNKNOWN - %s\n", tsafe(why));
 	}
 	return HEALTH_UNKNOWN;
 }
