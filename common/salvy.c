@@ -78,32 +78,29 @@ static enum salvy_rc call(const struct config *cfg, const char *method,
 	return rc;
 }
 
-/* The new account's id and phone from a 2xx answer, typed: a string of
- * UTF-8 text without NUL that fits, and a phone number as validate_phone
- * takes it. Returns 0, or -1 with err naming the field: the answer is
- * malformed, and no chip is made of it. */
-static int take_account(json_object *root, struct salvy_account *out, char *err, size_t errsz)
+/* The new account's id and phone from a 2xx answer into out, typed: a
+ * string of UTF-8 text without NUL that fits, and a phone number as
+ * validate_phone takes it. NULL, or what is wrong with *field: the answer
+ * is malformed, and no chip is made of it. */
+static const char *bad_account(json_object *root, struct salvy_account *out,
+			       const char **field)
 {
 	const char *id = NULL, *phone = NULL;
-	const char *why = NULL, *field = NULL;
 
-	if (jget_str(root, "id", &id) == JG_WRONG)
-		field = "id", why = jget_why(root, "id", json_type_string);
-	else if (jget_str(root, "phoneNumber", &phone) == JG_WRONG)
-		field = "phoneNumber", why = jget_why(root, "phoneNumber", json_type_string);
-	else if (!id || !*id || !phone)
-		field = !id || !*id ? "id" : "phoneNumber", why = "absent";
-	else if (strlen(id) >= sizeof(out->id))
-		field = "id", why = "longer than 127 bytes";
-	else if (validate_phone(phone, out->phone, sizeof(out->phone)))
-		field = "phoneNumber", why = "not a phone number of 10 to 15 digits";
-	if (field) {
-		snprintf(err, errsz, "Salvy POST: malformed answer: %s %s", field, why);
-		memset(out, 0, sizeof(*out));
-		return -1;
-	}
+	*field = "id";
+	if (jget_str(root, "id", &id) != JG_OK)
+		return jget_why(root, "id", json_type_string);
+	if (!*id)
+		return "empty";
+	if (strlen(id) >= sizeof(out->id))
+		return "longer than 127 bytes";
+	*field = "phoneNumber";
+	if (jget_str(root, "phoneNumber", &phone) != JG_OK)
+		return jget_why(root, "phoneNumber", json_type_string);
+	if (validate_phone(phone, out->phone, sizeof(out->phone)))
+		return "not a phone number of 10 to 15 digits";
 	memcpy(out->id, id, strlen(id) + 1);
-	return 0;
+	return NULL;
 }
 
 enum salvy_rc salvy_create_number(const struct config *cfg, int area_code,
@@ -111,6 +108,7 @@ enum salvy_rc salvy_create_number(const struct config *cfg, int area_code,
 				  char *err, size_t errsz)
 {
 	struct json_object *body = json_object_new_object(), *root;
+	const char *field, *why;
 	enum salvy_rc rc;
 
 	memset(out, 0, sizeof(*out));
@@ -120,8 +118,11 @@ enum salvy_rc salvy_create_number(const struct config *cfg, int area_code,
 	json_object_put(body);
 	if (rc != SALVY_OK)
 		return rc;
-	if (take_account(root, out, err, errsz))
+	if ((why = bad_account(root, out, &field))) {
+		snprintf(err, errsz, "Salvy POST: malformed answer: %s %s", field, why);
+		memset(out, 0, sizeof(*out));
 		rc = SALVY_TEMP;
+	}
 	json_object_put(root);
 	return rc;
 }
