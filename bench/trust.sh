@@ -52,15 +52,16 @@ echo "== ingest throughput"
 EV="$BENCH_WORK/events.jsonl"
 N=${BENCH_INGEST_EVENTS:-20000}
 python3 - "$N" "$CHIPS" > "$EV" <<'PY'
-import json, sys
+import json, sys, time
 n, chips = int(sys.argv[1]), int(sys.argv[2])
+now = int(time.time())  # events date what they record: today's traffic, as before
 for i in range(n):
     inst = "bench%d" % (1 + i % chips)
     k = i % 10
     if k < 4:
         ev = {"event": "messages.upsert", "instance": inst, "data": {"key": {
               "remoteJid": "55119%08d@s.whatsapp.net" % (i % 50000), "fromMe": False,
-              "id": "IN%d" % i}, "messageType": "conversation", "messageTimestamp": 1773027345}}
+              "id": "IN%d" % i}, "messageType": "conversation", "messageTimestamp": now}}
     elif k < 9:
         ev = {"event": "messages.update", "instance": inst, "data": {"keyId": "B%d" % (1000 + i),
               "fromMe": True, "status": "READ"}}

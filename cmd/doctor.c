@@ -5,6 +5,7 @@
 #include "log.h"
 #include "migrations.h"
 #include "strbuf.h"
+#include "termsafe.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -54,7 +55,8 @@ static void report(struct report *r, const char *name, const char *state,
 		json_object_object_add(o, "detail", json_object_new_string(clean));
 		json_object_array_add(r->checks, o);
 	} else {
-		printf("%-4s  %-10s  %s\n", state, name, clean);
+		/* a detail may hold a server's words (Slack's body): never raw */
+		printf("%-4s  %-10s  %s\n", state, name, tsafe(clean));
 	}
 }
 

@@ -40,7 +40,9 @@ const char usage_ingest[] =
 	"                     critical event: the chip's trust is recomputed at\n"
 	"                     once, with an alert if it falls to vermelho/critico\n"
 	"Messages and receipts go through the rules pull-messages uses, once per\n"
-	"provider message id (one pulled already is a duplicate).\n"
+	"provider message id (one pulled already is a duplicate), each dated by\n"
+	"the event's own messageTimestamp or momment (none, or later than now:\n"
+	"now).\n"
 	"Other events are skipped. The same event twice is applied once. A\n"
 	"malformed line is reported with its number and skipped; an event for an\n"
 	"unknown instance is skipped with a warning.\n"
@@ -61,7 +63,8 @@ static const char apply_sql[] =
 	"SELECT result, chip_id FROM chipctl_ingest_event(p_key => $1, p_kind => $2,"
 	" p_event => $3, p_instance => $4, p_provider => $5, p_phone => $6,"
 	" p_message_id => $7, p_media => $8, p_status => $9, p_reason => $10::int,"
-	" p_critical => $11, p_run_id => $12::uuid)";
+	" p_critical => $11, p_run_id => $12::uuid,"
+	" p_at => to_timestamp($13::bigint))";
 
 static const char *nz(const char *s)
 {
@@ -73,8 +76,8 @@ static const char *nz(const char *s)
 static PGresult *apply_one(struct chipctl_ctx *ctx, const struct webhook_event *ev,
 			   const char *key, const char *id)
 {
-	char reason[16];
-	const char *params[12];
+	char reason[16], at[24];
+	const char *params[13];
 	PGresult *res;
 
 	snprintf(reason, sizeof(reason), "%d", ev->reason);
@@ -90,9 +93,12 @@ static PGresult *apply_one(struct chipctl_ctx *ctx, const struct webhook_event *
 	params[9] = reason;
 	params[10] = ev->critical;
 	params[11] = ctx->run_id;
+	/* the event's own time dates what it records; none: now */
+	snprintf(at, sizeof(at), "%lld", ev->at);
+	params[12] = ev->at > 0 ? at : NULL;
 	if (ctx->dry_run && db_begin(ctx->db))
 		return NULL;
-	res = db_query(ctx->db, apply_sql, 12, params);
+	res = db_query(ctx->db, apply_sql, 13, params);
 	if (ctx->dry_run)
 		db_rollback(ctx->db);
 	return res;

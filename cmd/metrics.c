@@ -6,6 +6,7 @@
 #include "log.h"
 #include "numparse.h"
 #include "strbuf.h"
+#include "termsafe.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -68,17 +69,27 @@ static const char *help_of(const char *name)
 	return "A chipctl metric.";
 }
 
+/* A label value in the exposition format, terminal-safe: termsafe's form
+ * (printable UTF-8 as it is; a control byte as the text \x1b, say), then
+ * the format's escapes. termsafe already writes a backslash and a newline
+ * as the format does (\\ and \n): those pairs pass, and any other
+ * backslash of an escape is doubled, so Prometheus reads that escape as
+ * text and every other value exactly as it is. */
 static void escape_label(struct strbuf *sb, const char *v)
 {
-	for (; *v; v++) {
-		if (*v == '\\')
+	const char *p = tsafe(v);
+
+	for (; *p; p++) {
+		if (*p == '\\' && (p[1] == '\\' || p[1] == 'n')) {
+			sb_addc(sb, '\\');
+			sb_addc(sb, *++p);
+		} else if (*p == '\\') {
 			sb_add(sb, "\\\\");
-		else if (*v == '"')
+		} else if (*p == '"') {
 			sb_add(sb, "\\\"");
-		else if (*v == '\n')
-			sb_add(sb, "\\n");
-		else
-			sb_addc(sb, *v);
+		} else {
+			sb_addc(sb, *p);
+		}
 	}
 }
 
@@ -240,7 +251,7 @@ static int history(struct chipctl_ctx *ctx, const char *name, long since)
 	} else {
 		for (r = 0; r < PQntuples(res); r++)
 			printf("%s  %.15g  %s\n", PQgetvalue(res, r, 0),
-			       strtod(PQgetvalue(res, r, 2), NULL), PQgetvalue(res, r, 1));
+			       strtod(PQgetvalue(res, r, 2), NULL), tsafe(PQgetvalue(res, r, 1)));
 	}
 	PQclear(res);
 	return 0;

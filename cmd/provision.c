@@ -34,7 +34,8 @@ const char usage_provision[] =
 	"Exit: 0 every number provisioned, 64 usage, 65 Salvy refused the request\n"
 	"(e.g. no stock in that area code), 75 the daily bound allows fewer than\n"
 	"asked (those allowed are provisioned; try again later) or Salvy or the\n"
-	"database unreachable, 78 configuration error (salvy.api_key is needed)\n"
+	"database unreachable, or Salvy's answer malformed (the field is named),\n"
+	"78 configuration error (salvy.api_key is needed)\n"
 	"or refused credentials, 70 internal error.\n";
 
 static int parse_int(const char *s, int lo, int hi, int *out)

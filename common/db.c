@@ -277,7 +277,7 @@ long db_exec(struct db *db, const char *sql, int nparams,
 
 	if (!res)
 		return -1;
-	n = atol(PQcmdTuples(res));
+	n = atol(PQcmdTuples(res));	/* libpq's count of rows: our server's digits */
 	PQclear(res);
 	return n;
 }
@@ -287,6 +287,7 @@ long db_exec(struct db *db, const char *sql, int nparams,
 static int script_line(const char *sql, const PGresult *res)
 {
 	const char *pos = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : NULL;
+	/* our server's error field, digits by the protocol: no outside text */
 	long chars = pos ? strtol(pos, NULL, 10) : 0;
 	int line = 1;
 
@@ -376,5 +377,6 @@ const char *db_val(const PGresult *res, int r, int c)
 
 long db_long(const PGresult *res, int r, int c)
 {
+	/* an integer column of our own database, typed by SQL: no outside text */
 	return PQgetisnull(res, r, c) ? 0 : atol(PQgetvalue(res, r, c));
 }

@@ -2,6 +2,7 @@
 #include "provider.h"
 #include "config.h"
 #include "http.h"
+#include "jsonget.h"
 #include "strbuf.h"
 
 #include <json-c/json.h>
@@ -86,14 +87,29 @@ static struct json_object *parse_body(const char *body, size_t len,
 	return o;
 }
 
-static char *get_str(struct json_object *o, const char *key)
+/* String member key of o into *out (NULL when absent or null). A value
+ * that is there but no text (another type, a NUL inside, bytes that are
+ * not UTF-8) makes the answer malformed: -1, with err naming the field
+ * (what, then the member's path), and nothing of the answer is used. A
+ * name cut at a NUL would be another chip's. */
+static int get_str(struct json_object *o, const char *key, char **out,
+		   const char *what, const char *path, char *err, size_t errsz)
 {
-	struct json_object *v;
+	const char *s;
 
-	if (json_object_object_get_ex(o, key, &v) &&
-	    json_object_is_type(v, json_type_string))
-		return xstrdup(json_object_get_string(v));
-	return NULL;
+	*out = NULL;
+	switch (jget_str(o, key, &s)) {
+	case JG_ABSENT:
+		return 0;
+	case JG_OK:
+		*out = xstrdup(s);
+		return 0;
+	case JG_WRONG:
+		break;
+	}
+	snprintf(err, errsz, "%s: malformed answer: %s%s %s", what, path, key,
+		 jget_why(o, key, json_type_string));
+	return -1;
 }
 
 static struct http_client *client(const struct config *cfg, size_t max_body)
@@ -110,34 +126,47 @@ static char *auth_header(const struct config *cfg)
 	return sb_detach(&sb);
 }
 
-/* One row of fetchInstances: v2 is the Prisma Instance row; v1 wraps
- * {instanceName, status, owner, profileName} in "instance". */
-static int take_row(struct json_object *row, struct evo_instance *out)
+static void instance_free(struct evo_instance *d)
+{
+	free(d->name);
+	free(d->state);
+	free(d->owner_jid);
+	free(d->profile_name);
+	free(d->number);
+	memset(d, 0, sizeof(*d));
+}
+
+/* Row i of fetchInstances: v2 is the Prisma Instance row; v1 wraps
+ * {instanceName, status, owner, profileName} in "instance". Returns 0
+ * taken, 1 skipped (no instance name), -1 malformed (err says where). */
+static int take_row(struct json_object *row, size_t i, struct evo_instance *out,
+		    char *err, size_t errsz)
 {
 	struct json_object *inner;
+	char what[64];
+	int bad;
 
 	memset(out, 0, sizeof(*out));
-	if (!json_object_is_type(row, json_type_object))
+	snprintf(what, sizeof(what), "fetchInstances: row %zu", i + 1);
+	if (!json_object_is_type(row, json_type_object)) {
+		snprintf(err, errsz, "%s: malformed answer: not an object", what);
 		return -1;
-	if (json_object_object_get_ex(row, "instance", &inner) &&
-	    json_object_is_type(inner, json_type_object)) {
-		out->name = get_str(inner, "instanceName");
-		out->state = get_str(inner, "status");
-		out->owner_jid = get_str(inner, "owner");
-		out->profile_name = get_str(inner, "profileName");
-	} else {
-		out->name = get_str(row, "name");
-		out->state = get_str(row, "connectionStatus");
-		out->owner_jid = get_str(row, "ownerJid");
-		out->profile_name = get_str(row, "profileName");
-		out->number = get_str(row, "number");
 	}
-	if (!out->name) {
-		free(out->state);
-		free(out->owner_jid);
-		free(out->profile_name);
-		free(out->number);
-		return -1;
+	if (jget_typed(row, "instance", json_type_object, &inner) == JG_OK)
+		bad = get_str(inner, "instanceName", &out->name, what, "instance.", err, errsz) ||
+		      get_str(inner, "status", &out->state, what, "instance.", err, errsz) ||
+		      get_str(inner, "owner", &out->owner_jid, what, "instance.", err, errsz) ||
+		      get_str(inner, "profileName", &out->profile_name, what, "instance.",
+			      err, errsz);
+	else
+		bad = get_str(row, "name", &out->name, what, "", err, errsz) ||
+		      get_str(row, "connectionStatus", &out->state, what, "", err, errsz) ||
+		      get_str(row, "ownerJid", &out->owner_jid, what, "", err, errsz) ||
+		      get_str(row, "profileName", &out->profile_name, what, "", err, errsz) ||
+		      get_str(row, "number", &out->number, what, "", err, errsz);
+	if (bad || !out->name) {
+		instance_free(out);
+		return bad ? -1 : 1;
 	}
 	if (!out->state)
 		out->state = xstrdup("");
@@ -173,11 +202,16 @@ enum evo_rc evo_fetch_instances(const struct config *cfg,
 		} else {
 			n = json_object_array_length(root);
 			out->v = xmalloc((n ? n : 1) * sizeof(*out->v));
-			for (i = 0; i < n; i++)
-				if (!take_row(json_object_array_get_idx(root, i),
-					      &out->v[out->n]))
-					out->n++;
-			if (n && !out->n) {
+			for (i = 0; rc == EVO_OK && i < n; i++) {
+				int t = take_row(json_object_array_get_idx(root, i), i,
+						 &out->v[out->n], err, errsz);
+				if (t < 0) {	/* one bad field: none of it is believed */
+					rc = EVO_TEMP;
+					evo_instances_free(out);
+				}
+				out->n += t == 0;
+			}
+			if (rc == EVO_OK && n && !out->n) {
 				snprintf(err, errsz, "fetchInstances: %zu rows, none "
 					 "with an instance name", n);
 				rc = EVO_TEMP;
@@ -220,11 +254,11 @@ static enum evo_rc state_done(struct http_response *r, const char *name,
 		json_object_put(root);
 		return EVO_TEMP;
 	}
-	d->state = get_str(inst, "state");
-	if (!d->state)	/* known but not loaded in memory */
+	rc = get_str(inst, "state", &d->state, what, "instance.", err, errsz) ? EVO_TEMP : EVO_OK;
+	if (rc == EVO_OK && !d->state)	/* known but not loaded in memory */
 		d->state = xstrdup("");
 	json_object_put(root);
-	return EVO_OK;
+	return rc;
 }
 
 static void state_add(struct http_multi *m, const struct config *cfg,
@@ -338,13 +372,8 @@ void evo_instances_free(struct evo_instances *l)
 {
 	size_t i;
 
-	for (i = 0; l->v && i < l->n; i++) {
-		free(l->v[i].name);
-		free(l->v[i].state);
-		free(l->v[i].owner_jid);
-		free(l->v[i].profile_name);
-		free(l->v[i].number);
-	}
+	for (i = 0; l->v && i < l->n; i++)
+		instance_free(&l->v[i]);
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;

@@ -7,9 +7,13 @@
  * GET /instance/connectionState/{name} through the libcurl multi
  * interface (for servers where fetchInstances lags or is too heavy), and
  * POST /instance/create. Every answer is checked: HTTP status, a JSON body
- * of the expected type (json_tokener errors name the offset), and
+ * of the expected type (json_tokener errors name the offset), every field
+ * read of its type (a string is UTF-8 text without NUL: jsonget), and
  * Evolution's error envelope flattened to one line whatever the shape of
- * response.message. Nothing here touches the database.
+ * response.message (its words escaped, never refused). One field of the
+ * wrong type, a NUL or bytes that are not UTF-8 make the answer malformed
+ * (EVO_TEMP, err naming the field): none of it is returned, so the caller
+ * writes nothing. Nothing here touches the database.
  */
 #ifndef CHIPCTL_EVOLUTION_ADMIN_H
 #define CHIPCTL_EVOLUTION_ADMIN_H

@@ -5,6 +5,7 @@
  */
 #include "evolution_find.h"
 #include "provider.h"
+#include "jsonget.h"
 #include "strbuf.h"
 
 #include <json-c/json.h>
@@ -138,7 +139,7 @@ static int member(json_object *o, const char *k, json_object **v)
 }
 
 /* A string member copied into buf; -1 when it has another type, an
- * embedded NUL, or does not fit. */
+ * embedded NUL, bytes that are not UTF-8 (jval_str), or does not fit. */
 static int str_member(json_object *o, const char *k, char *buf, size_t sz,
 		      int required)
 {
@@ -148,10 +149,7 @@ static int str_member(json_object *o, const char *k, char *buf, size_t sz,
 	buf[0] = '\0';
 	if (!member(o, k, &v))
 		return required ? -1 : 0;
-	if (!json_object_is_type(v, json_type_string))
-		return -1;
-	s = json_object_get_string(v);
-	if ((size_t)json_object_get_string_len(v) != strlen(s) || strlen(s) >= sz)
+	if (jval_str(v, &s) != JG_OK || strlen(s) >= sz)
 		return -1;
 	memcpy(buf, s, strlen(s) + 1);
 	return 0;

@@ -1,5 +1,6 @@
 #include "health_print.h"
 #include "db.h"
+#include "termsafe.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@ json_object *health_rows_json(const PGresult *res)
 			else if (t == 16)
 				j = json_object_new_boolean(v[0] == 't');
 			else if (t == 20 || t == 21 || t == 23)
+				/* an int column of our database: typed by SQL */
 				j = json_object_new_int64(strtoll(v, NULL, 10));
 			else if (t == 700 || t == 701 || t == 1700)
 				j = json_object_new_double(strtod(v, NULL));
@@ -75,10 +77,10 @@ int health_print_one(const struct health_result *r, int json)
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	} else if (r->perf.len) {
-		printf("%s - %s | %s\n", health_status_name(r->status), sb_str(&r->text),
-		       sb_str(&r->perf));
+		printf("%s - %s | %s\n", health_status_name(r->status), tsafe(sb_str(&r->text)),
+		       tsafe(sb_str(&r->perf)));
 	} else {
-		printf("%s - %s\n", health_status_name(r->status), sb_str(&r->text));
+		printf("%s - %s\n", health_status_name(r->status), tsafe(sb_str(&r->text)));
 	}
 	return (int)r->status;
 }
@@ -119,7 +121,8 @@ int health_print_deep(const struct health_result *res, int n, const char *all_ok
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	} else {
-		printf("%s - %s | %s\n", health_status_name(worst), sb_str(&text), sb_str(&perf));
+		printf("%s - %s | %s\n", health_status_name(worst), tsafe(sb_str(&text)),
+		       tsafe(sb_str(&perf)));
 	}
 	sb_free(&text);
 	sb_free(&perf);
@@ -135,7 +138,7 @@ int health_print_unknown(const char *why, int json)
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	} else {
-		printf("UNKNOWN - %s\n", why);
+		printf("UNKNOWN - %s\n", tsafe(why));
 	}
 	return HEALTH_UNKNOWN;
 }

@@ -7,8 +7,10 @@
  * combination of every check (the worst status wins, CRITICAL beating
  * UNKNOWN beating WARNING; each check's performance labels prefixed with
  * its name); the UNKNOWN of a check that cannot start; and query rows as
- * typed JSON for a check's details. Each printer returns the exit code,
- * the status (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+ * typed JSON for a check's details. The line is terminal-safe (termsafe):
+ * whatever a summary holds, no control byte reaches the terminal raw. Each
+ * printer returns the exit code, the status (0 OK, 1 WARNING, 2 CRITICAL,
+ * 3 UNKNOWN).
  */
 #ifndef CHIPCTL_HEALTH_PRINT_H
 #define CHIPCTL_HEALTH_PRINT_H

@@ -1,8 +1,10 @@
 #include "http.h"
 #include "http_priv.h"
+#include "numparse.h"
 #include "strbuf.h"
 
 #include <curl/curl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,21 +74,20 @@ size_t http_on_header(char *data, size_t size, size_t n, void *arg)
 	size_t len = size * n;
 	static const char name[] = "retry-after:";
 
+	/* The seconds form only, through the one number parser: an HTTP date,
+	 * a sign, trailing bytes or a value past int (the breaker stores it as
+	 * one) are no Retry-After at all, never a clamped one. */
 	if (len > sizeof(name) && !strncasecmp(data, name, sizeof(name) - 1)) {
-		char buf[32];
-		size_t vlen = len - (sizeof(name) - 1);
-		char *end;
-		long v;
+		const char *v = data + sizeof(name) - 1, *end = data + len;
+		long long secs;
 
-		if (vlen >= sizeof(buf))
-			vlen = sizeof(buf) - 1;
-		memcpy(buf, data + sizeof(name) - 1, vlen);
-		buf[vlen] = '\0';
-		v = strtol(buf, &end, 10);
-		while (*end == ' ' || *end == '\r' || *end == '\n')
-			end++;
-		if (end != buf && *end == '\0' && v >= 0)
-			s->retry_after = v;
+		while (v < end && (*v == ' ' || *v == '\t'))
+			v++;
+		while (end > v && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' ||
+				   end[-1] == '\n'))
+			end--;
+		if (num_parse_n(v, (size_t)(end - v), 0, INT_MAX, &secs) == NUM_OK)
+			s->retry_after = (long)secs;
 	}
 	return len;
 }

@@ -4,6 +4,7 @@
 #include "db.h"
 #include "log.h"
 #include "strbuf.h"
+#include "validate.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -235,8 +236,10 @@ void job_count(struct chipctl_ctx *ctx, const char *key, long n)
 
 void job_set_error(struct chipctl_ctx *ctx, const char *error)
 {
+	/* stored: text PostgreSQL takes, whatever a provider's words or a cut
+	 * of them left in it */
 	if (!ctx->job_error[0])
-		snprintf(ctx->job_error, sizeof(ctx->job_error), "%s", error);
+		utf8_scrub(error, strlen(error), ctx->job_error, sizeof(ctx->job_error));
 }
 
 int job_renew(struct chipctl_ctx *ctx)

@@ -126,3 +126,20 @@ const char *jget_why(json_object *o, const char *k, json_type want)
 		return "out of range";
 	return "not valid";
 }
+
+enum jg_status jval_text(json_object *v, char *buf, size_t n)
+{
+	if (n)
+		buf[0] = '\0';
+	if (!v)
+		return JG_ABSENT;
+	if (!json_object_is_type(v, json_type_string))
+		return JG_WRONG;
+	utf8_scrub(json_object_get_string(v), (size_t)json_object_get_string_len(v), buf, n);
+	return JG_OK;
+}
+
+enum jg_status jget_text(json_object *o, const char *k, char *buf, size_t n)
+{
+	return jval_text(jget(o, k), buf, n);
+}

@@ -356,6 +356,8 @@ void log_msg(enum log_level level, const char *msg, ...)
 		if (obj) {
 			json_object *jv = NULL;
 			if (numeric) {
+				/* a number this process formatted (%d, %ld, %.1f):
+				 * re-read as a JSON number, no outside text */
 				char *end;
 				double d = strtod(sb_str(&val), &end);
 				if (*end == '\0' && val.len)

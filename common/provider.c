@@ -1,5 +1,6 @@
 #include "provider.h"
 #include "config.h"
+#include "jsonget.h"
 #include "strbuf.h"
 
 #include <json-c/json.h>
@@ -7,10 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The id of the sent message: Evolution key.id, Z-API messageId. */
+/* The id of the sent message: Evolution key.id, Z-API messageId; a string
+ * of UTF-8 text without NUL (jsonget), else none: the message was still
+ * accepted, and an id cut at a NUL would name another message. */
 static int success_id(const char *provider, const char *body, char *out, size_t n)
 {
 	json_object *root = provider_json(body), *key, *id = NULL;
+	const char *s;
 	int ok = 0;
 
 	if (root && json_object_is_type(root, json_type_object)) {
@@ -19,10 +23,8 @@ static int success_id(const char *provider, const char *body, char *out, size_t 
 		else if (json_object_object_get_ex(root, "key", &key) &&
 			 json_object_is_type(key, json_type_object))
 			json_object_object_get_ex(key, "id", &id);
-		if (id && json_object_is_type(id, json_type_string) &&
-		    json_object_get_string_len(id) > 0 &&
-		    (size_t)json_object_get_string_len(id) < n) {
-			snprintf(out, n, "%s", json_object_get_string(id));
+		if (id && jval_str(id, &s) == JG_OK && *s && strlen(s) < n) {
+			snprintf(out, n, "%s", s);
 			ok = 1;
 		}
 	}

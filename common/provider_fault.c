@@ -5,8 +5,10 @@
  * scrubbed of secrets before anyone stores or alerts it.
  */
 #include "provider.h"
+#include "jsonget.h"
 #include "log.h"
 #include "strbuf.h"
+#include "validate.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -50,16 +52,20 @@ json_object *provider_json(const char *body)
 }
 
 /* Walk response.message: strings are appended, objects inspected for
- * exists:false, arrays descended (depth-bounded by the tokener). */
+ * exists:false, arrays descended (depth-bounded by the tokener). The
+ * provider's words are only shown and stored: a NUL or bytes that are not
+ * UTF-8 are escaped (jval_text), never a cut text or a failed statement. */
 static void flatten(json_object *m, struct strbuf *sb, int *not_on_wa)
 {
+	char text[512];
 	size_t i, n;
 
 	switch (json_object_get_type(m)) {
 	case json_type_string:
 		if (sb->len)
 			sb_add(sb, "; ");
-		sb_add(sb, json_object_get_string(m));
+		jval_text(m, text, sizeof(text));
+		sb_add(sb, text);
 		break;
 	case json_type_array:
 		n = json_object_array_length(m);
@@ -67,17 +73,14 @@ static void flatten(json_object *m, struct strbuf *sb, int *not_on_wa)
 			flatten(json_object_array_get_idx(m, i), sb, not_on_wa);
 		break;
 	case json_type_object: {
-		json_object *exists, *num;
-		if (json_object_object_get_ex(m, "exists", &exists) &&
-		    json_object_is_type(exists, json_type_boolean) &&
-		    !json_object_get_boolean(exists)) {
+		int exists = 1;
+
+		if (jget_bool(m, "exists", &exists) == JG_OK && !exists) {
 			*not_on_wa = 1;
 			if (sb->len)
 				sb_add(sb, "; ");
 			sb_add(sb, "not on WhatsApp: ");
-			sb_add(sb, json_object_object_get_ex(m, "number", &num) &&
-			       json_object_is_type(num, json_type_string) ?
-			       json_object_get_string(num) : "?");
+			sb_add(sb, jget_text(m, "number", text, sizeof(text)) == JG_OK ? text : "?");
 		}
 		break;
 	}
@@ -90,6 +93,7 @@ int evolution_message_text(const char *body, char *buf, size_t bufsz)
 {
 	struct strbuf sb = STRBUF_INIT;
 	json_object *root = provider_json(body), *resp, *msg;
+	char text[512];
 	int not_on_wa = 0, rc;
 
 	if (root && json_object_is_type(root, json_type_object) &&
@@ -99,16 +103,16 @@ int evolution_message_text(const char *body, char *buf, size_t bufsz)
 		flatten(msg, &sb, &not_on_wa);
 		rc = not_on_wa;
 	} else if (root && json_object_is_type(root, json_type_object) &&
-		   json_object_object_get_ex(root, "error", &msg) &&
-		   json_object_is_type(msg, json_type_string)) {
-		sb_add(&sb, json_object_get_string(msg));	/* Z-API shape */
+		   jget_text(root, "error", text, sizeof(text)) == JG_OK) {
+		sb_add(&sb, text);	/* Z-API shape */
 		rc = 0;
 	} else {
 		sb_addf(&sb, "unreadable body (%zu bytes)", strlen(body));
 		rc = -1;
 	}
 	json_object_put(root);
-	snprintf(buf, bufsz, "%s", sb_str(&sb));
+	/* cut at a whole character: the text is stored */
+	snprintf(buf, bufsz, "%.*s", utf8_prefix(sb_str(&sb), bufsz ? bufsz - 1 : 0), sb_str(&sb));
 	sb_free(&sb);
 	return rc;
 }
@@ -299,7 +303,10 @@ void provider_classify(enum http_class cls, long status, const char *body,
 	res->fault = side_of(res, &res->why);
 	res->uncertain = cls == HTTP_TIMEOUT;
 	/* Provider text is stored and alerted: the same scrubber as the logs,
-	 * and the chip's own token, which is no configured setting. */
+	 * and the chip's own token, which is no configured setting; then text
+	 * PostgreSQL takes, whatever a cut above left at the end. */
 	redact(raw, res->error, sizeof(res->error));
 	scrub_literal(res->error, sizeof(res->error), secret);
+	utf8_scrub(res->error, strlen(res->error), raw, sizeof(raw));
+	memcpy(res->error, raw, sizeof(res->error));
 }

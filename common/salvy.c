@@ -1,7 +1,9 @@
 #include "salvy.h"
 #include "config.h"
 #include "http.h"
+#include "jsonget.h"
 #include "strbuf.h"
+#include "validate.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -25,7 +27,7 @@ static enum salvy_rc call(const struct config *cfg, const char *method,
 	struct http_response resp;
 	struct strbuf url = STRBUF_INIT, auth = STRBUF_INIT;
 	const char *headers[3];
-	struct json_object *root = NULL, *v;
+	struct json_object *root = NULL;
 	enum salvy_rc rc;
 
 	if (out)
@@ -51,15 +53,11 @@ static enum salvy_rc call(const struct config *cfg, const char *method,
 			rc = SALVY_TEMP;
 		}
 	} else {
-		const char *code = "", *msg = "";
-		if (root && json_object_is_type(root, json_type_object)) {
-			if (json_object_object_get_ex(root, "code", &v) &&
-			    json_object_is_type(v, json_type_string))
-				code = json_object_get_string(v);
-			if (json_object_object_get_ex(root, "message", &v) &&
-			    json_object_is_type(v, json_type_string))
-				msg = json_object_get_string(v);
-		}
+		/* Salvy's words are only logged and stored: escaped, not refused */
+		char code[64], msg[200];
+
+		jget_text(root, "code", code, sizeof(code));
+		jget_text(root, "message", msg, sizeof(msg));
 		if (resp.status)
 			snprintf(err, errsz, "Salvy %s: HTTP %ld%s%s%s%s", method,
 				 resp.status, *code ? " " : "", code, *msg ? ": " : "", msg);
@@ -80,14 +78,38 @@ static enum salvy_rc call(const struct config *cfg, const char *method,
 	return rc;
 }
 
+/* The new account's id and phone from a 2xx answer into out, typed: a
+ * string of UTF-8 text without NUL that fits, and a phone number as
+ * validate_phone takes it. NULL, or what is wrong with *field: the answer
+ * is malformed, and no chip is made of it. */
+static const char *bad_account(json_object *root, struct salvy_account *out,
+			       const char **field)
+{
+	const char *id = NULL, *phone = NULL;
+
+	*field = "id";
+	if (jget_str(root, "id", &id) != JG_OK)
+		return jget_why(root, "id", json_type_string);
+	if (!*id)
+		return "empty";
+	if (strlen(id) >= sizeof(out->id))
+		return "longer than 127 bytes";
+	*field = "phoneNumber";
+	if (jget_str(root, "phoneNumber", &phone) != JG_OK)
+		return jget_why(root, "phoneNumber", json_type_string);
+	if (validate_phone(phone, out->phone, sizeof(out->phone)))
+		return "not a phone number of 10 to 15 digits";
+	memcpy(out->id, id, strlen(id) + 1);
+	return NULL;
+}
+
 enum salvy_rc salvy_create_number(const struct config *cfg, int area_code,
 				  const char *name, struct salvy_account *out,
 				  char *err, size_t errsz)
 {
-	struct json_object *body = json_object_new_object(), *root, *v;
+	struct json_object *body = json_object_new_object(), *root;
+	const char *field, *why;
 	enum salvy_rc rc;
-	const char *p;
-	size_t n = 0;
 
 	memset(out, 0, sizeof(*out));
 	json_object_object_add(body, "areaCode", json_object_new_int(area_code));
@@ -96,21 +118,13 @@ enum salvy_rc salvy_create_number(const struct config *cfg, int area_code,
 	json_object_put(body);
 	if (rc != SALVY_OK)
 		return rc;
-	if (json_object_object_get_ex(root, "id", &v) &&
-	    json_object_is_type(v, json_type_string))
-		snprintf(out->id, sizeof(out->id), "%s", json_object_get_string(v));
-	if (json_object_object_get_ex(root, "phoneNumber", &v) &&
-	    json_object_is_type(v, json_type_string))
-		for (p = json_object_get_string(v); *p && n + 1 < sizeof(out->phone); p++)
-			if (*p >= '0' && *p <= '9')
-				out->phone[n++] = *p;
-	out->phone[n] = '\0';
-	json_object_put(root);
-	if (!out->id[0] || n < 10) {
-		snprintf(err, errsz, "Salvy POST: answer without an id or a phone number");
-		return SALVY_TEMP;
+	if ((why = bad_account(root, out, &field))) {
+		snprintf(err, errsz, "Salvy POST: malformed answer: %s %s", field, why);
+		memset(out, 0, sizeof(*out));
+		rc = SALVY_TEMP;
 	}
-	return SALVY_OK;
+	json_object_put(root);
+	return rc;
 }
 
 enum salvy_rc salvy_cancel_number(const struct config *cfg, const char *id,

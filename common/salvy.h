@@ -3,8 +3,11 @@
  *
  * Owns the requests (Bearer key; POST and DELETE
  * /api/v2/virtual-phone-accounts) and their answers: the new number's id
- * and phone, or Salvy's errors {"code","message"} in one line. Nothing
- * here touches the database: common/provision.h turns numbers into chips.
+ * and phone, read by their types (a string of UTF-8 text without NUL, a
+ * phone number of 10 to 15 digits; anything else is a malformed answer,
+ * SALVY_TEMP with the field named, and no number), or Salvy's errors
+ * {"code","message"} in one line, escaped. Nothing here touches the
+ * database: common/provision.h turns numbers into chips.
  */
 #ifndef CHIPCTL_SALVY_H
 #define CHIPCTL_SALVY_H

@@ -1,6 +1,7 @@
 #include "validate.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Digits only, 10 to 15 of them; separators people type are dropped. */
@@ -129,4 +130,30 @@ int utf8_prefix(const char *s, size_t max)
 	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
 		max--;
 	return (int)max;
+}
+
+char *utf8_scrub(const char *s, size_t len, char *out, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	size_t k = 0, seq;
+
+	if (!n)
+		return out;
+	while (p < end) {
+		seq = *p ? utf8_seq(p, end) : 0;
+		if (seq) {
+			if (k + seq >= n)
+				break;
+			memcpy(out + k, p, seq);
+			k += seq;
+			p += seq;
+		} else {
+			if (k + 4 >= n)
+				break;
+			snprintf(out + k, 5, "\\x%02x", *p++);
+			k += 4;
+		}
+	}
+	out[k] = '\0';
+	return out;
 }

@@ -41,4 +41,12 @@ const char *validate_message_text(const char *s, size_t len);
  * sequence is cut: for "%.*s" of text that goes to SQL. */
 int utf8_prefix(const char *s, size_t max);
 
+/* s (len bytes, NULs included) into out[n] as text PostgreSQL takes: NUL
+ * and every byte that is not part of well-formed UTF-8 written as \xNN,
+ * the rest as it is; cut at a whole character or escape when it does not
+ * fit. For text from outside that is only logged or stored, a provider's
+ * error message say: kept and shown, where a value it means would be
+ * refused. Returns out. */
+char *utf8_scrub(const char *s, size_t len, char *out, size_t n);
+
 #endif

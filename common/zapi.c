@@ -1,6 +1,7 @@
 #include "zapi.h"
 #include "config.h"
 #include "http.h"
+#include "jsonget.h"
 #include "strbuf.h"
 
 #include <json-c/json.h>
@@ -37,15 +38,11 @@ static json_object *parse_object(const char *body, size_t len)
 	return o;
 }
 
-/* Z-API's {"error": "..."}, at most 120 bytes of it. */
+/* Z-API's {"error": "..."}, at most n - 1 bytes of it: only logged and
+ * stored, so a NUL or bytes that are not UTF-8 are escaped, not refused. */
 static void error_text(json_object *o, char *buf, size_t n)
 {
-	json_object *e;
-
-	buf[0] = '\0';
-	if (o && json_object_object_get_ex(o, "error", &e) &&
-	    json_object_is_type(e, json_type_string))
-		snprintf(buf, n, "%.120s", json_object_get_string(e));
+	jget_text(o, "error", buf, n);
 }
 
 enum zapi_rc zapi_status(struct http_client *http, const struct config *cfg,
@@ -57,7 +54,7 @@ enum zapi_rc zapi_status(struct http_client *http, const struct config *cfg,
 	char *tok = http_path_escape(token ? token : "");
 	const char *headers[2];
 	struct http_response r;
-	json_object *root, *c;
+	json_object *root;
 	char msg[128];
 	enum zapi_rc rc;
 
@@ -75,13 +72,15 @@ enum zapi_rc zapi_status(struct http_client *http, const struct config *cfg,
 	root = parse_object(r.body, r.len);
 	error_text(root, msg, sizeof(msg));
 	if (r.cls == HTTP_OK) {
-		if (root && json_object_object_get_ex(root, "connected", &c) &&
-		    json_object_is_type(c, json_type_boolean)) {
-			*connected = json_object_get_boolean(c);
+		/* a boolean, never the string "true" or a number: anything else is
+		 * a malformed answer, and the chip is left as it was */
+		if (root && jget_bool(root, "connected", connected) == JG_OK) {
 			rc = ZAPI_OK;
 		} else {
-			snprintf(err, errsz, "Z-API status '%s': HTTP %ld without a boolean "
-				 "\"connected\" (%zu bytes)", instance_id, r.status, r.len);
+			snprintf(err, errsz, "Z-API status '%s': malformed answer (HTTP %ld, "
+				 "%zu bytes): connected %s", instance_id, r.status, r.len,
+				 root ? jget_why(root, "connected", json_type_boolean) :
+				 "absent: not a JSON object");
 			rc = ZAPI_TEMP;
 		}
 	} else if (r.cls == HTTP_4XX) {

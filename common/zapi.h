@@ -4,9 +4,10 @@
  *
  * Owns GET /instances/{id}/token/{token}/status (Client-Token header):
  * whether the instance is connected. The answer is checked: HTTP status, a
- * JSON object with a boolean "connected", and Z-API's {"error": ...} body
- * in one line. The instance token is part of the path and never appears in
- * an error. Nothing here touches the database: sync-evolution stores what
+ * JSON object with a boolean "connected" (the string "true" or a number is
+ * a malformed answer, ZAPI_TEMP), and Z-API's {"error": ...} body in one
+ * line, a NUL or bytes that are not UTF-8 in it escaped. The instance
+ * token is part of the path and never appears in an error. Nothing here touches the database: sync-evolution stores what
  * this returns.
  */
 #ifndef CHIPCTL_ZAPI_H

@@ -13,7 +13,8 @@ DROP FUNCTION IF EXISTS chipctl_registrar_envio_externo(uuid, text, text, text);
 -- message from p_phones[n]; 'out' a message the chip sent to it; 'receipt'
 -- the best receipt p_statuses[n] of message p_message_ids[n]), the number
 -- normalised, the provider's message id, the media type, and the time the
--- message happened (NULL: now).
+-- message happened (NULL: now; never later than now: a phone's clock ahead
+-- of ours dates nothing in the future).
 CREATE OR REPLACE FUNCTION chipctl_traffic_rows(p_kinds text[], p_phones text[],
         p_message_ids text[], p_media text[], p_statuses text[], p_at timestamptz[])
 RETURNS TABLE (n bigint, kind text, tel text, mid text, media text, status text,
@@ -21,15 +22,16 @@ RETURNS TABLE (n bigint, kind text, tel text, mid text, media text, status text,
 LANGUAGE sql STABLE AS $$
     SELECT u.n, u.kind, chip_normalizar_telefone(u.phone), nullif(u.mid, ''),
            coalesce(nullif(u.media, ''), 'text'), nullif(u.status, ''),
-           coalesce(u.at, now())
+           least(coalesce(u.at, now()), now())
     FROM unnest(p_kinds, p_phones, p_message_ids, p_media, p_statuses, p_at)
          WITH ORDINALITY AS u(kind, phone, mid, media, status, at, n);
 $$;
 
 -- Apply a batch of one chip's traffic, once, by the same rules whatever
--- brought it (a webhook event through ingest: a batch of one dated now; a
--- page of history through pull-messages: each record dated by its own
--- messageTimestamp, so the trust windows count it where it happened):
+-- brought it (a webhook event through ingest: a batch of one; a page of
+-- history through pull-messages), each record dated by its own timestamp
+-- (messageTimestamp, Z-API's momment) when it has one, so the trust windows
+-- count it where it happened:
 --   in       a message from someone else: counted, an 'in' interaction (the
 --            doctor last seen on that number), a response in the doctor's
 --            affinity; the chip's messages it answers are marked
@@ -221,14 +223,21 @@ $$;
 -- The chip is the Evolution chip whose instance_name is p_instance, or with
 -- p_provider 'zapi' the Z-API chip whose zapi_instance_id it is.
 --   inbound     a message from p_phone       \  chipctl_apply_traffic, a batch
---   outbound    a message the chip sent to it  > of one dated now ('own': chipctl's
---   receipt     receipt p_status (Evolution's  / send; 'duplicate': already
---               names) of message p_message_id   applied, by id, e.g. pulled)
+--   outbound    a message the chip sent to it  > of one dated p_at, or now ('own':
+--   receipt     receipt p_status (Evolution's  / chipctl's send; 'duplicate':
+--               names) of message p_message_id   already applied, by id, e.g. pulled)
 --   connection  p_status 'open' connects the chip (by its provider);
 --               'close', 'closed' or 'refused' disconnects it, keeping the
 --               first miss in desconectado_desde
 -- p_critical ('block' or 'ban') also records a chip_trust_events row.
+-- p_at is when the event happened by its own timestamp (the parser keeps
+-- only plausible ones), NULL when it has none: it dates the traffic; a
+-- connection's state is the state now.
 -- Returns 'applied', 'own', 'duplicate' or 'unknown_instance', and the chip.
+-- (p_at is new and defaulted, last: callers by name or by position of the
+-- old twelve arguments call it unchanged.)
+DROP FUNCTION IF EXISTS chipctl_ingest_event(text, text, text, text, text, text, text, text,
+                                             text, integer, text, uuid);
 CREATE OR REPLACE FUNCTION chipctl_ingest_event(p_key text, p_kind text, p_event text, p_instance text,
                                      p_provider text DEFAULT 'evolution',
                                      p_phone text DEFAULT NULL,
@@ -237,7 +246,8 @@ CREATE OR REPLACE FUNCTION chipctl_ingest_event(p_key text, p_kind text, p_event
                                      p_status text DEFAULT NULL,
                                      p_reason integer DEFAULT 0,
                                      p_critical text DEFAULT NULL,
-                                     p_run_id uuid DEFAULT NULL)
+                                     p_run_id uuid DEFAULT NULL,
+                                     p_at timestamptz DEFAULT NULL)
 RETURNS TABLE (result text, chip_id uuid) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -274,7 +284,7 @@ BEGIN
                                   ELSE 'receipt' END],
             p_phones => ARRAY[p_phone], p_message_ids => ARRAY[p_message_id],
             p_media => ARRAY[p_media], p_statuses => ARRAY[p_status],
-            p_at => ARRAY[now()]);
+            p_at => ARRAY[coalesce(p_at, now())]);
         -- an outbound message already an interaction of the chip, with that
         -- id, is its own send (as the application's or chipctl's)
         IF v_t.own > 0 OR (p_kind = 'outbound' AND v_t.duplicates > 0) THEN

@@ -133,6 +133,43 @@ unchanged_since() {
 	unchanged_since "$before"
 }
 
+# no_raw_controls TEXT: no C0 byte but \n, no DEL, no C1 (U+0080-009F), no
+# right-to-left override reaches the terminal
+no_raw_controls() {
+	! grep -q $'[\x01-\x09\x0b-\x1f\x7f]' <<< "$1" || { echo "a raw control byte:"; echo "$1" | od -c | head; return 1; }
+	! grep -q $'\xc2[\x80-\x9f]' <<< "$1" || { echo "a raw C1 control"; return 1; }
+	! grep -q $'\u202e' <<< "$1" || { echo "a raw U+202E"; return 1; }
+}
+
+@test "doctor, health and metrics show stored or served control bytes escaped, never raw" {
+	psql_q "INSERT INTO chips (telefone, instance_name, status, evolution_connected) VALUES
+	        ('5511900000002', E'evil\x1b[2J\x07\rchip99 active 100', 'active', false)"
+	psql_q "INSERT INTO alert_outbox (alert_key, alert_type, subject, severity, text) VALUES
+	        (E'k\x1b', E'manual\x07', E'evil\x1b[2J', 'critical', E'alert\x1b]0;pwned\x07\rOK')"
+	psql_q "INSERT INTO job_executions (job_name, run_id, host, pid, status, error, exit_code, finished_at)
+	        VALUES ('sync-evolution', gen_random_uuid(), E'h\x1b', 1, 'failed', E'boom\x1b[31m\r', 75, now())"
+	psql_q "INSERT INTO metrics_snapshots (name, value, labels) VALUES
+	        ('chipctl_chips', 1, jsonb_build_object('chip', E'evil\x7f\u009b2J\u202etxt', 'status', E'x\x1b'))"
+	before=$(db_digest)
+	# a Slack webhook answering with escape sequences: doctor prints its words
+	use_fake_slack
+	fake_ctl slack /__control/script '{"responses":[{"status":404,"body":"gone\u001b[2J\u0007\rOK    slack  \u009b31m\u202eyes"}]}' >/dev/null
+	run_chipctl 75 doctor
+	no_raw_controls "$output"
+	[[ "$output" == *'FAIL  slack       webhook: HTTP 404: gone\x1b[2J\x07\rOK    slack  \u009b31m\u202eyes'* ]]
+	for c in deep ready queue worker chips circuits jobs evolution score; do
+		run --separate-stderr timeout 30 "$CHIPCTL_BIN" health "$c"
+		[ "$status" -le 3 ] || { echo "health $c exited $status"; return 1; }
+		no_raw_controls "$output"
+	done
+	run_chipctl 0 metrics history chipctl_chips --since 1h
+	no_raw_controls "$output"
+	[[ "$output" == *'"evil\x7f\u009b2J\u202etxt"'* ]]
+	run_chipctl 0 metrics
+	no_raw_controls "$output"
+	unchanged_since "$before"
+}
+
 @test "report --html writes only a regular file or a new one; anything else is refused with 73" {
 	before=$(db_digest)
 	mkfifo "$BATS_TEST_TMPDIR/fifo"

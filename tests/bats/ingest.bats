@@ -9,12 +9,15 @@ setup() {
 	               RETURNING id")
 	EV="$BATS_TEST_TMPDIR/events.jsonl"
 	: > "$EV"
+	# events carry their own time, and date what they record by it: the
+	# fixtures' times are the test's now, so the trust windows see them
+	NOW=$(date +%s)
 }
 
-# up PHONE ID [TYPE] [INSTANCE]: an inbound messages.upsert
+# up PHONE ID [TYPE] [INSTANCE] [TIME]: an inbound messages.upsert (TIME: now)
 up() {
-	printf '{"event":"messages.upsert","instance":"%s","data":{"key":{"remoteJid":"%s@s.whatsapp.net","fromMe":false,"id":"%s"},"pushName":"Dr","status":"DELIVERY_ACK","message":{"conversation":"Oi"},"messageType":"%s","messageTimestamp":1773027345},"date_time":"2026-01-23T10:00:00.000Z","sender":"5511900000001@s.whatsapp.net","server_url":"https://evo.example.com","apikey":null}\n' \
-		"${4:-chip01}" "$1" "$2" "${3:-conversation}" >> "$EV"
+	printf '{"event":"messages.upsert","instance":"%s","data":{"key":{"remoteJid":"%s@s.whatsapp.net","fromMe":false,"id":"%s"},"pushName":"Dr","status":"DELIVERY_ACK","message":{"conversation":"Oi"},"messageType":"%s","messageTimestamp":%s},"date_time":"2026-01-23T10:00:00.000Z","sender":"5511900000001@s.whatsapp.net","server_url":"https://evo.example.com","apikey":null}\n' \
+		"${4:-chip01}" "$1" "$2" "${3:-conversation}" "${5:-$NOW}" >> "$EV"
 }
 # rcpt KEYID STATUS: a receipt of a message the chip sent
 rcpt() {
@@ -44,7 +47,7 @@ sent() {
 
 @test "LID addressing: the sender's phone comes from remoteJidAlt" {
 	sent 5511988800002 dr2 OUT2
-	echo '{"event":"messages.upsert","instance":"chip01","data":{"key":{"remoteJid":"13718@lid","remoteJidAlt":"5511988800002@s.whatsapp.net","addressingMode":"lid","fromMe":false,"id":"L1"},"messageType":"imageMessage","messageTimestamp":1773027345}}' >> "$EV"
+	echo '{"event":"messages.upsert","instance":"chip01","data":{"key":{"remoteJid":"13718@lid","remoteJidAlt":"5511988800002@s.whatsapp.net","addressingMode":"lid","fromMe":false,"id":"L1"},"messageType":"imageMessage","messageTimestamp":'"$NOW"'}}' >> "$EV"
 	echo '{"event":"messages.upsert","instance":"chip01","data":{"key":{"remoteJid":"99999@lid","addressingMode":"lid","fromMe":false,"id":"L2"},"messageType":"conversation"}}' >> "$EV"
 	run_chipctl 0 ingest --json "$EV"
 	[[ "$output" == *'"applied":1,"duplicates":0,"ignored":1,'* ]]
@@ -61,11 +64,11 @@ sent() {
 	[ "$(psql_q "SELECT count(*) FROM chip_interactions")" = 0 ]
 }
 
-# out PHONE ID [TYPE] [EVENT]: a message the chip sent (fromMe), from the
+# out PHONE ID [TYPE] [EVENT] [TIME]: a message the chip sent (fromMe), from the
 # phone (messages.upsert) or through the API (send.message)
 out() {
-	printf '{"event":"%s","instance":"chip01","data":{"key":{"remoteJid":"%s@s.whatsapp.net","fromMe":true,"id":"%s"},"pushName":"Voce","status":"SERVER_ACK","message":{"conversation":"Bom dia"},"messageType":"%s","messageTimestamp":1773027345},"sender":"5511900000001@s.whatsapp.net"}\n' \
-		"${4:-messages.upsert}" "$1" "$2" "${3:-conversation}" >> "$EV"
+	printf '{"event":"%s","instance":"chip01","data":{"key":{"remoteJid":"%s@s.whatsapp.net","fromMe":true,"id":"%s"},"pushName":"Voce","status":"SERVER_ACK","message":{"conversation":"Bom dia"},"messageType":"%s","messageTimestamp":%s},"sender":"5511900000001@s.whatsapp.net"}\n' \
+		"${4:-messages.upsert}" "$1" "$2" "${3:-conversation}" "${5:-$NOW}" >> "$EV"
 }
 
 @test "a message the chip sent outside chipctl is an outbound interaction; a reply to it counts" {
@@ -102,6 +105,8 @@ out() {
 @test "a send the application reported with the chip alone gets its recipient from the webhook" {
 	psql_q "SELECT chip_registrar_envio_sucesso(p_chip_id => '$CHIP')" >/dev/null
 	[ "$(psql_q "SELECT count(*), count(telefone) FROM chip_interactions WHERE direction = 'out'")" = "1|0" ]
+	# reported a minute ago: the webhook's send and the reply come after it
+	psql_q "UPDATE chip_interactions SET created_at = now() - interval '1 minute'"
 	out 5511988800009 APP1 conversation send.message
 	up 5511988800009 INAPP1
 	run_chipctl 0 ingest "$EV"
@@ -122,6 +127,31 @@ out() {
 	[ "$(psql_q "SELECT last_status FROM message_receipts WHERE provider_message_id = 'P2'")" = DELIVERY_ACK ]
 	run_chipctl 0 trust-update
 	[ "$(psql_q "SELECT taxa_delivery FROM chips")" = 0.8000 ]
+}
+
+@test "records are dated by the event's own time: 3 days ago is 3 days ago; none, or later than now, is now" {
+	DAYS3=$((NOW - 3 * 86400))
+	sent 5511988800001 dr1 OUT1 '4 days'
+	up 5511988800001 OLD1 conversation chip01 "$DAYS3"
+	out 5511988800002 OLD2 conversation send.message "$((DAYS3 - 60))"
+	echo '{"event":"messages.update","instance":"chip01","data":{"keyId":"OLD2","fromMe":true,"status":"DELIVERY_ACK","messageTimestamp":'"$((DAYS3 - 30))"'}}' >> "$EV"
+	echo '{"event":"messages.upsert","instance":"chip01","data":{"key":{"remoteJid":"5511988800003@s.whatsapp.net","fromMe":false,"id":"NOW1"}}}' >> "$EV"
+	up 5511988800004 FUT1 conversation chip01 "$((NOW + 3600))"	# a phone's clock ahead
+	run_chipctl 0 ingest --json "$EV"
+	[[ "$output" == *'"lines":5,"applied":5,'* ]]
+	[ "$(psql_q "SELECT provider_message_id, direction, created_at = to_timestamp($DAYS3 - 60 * (direction = 'out')::int)
+	             FROM chip_interactions WHERE provider_message_id IN ('OLD1', 'OLD2') ORDER BY 1")" = "OLD1|in|t
+OLD2|out|t" ]
+	[ "$(psql_q "SELECT delivered_at = to_timestamp($DAYS3 - 30), updated_at = to_timestamp($DAYS3 - 30)
+	             FROM message_receipts WHERE provider_message_id = 'OLD2'")" = "t|t" ]
+	# the reply of 3 days ago answers the message of 4 days ago, and is the
+	# doctor's last interaction then, not now
+	[ "$(psql_q "SELECT obteve_resposta FROM chip_interactions WHERE provider_message_id = 'OUT1'")" = t ]
+	[ "$(psql_q "SELECT ultima_interacao_em = to_timestamp($DAYS3) FROM medico_chip_affinity WHERE cliente_id = 'dr1'")" = t ]
+	# no time, or a time ahead of ours: now (the test's run, give or take)
+	[ "$(psql_q "SELECT provider_message_id, created_at BETWEEN to_timestamp($NOW) - interval '1 minute' AND now()
+	             FROM chip_interactions WHERE provider_message_id IN ('NOW1', 'FUT1') ORDER BY 1")" = "FUT1|t
+NOW1|t" ]
 }
 
 @test "a receipt of a message the chip received is skipped" {
@@ -238,11 +268,11 @@ out() {
 	            VALUES ('5511900000022', 'warm22', 'warming', now() - interval '22 days',
 	                    now() - interval '22 days', true) RETURNING id")
 	for i in $(seq 10 49); do
-		printf '{"event":"messages.upsert","instance":"warm22","data":{"key":{"remoteJid":"55119777000%s@s.whatsapp.net","fromMe":true,"id":"W%s"},"messageType":"conversation","messageTimestamp":1773027345}}\n' "$i" "$i"
+		printf '{"event":"messages.upsert","instance":"warm22","data":{"key":{"remoteJid":"55119777000%s@s.whatsapp.net","fromMe":true,"id":"W%s"},"messageType":"conversation","messageTimestamp":%s}}\n' "$i" "$i" "$((NOW - 60))"
 		printf '{"event":"messages.update","instance":"warm22","data":{"keyId":"W%s","remoteJid":"55119777000%s@s.whatsapp.net","fromMe":true,"status":"DELIVERY_ACK"}}\n' "$i" "$i"
 	done >> "$EV"
 	for i in $(seq 10 29); do
-		printf '{"event":"messages.upsert","instance":"warm22","data":{"key":{"remoteJid":"55119777000%s@s.whatsapp.net","fromMe":false,"id":"R%s"},"messageType":"conversation","messageTimestamp":1773027346}}\n' "$i" "$i"
+		printf '{"event":"messages.upsert","instance":"warm22","data":{"key":{"remoteJid":"55119777000%s@s.whatsapp.net","fromMe":false,"id":"R%s"},"messageType":"conversation","messageTimestamp":%s}}\n' "$i" "$i" "$NOW"
 	done >> "$EV"
 	run_chipctl 0 ingest --json "$EV"
 	[[ "$output" == *'"lines":100,"applied":100,'* ]]
@@ -260,11 +290,11 @@ zapi() { printf '%s\n' "$1" >> "$EV"; }
 @test "Z-API callbacks: received, sent from the phone, status receipts, disconnected" {
 	Z=$(psql_q "INSERT INTO chips (telefone, instance_name, provider, status, zapi_instance_id, zapi_token)
 	            VALUES ('5511900000050', 'zchip', 'zapi', 'active', 'ZINST1', 'ztok') RETURNING id")
-	zapi '{"type":"ReceivedCallback","instanceId":"ZINST1","messageId":"ZOUT1","phone":"5511988800050","fromMe":true,"momment":1580163342000,"status":"SENT","isGroup":false,"text":{"message":"Oi"}}'
-	zapi '{"type":"MessageStatusCallback","instanceId":"ZINST1","status":"RECEIVED","ids":["ZOUT1"],"phone":"5511988800050","momment":1580163343000}'
-	zapi '{"type":"ReceivedCallback","instanceId":"ZINST1","messageId":"ZIN1","phone":"5511988800050","fromMe":false,"momment":1580163344000,"status":"RECEIVED","senderName":"Dr","isGroup":false,"text":{"message":"Ola"}}'
+	zapi '{"type":"ReceivedCallback","instanceId":"ZINST1","messageId":"ZOUT1","phone":"5511988800050","fromMe":true,"momment":'"$((NOW * 1000 - 3000))"',"status":"SENT","isGroup":false,"text":{"message":"Oi"}}'
+	zapi '{"type":"MessageStatusCallback","instanceId":"ZINST1","status":"RECEIVED","ids":["ZOUT1"],"phone":"5511988800050","momment":'"$((NOW * 1000 - 2000))"'}'
+	zapi '{"type":"ReceivedCallback","instanceId":"ZINST1","messageId":"ZIN1","phone":"5511988800050","fromMe":false,"momment":'"$((NOW * 1000 - 1000))"',"status":"RECEIVED","senderName":"Dr","isGroup":false,"text":{"message":"Ola"}}'
 	zapi '{"type":"ReceivedCallback","instanceId":"NOPE","messageId":"ZIN2","phone":"5511988800050","fromMe":false}'
-	zapi '{"momment":1580163345,"error":"Device has been disconnected","disconnected":true,"type":"DisconnectedCallback","instanceId":"ZINST1"}'
+	zapi '{"momment":'"$NOW"',"error":"Device has been disconnected","disconnected":true,"type":"DisconnectedCallback","instanceId":"ZINST1"}'
 	run_chipctl 0 ingest --json "$EV"
 	[[ "$output" == *'"lines":5,"applied":4,"duplicates":0,"ignored":0,"unknown_instance":1,'* ]]
 	[ "$(psql_q "SELECT direction, telefone, obteve_resposta FROM chip_interactions WHERE chip_id = '$Z' ORDER BY id")" = "out|5511988800050|t

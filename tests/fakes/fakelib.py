@@ -15,11 +15,14 @@ Common features:
 A scripted response may carry "instance" and "path" (a prefix of the request's
 path, e.g. "/message/sendText"): it answers only the requests that match.
 A response spec (scripted, or built by a fake) is a dict:
-  {"status":int, "body":str|json, "headers":{...}, "delay_ms":int, "hang":bool,
-   "garbage":bool, "huge_mb":int, "close_mid_body":bool}
+  {"status":int, "body":str|json, "body_b64":str, "headers":{...}, "delay_ms":int,
+   "hang":bool, "garbage":bool, "huge_mb":int, "close_mid_body":bool}
+  body_b64: the body's exact bytes, base64 (bytes that are not UTF-8, say),
+  sent as application/json unless headers say otherwise.
 """
 
 import argparse
+import base64
 import json
 import os
 import select
@@ -250,7 +253,11 @@ class FakeHandler(BaseHTTPRequestHandler):
             return self.send_huge(int(spec.get("status") or self.success_status),
                                   int(spec["huge_mb"]), headers)
         body = spec.get("body", "")
-        if isinstance(body, (dict, list, int, float, bool)) or body is None:
+        if spec.get("body_b64") is not None:
+            data = base64.b64decode(spec["body_b64"])
+            if not any(k.lower() == "content-type" for k in headers):
+                headers["Content-Type"] = "application/json; charset=utf-8"
+        elif isinstance(body, (dict, list, int, float, bool)) or body is None:
             data = jdump(body).encode()
             headers.setdefault("Content-Type", "application/json; charset=utf-8")
         else:

@@ -72,6 +72,11 @@ out="$(curl -sv -o /dev/null -o /dev/null "${J[@]}" -d '{"text":"a"}' "$S" "$S" 
 [[ "$out" == *"Re-using existing connection"* ]] && pass || fail "slack keep-alive"
 ctl slack /__control/reset
 eq "slack reset clears log" "$(fake_count slack)" 0
+ctl slack /__control/script '{"responses":[{"status":200,"body_b64":"eyJhIjoiY2Fm6SJ9"}]}'
+req "${J[@]}" -d '{"text":"b"}' "$S"
+eq "slack script body_b64: the exact bytes, not UTF-8" "$CODE $(od -An -tx1 "$FAKE_DIR/body" | tr -d ' \n') $(grep -i '^content-type' "$FAKE_DIR/hdrs" | tr -d '\r')" \
+  "200 7b2261223a22636166e9227d Content-Type: application/json; charset=utf-8"
+ctl slack /__control/reset
 
 # ---------------------------------------------------------------- evolution
 E="$FAKE_EVOLUTION_URL"; K=(-H "apikey: $FAKE_EVOLUTION_APIKEY")

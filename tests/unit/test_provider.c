@@ -233,6 +233,57 @@ static void texts(void)
 	is_str(validate_message_text("a\xff", 2), "not UTF-8 text", "broken UTF-8 refused");
 }
 
+/* A hostile answer: its words are stored, so whatever they hold comes out
+ * as UTF-8 text without NUL (escaped, not cut short); an id that is not
+ * text is no id. */
+static void hostile(void)
+{
+	struct send_request req = { "evolution", "chip01", NULL, NULL, "5511999990001", "oi", 0 };
+	struct send_result r;
+	struct http_response resp;
+	char buf[300], big[2048];
+	size_t i;
+
+	ok(evolution_message_text("{\"response\":{\"message\":[\"Connection Closed\\u0000x\","
+				  "\"caf\xe9\"]}}", buf, sizeof(buf)) == 0 &&
+	   !strcmp(buf, "Connection Closed\\x00x; caf\\xe9"),
+	   "a NUL and a Latin-1 byte in response.message: escaped, kept: %s", buf);
+	memset(&r, 0, sizeof(r));
+	provider_classify(HTTP_5XX, 500, "{\"response\":{\"message\":\"Connection Closed\\u0000\xff\"}}",
+			  NULL, NULL, &r);
+	ok(r.meaning == WA_CONNECTION_CLOSED && validate_utf8(r.error, strlen(r.error)),
+	   "still read for its meaning, stored as text: %s", r.error);
+	provider_classify(HTTP_4XX, 400, "{\"error\":\"Instance not found\\u0000\"}", NULL, NULL, &r);
+	ok(r.meaning == WA_INSTANCE_GONE && strstr(r.error, "Instance not found\\x00"),
+	   "Z-API's error with a NUL: read whole, escaped: %s", r.error);
+	meaning("{\"response\":{\"message\":[{\"exists\":false,\"number\":\"55\\u0000\xc0\"}]}}", 400, buf);
+	is_str(buf, "HTTP 400: not on WhatsApp: 55\\x00\\xc0", "a hostile number escaped");
+	strcpy(big, "{\"response\":{\"message\":\"");
+	for (i = 0; i < 600; i++)
+		strcat(big, "\xc3\xa9");
+	strcat(big, "\"}}");
+	provider_classify(HTTP_4XX, 400, big, NULL, NULL, &r);
+	ok(validate_utf8(r.error, strlen(r.error)), "a long accented message cut at a whole character");
+	static const char *const ids[] = {
+		"{\"key\":{\"id\":\"AB\\u0000CD\"}}", "{\"key\":{\"id\":\"AB\xff\"}}",
+		"{\"key\":{\"id\":5}}", "{\"key\":{\"id\":\"\"}}",
+	};
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		memset(&resp, 0, sizeof(resp));
+		resp.cls = HTTP_OK;
+		resp.status = 201;
+		resp.body = (char *)ids[i];
+		resp.len = strlen(ids[i]);
+		provider_result(&req, &resp, &r);
+		ok(r.cls == HTTP_OK && !r.message_id[0] && strstr(r.error, "no message id"),
+		   "a 201 whose key.id is not text: sent, without an id (%s)", ids[i]);
+	}
+	resp.body = (char *)"{\"key\":{\"id\":\"3EB0\xc3\xa9\"}}";
+	resp.len = strlen(resp.body);
+	provider_result(&req, &resp, &r);
+	is_str(r.message_id, "3EB0\xc3\xa9", "a UTF-8 id is taken");
+}
+
 int main(void)
 {
 	table();
@@ -240,5 +291,6 @@ int main(void)
 	scrubbed();
 	shapes_of_message();
 	texts();
+	hostile();
 	return done_testing();
 }

@@ -3,6 +3,8 @@
 #include "tap.h"
 #include "validate.h"
 
+#include <string.h>
+
 static const struct { const char *s; size_t len; int utf8; const char *name; } rows[] = {
 	{ "chip01", 6, 1, "ASCII" },
 	{ "", 0, 1, "empty" },
@@ -22,6 +24,31 @@ static const struct { const char *s; size_t len; int utf8; const char *name; } r
 	{ "\x80", 1, 0, "a lone continuation byte" },
 };
 
+/* utf8_scrub: text kept, what PostgreSQL would refuse shown as \xNN. */
+static void scrub(void)
+{
+	static const struct { const char *s; size_t len, n; const char *want, *name; } sc[] = {
+		{ "Connection Closed", 17, 64, "Connection Closed", "plain text unchanged" },
+		{ "Jos\xc3\xa9 \xe2\x80\xae", 9, 64, "Jos\xc3\xa9 \xe2\x80\xae", "UTF-8 kept as it is" },
+		{ "Instance not found\0x", 20, 64, "Instance not found\\x00x", "a NUL inside escaped, the rest kept" },
+		{ "caf\xe9!", 5, 64, "caf\\xe9!", "Latin-1 escaped" },
+		{ "\xed\xa0\x80", 3, 64, "\\xed\\xa0\\x80", "a surrogate: each byte escaped" },
+		{ "ab\xc3", 3, 64, "ab\\xc3", "a sequence cut at the end escaped" },
+		{ "abc\xc3\xa9", 5, 5, "abc", "cut before a character that does not fit" },
+		{ "abc\xff", 4, 7, "abc", "cut before an escape that does not fit" },
+		{ "abc\xff", 4, 8, "abc\\xff", "an escape that just fits" },
+		{ "", 0, 1, "", "empty" },
+	};
+	char out[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(sc) / sizeof(sc[0]); i++) {
+		utf8_scrub(sc[i].s, sc[i].len, out, sc[i].n);
+		is_str(out, sc[i].want, sc[i].name);
+		ok(validate_utf8(out, strlen(out)), "scrub: %s: UTF-8 without NUL", sc[i].name);
+	}
+}
+
 int main(void)
 {
 	size_t i;
@@ -35,5 +62,6 @@ int main(void)
 	ok(utf8_prefix("ab\xc3\xa9", 3) == 2, "prefix: a cut e acute backs off");
 	ok(utf8_prefix("ab\xc3\xa9", 4) == 4, "prefix: exact fit");
 	ok(utf8_prefix("\xf0\x9f\x98\x80x", 3) == 0, "prefix: a cut emoji backs off whole");
+	scrub();
 	return done_testing();
 }
