@@ -215,6 +215,7 @@ static void launch(struct sender *s, struct pool *pool, struct queues *q, struct
 	provider_call_build(&s->ctx->cfg, &req, &call);
 	c->unused--;
 	m->pr.sends++;
+	m->pr.launched = mono_now();
 	m->pr.walk = WALK_FLYING;
 	if (http_multi_add(s->multi, "POST", call.url, call.headers, call.body,
 			   call.timeout_ms, m)) {
@@ -287,14 +288,22 @@ static void start_turn(struct sender *s, struct pool *pool, struct queues *q,
 
 /* Chips running short of messages (less than one each left waiting)
  * while they send back to back and the batch is young: more messages
- * claimed into it (sender_topup), their starts committed, queued. Each
- * top-up doubles the batch (or gives each chip one message, when that is
- * more), up to its room. 0, or -1 on a database error. */
+ * claimed into it (sender_topup), their starts committed, queued: each
+ * chip about a second's sends at the answers' pace (at least two), up to
+ * the batch's room. 0, or -1 on a database error. */
 static int top_up(struct sender *s, struct pool *pool, struct queues *q,
 		  struct outbound *msgs, int *n, int quiet, volatile int *stop)
 {
 	int from = *n, got;
-	long want = *n > q->lanes ? *n : q->lanes;
+	/* about a second of sends per chip at the answers' pace (two before
+	 * any answer): enough that chips never run dry between top-ups, few
+	 * enough that no chip of this worker is left with a long queue when
+	 * the queue runs out and other workers' chips are idle */
+	double depth = s->rtt > 0 ? 1.0 / s->rtt : 2;
+	long want = (long)(q->lanes * (depth < 2 ? 2 : depth)) - q->waiting;
+
+	if (want < q->lanes)
+		want = q->lanes;
 
 	/* (while answers pour in, their chips' next sends leave first: the
 	 * top-up waits for a quiet turn, or for the queue to run dry) */
@@ -369,6 +378,8 @@ int flight_round(struct sender *s, struct pool *pool, struct record *rec,
 			struct send_result r;
 
 			answers++;
+			s->rtt = s->rtt > 0 ? 0.8 * s->rtt + 0.2 * (mono_now() - m->pr.launched) :
+					      mono_now() - m->pr.launched;
 			q.busy[m->pr.chip] = 0;
 			q.flying[select_provider_index(c->provider)]--;
 			send_request_of(&req, c, m, 0);

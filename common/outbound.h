@@ -41,6 +41,7 @@ struct progress {
 	int candidates;		/* chips it could have gone to */
 	int threshold;		/* the trust that admitted the chip */
 	int sends;		/* chips it was sent through in this pass */
+	double launched;	/* mono_now() when its request left */
 	int refusals;		/* of those, refused by the chip */
 	int bounced;		/* its chip went to another worker at reservation: it
 				 * leaves the batch at once (no later round piles it
@@ -114,6 +115,7 @@ struct sender {
 	int proven[2];
 	int proof_tried[2];	/* its status was asked once (prove.c) */
 	double beat_at;		/* mono_now() of its last heartbeat */
+	double rtt;		/* a send's time to its answer, smoothed (s), or 0 */
 	/* does the Evolution server keep what it sends (findMessages can tell
 	 * an uncertain send)? -1 not known yet, 0 no, 1 yes */
 	int evo_keeps;

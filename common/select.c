@@ -78,28 +78,55 @@ static int better(const struct pool_chip *a, int an, const struct pool_chip *b, 
 	return strcmp(a->instance, b->instance) < 0;
 }
 
+/* While other workers hold chips, a batch takes no more per chip than
+ * its fair share (its messages over every chip that sends: its own and
+ * theirs); else no bound. */
+static int share_per_chip(const struct pool *pool, const struct outbound *msgs, int n)
+{
+	int i, k, lanes = 0, busy = 0, todo = 0;
+
+	for (k = 0; k < pool->n; k++) {
+		busy += !strcmp(pool->c[k].blocked_by, "busy");
+		lanes += pool->c[k].sendable || !strcmp(pool->c[k].blocked_by, "busy");
+	}
+	for (i = 0; i < n; i++)
+		todo += msgs[i].pr.walk == WALK_SELECT && !msgs[i].pr.bounced;
+	return busy && lanes ? (todo + lanes - 1) / lanes : n + 1;
+}
+
 int select_assign(struct sender *s, struct pool *pool, struct outbound *msgs, int n)
 {
-	int i, j, assigned = 0;
+	int i, j, assigned = 0, share = share_per_chip(pool, msgs, n);
 
 	for (i = 0; i < n; i++) {
 		struct outbound *m = &msgs[i];
 		struct pool_chip *c;
-		int best = -1, best_normal = 0, cands = 0, normal;
+		int best = -1, best_normal = 0, cands = 0, normal, shared = 0;
 
 		if (m->pr.walk != WALK_SELECT || m->pr.bounced)
 			continue;
 		for (j = 0; j < pool->n; j++) {
 			if (!eligible(s, pool, &pool->c[j], m, &normal))
 				continue;
+			if (pool->c[j].assigned >= share) {
+				shared = 1;
+				continue;
+			}
 			cands++;
 			if (best < 0 || better(&pool->c[j], normal, &pool->c[best], best_normal, m)) {
 				best = j;
 				best_normal = normal;
 			}
 		}
-		if (best < 0)
+		if (best < 0) {
+			/* its chips have their share: it leaves the batch at
+			 * once for a worker whose chips are free (bounce) */
+			if (shared) {
+				m->pr.bounced = 1;
+				m->pr.wait_hint = "WAIT_PACING";
+			}
 			continue;
+		}
 		c = &pool->c[best];
 		c->room--;
 		c->hour_used++;
