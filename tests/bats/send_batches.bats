@@ -26,13 +26,14 @@ claims() {
 	echo "claims: $output"
 	set -- $output
 	# the first claim takes 50; while its chips send back to back the
-	# batch doubles in flight (50, 100, 200, ...) up to send.batch_size ...
+	# batch is topped up in flight (a second of sends per chip at the
+	# answers' pace: here, at once to its room) up to send.batch_size ...
 	[ "$1" = 50:50 ]
 	run sed -n 's/.*msg="batch walked" messages=\([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/w.err"
 	echo "batches: ${lines[*]}"
 	[ "${lines[0]}" -eq 1000 ]
 	for b in "${lines[@]}"; do [ "$b" -le 1000 ]; done
-	[ "$(grep -c 'msg="batch topped up" asked=[0-9]* claimed=[1-9]' "$BATS_TEST_TMPDIR/w.err")" -ge 4 ]
+	[ "$(grep -c 'msg="batch topped up" asked=[0-9]* claimed=[1-9]' "$BATS_TEST_TMPDIR/w.err")" -ge 1 ]
 	# ... and the next claim is sixteen times the first: 50 sent in far
 	# less than 10 s is a faster rate than that; never past batch_size
 	[ "${2%%:*}" -eq 800 ]
