@@ -390,7 +390,11 @@ int flight_round(struct sender *s, struct pool *pool, struct record *rec,
 			if (send_answer(s, pool, rec, m, &r, urgent) < 0)
 				rc = -1;
 		}
-		if (rc == 0 && record_due(rec) && record_flush(s, rec) < 0)
+		/* the successes written while the sends go on; a write's
+		 * answer read when it is in (or by the next statement) */
+		if (rc == 0 && record_due(rec) && record_flush_async(s, rec) < 0)
+			rc = -1;
+		if (rc == 0 && db_pipeline_read(s->ctx->db, 0) < 0)
 			rc = -1;
 	}
 	queues_free(&q);

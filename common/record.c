@@ -90,32 +90,36 @@ int record_due(const struct record *rec)
 	       (rec->count > 0 && mono_now() - rec->since >= RECORD_FLUSH_S);
 }
 
-int record_flush(struct sender *s, struct record *rec)
-{
-	char base[16];
-	const char *p[RECORD_ARRAYS + 4];
-	PGresult *res;
-	int i, j;
+static const char record_sql[] =
+	"SELECT id, recorded FROM chipctl_record_sends(p_msgs => $1::bigint[],"
+	" p_chips => $2::uuid[], p_attempts => $3::int[], p_status => $4::int[],"
+	" p_latency => $5::int[], p_provider_msgs => $6::text[], p_notes => $7::text[],"
+	" p_modes => $8::text[], p_candidates => $9::int[], p_thresholds => $10::int[],"
+	" p_worker => $11, p_run => $12::uuid, p_base_backoff => $13::int,"
+	" p_reset_keys => $14::text[])";
 
-	if (rec->count == 0)
-		return 0;
-	snprintf(base, sizeof(base), "%d", s->ctx->cfg.breaker_backoff_s);
+/* The statement's parameters, from the waiting successes. */
+static void params_of(struct sender *s, struct record *rec, const char **p, char *base,
+		      size_t basesz)
+{
+	int j;
+
+	snprintf(base, basesz, "%d", s->ctx->cfg.breaker_backoff_s);
 	for (j = 0; j < RECORD_ARRAYS; j++)
 		p[j] = pga_end(&rec->a[j]);
 	p[RECORD_ARRAYS] = s->worker_id;
 	p[RECORD_ARRAYS + 1] = s->ctx->run_id;
 	p[RECORD_ARRAYS + 2] = base;
 	p[RECORD_ARRAYS + 3] = rec->resets.len ? pga_end(&rec->resets) : NULL;
-	res = db_query(s->ctx->db,
-		"SELECT id, recorded FROM chipctl_record_sends(p_msgs => $1::bigint[],"
-		" p_chips => $2::uuid[], p_attempts => $3::int[], p_status => $4::int[],"
-		" p_latency => $5::int[], p_provider_msgs => $6::text[], p_notes => $7::text[],"
-		" p_modes => $8::text[], p_candidates => $9::int[], p_thresholds => $10::int[],"
-		" p_worker => $11, p_run => $12::uuid, p_base_backoff => $13::int,"
-		" p_reset_keys => $14::text[])", RECORD_ARRAYS + 4, p);
-	record_free(rec);
-	if (!res)
-		return -1;
+}
+
+/* What the write said of each message: a sent message the rescue took
+ * back meanwhile is left as the rescue set it. */
+static void recorded(void *arg, const PGresult *res)
+{
+	struct sender *s = arg;
+	int i;
+
 	for (i = 0; i < PQntuples(res); i++) {
 		if (PQgetvalue(res, i, 1)[0] == 't')
 			continue;
@@ -124,8 +128,39 @@ int record_flush(struct sender *s, struct record *rec)
 			 "its state is left as the rescue set it", "message=%s",
 			 PQgetvalue(res, i, 0));
 	}
+}
+
+int record_flush(struct sender *s, struct record *rec)
+{
+	char base[16];
+	const char *p[RECORD_ARRAYS + 4];
+	PGresult *res;
+
+	if (rec->count == 0)
+		return 0;
+	params_of(s, rec, p, base, sizeof(base));
+	res = db_query(s->ctx->db, record_sql, RECORD_ARRAYS + 4, p);
+	record_free(rec);
+	if (!res)
+		return -1;
+	recorded(s, res);
 	PQclear(res);
 	return 0;
+}
+
+int record_flush_async(struct sender *s, struct record *rec)
+{
+	char base[16];
+	const char *p[RECORD_ARRAYS + 4];
+	int rc;
+
+	if (rec->count == 0)
+		return 0;
+	params_of(s, rec, p, base, sizeof(base));
+	rc = db_pipeline_enter(s->ctx->db, recorded, s) < 0 ||
+	     db_pipeline_send(s->ctx->db, record_sql, RECORD_ARRAYS + 4, p) < 0 ? -1 : 0;
+	record_free(rec);
+	return rc;
 }
 
 /* How long a chip's own fault cools it off. */

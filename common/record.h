@@ -5,8 +5,9 @@
  * Owns the batch's successes, kept as their answers arrive and written
  * together (chipctl_record_sends: their attempts, then the queue rows
  * 'enviada', the interactions, the affinity, the chips' totals, the
- * breakers reset), every RECORD_FLUSH_S or RECORD_FLUSH_COUNT successes and
- * at the batch's end: no commit per message. A worker killed before a
+ * breakers reset), every RECORD_FLUSH_S or RECORD_FLUSH_COUNT successes
+ * while the sends go on (sent without waiting: libpq's pipeline mode) and
+ * at the batch's end: no commit per message, and no send waits for one. A worker killed before a
  * flush leaves its sends uncertain (their chip and start were committed
  * before they left: chipctl_sends_start), and whoever takes those messages
  * next asks the provider (reconcile), so none is sent twice. Also each
@@ -58,6 +59,11 @@ int record_success(struct sender *s, struct record *rec, const struct outbound *
 int record_due(const struct record *rec);
 /* Write the waiting successes (then empty). 0, or -1 on a database error. */
 int record_flush(struct sender *s, struct record *rec);
+/* The same without waiting for the server (libpq pipeline mode, the
+ * statement its own transaction): the sends go on while it runs. Its
+ * answer is read by the next statement on the connection, or by
+ * db_pipeline_read; an error there is the flush's. 0, or -1. */
+int record_flush_async(struct sender *s, struct record *rec);
 
 /* Write one failed attempt. Returns 1 when the chip can no longer send
  * (cooled off, or its session marked down), 0 when it still can, -1 on a
