@@ -42,16 +42,6 @@ export PG_TMP_OPTS
 . "$(dirname "$0")/lib.sh"
 unset PG_TMP_OPTS
 
-pids=""
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null || true; done
-	[ -f "$BENCH_WORK/nginx/nginx.pid" ] && kill "$(cat "$BENCH_WORK/nginx/nginx.pid")" 2>/dev/null
-	"$REPO/scripts/pg-tmp.sh" stop "$BENCH_WORK/pg" 2>/dev/null
-	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
-	rm -rf "$BENCH_WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
 
 ADMIN_URL=$("$REPO/scripts/pg-tmp.sh" url "$BENCH_WORK/pg")
 CHIPCTL_URL=$DATABASE_URL

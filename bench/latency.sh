@@ -34,33 +34,13 @@ export PG_TMP_OPTS
 . "$(dirname "$0")/lib.sh"
 unset PG_TMP_OPTS
 
-pids=""
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null || true; done
-	"$REPO/scripts/pg-tmp.sh" stop "$BENCH_WORK/pg" 2>/dev/null
-	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
-	rm -rf "$BENCH_WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
 
 ADMIN_URL=$("$REPO/scripts/pg-tmp.sh" url "$BENCH_WORK/pg")
 aq() { psql -XAtq -v ON_ERROR_STOP=1 "$ADMIN_URL" -c "$1"; }
 aq "CREATE EXTENSION pg_stat_statements" >/dev/null
 
 # --- the slow fake
-EVOLUTION_API_KEY=bench-key
-PYTHONDONTWRITEBYTECODE=1 python3 "$REPO/tests/fakes/fake_evolution.py" --apikey "$EVOLUTION_API_KEY" \
-	--port 0 --portfile "$BENCH_WORK/fake.port" --latency-ms "$L" \
-	</dev/null >"$BENCH_WORK/fake.out" 2>&1 3>&- &
-pids="$pids $!"
-i=0
-while [ ! -s "$BENCH_WORK/fake.port" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -s "$BENCH_WORK/fake.port" ] || { echo "latency: the fake did not start"; cat "$BENCH_WORK/fake.out"; exit 1; }
-EVOLUTION_API_URL="http://127.0.0.1:$(cat "$BENCH_WORK/fake.port")"
-export EVOLUTION_API_URL EVOLUTION_API_KEY
-fake() { curl -sf -X "$1" "$EVOLUTION_API_URL$2" ${3:+-d "$3"}; }
-fake POST /__control/instances/generate "{\"count\":$CHIPS,\"prefix\":\"bench\",\"width\":1}" >/dev/null
+start_fake_evolution "$L" "$CHIPS" latency
 
 # --- settings: pacing and typing off where they exist
 : > "$BENCH_WORK/chipctl.conf"

@@ -4,7 +4,20 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 CHIPCTL="${BENCH_CHIPCTL:-$REPO/chipctl}"
 BENCH_WORK=$(mktemp -d /tmp/chipctl-bench.XXXXXX)
 chmod 755 "$BENCH_WORK"
-trap '"$REPO/scripts/pg-tmp.sh" stop "$BENCH_WORK/pg" 2>/dev/null; rm -rf "$BENCH_WORK"' EXIT
+# On exit: what the script started (its pids, and nginx when it ran one)
+# stopped, the cluster stopped, the work directory removed; a script may
+# define bench_on_exit to do more first.
+pids=""
+bench_cleanup() {
+	command -v bench_on_exit >/dev/null 2>&1 && bench_on_exit
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	[ -f "$BENCH_WORK/nginx/nginx.pid" ] && kill "$(cat "$BENCH_WORK/nginx/nginx.pid")" 2>/dev/null
+	"$REPO/scripts/pg-tmp.sh" stop "$BENCH_WORK/pg" 2>/dev/null
+	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
+	rm -rf "$BENCH_WORK"
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM HUP
 "$REPO/scripts/pg-tmp.sh" start "$BENCH_WORK/pg" >/dev/null 3>&-
 ADMIN_URL=$("$REPO/scripts/pg-tmp.sh" url "$BENCH_WORK/pg")
 psql -XAtq "$ADMIN_URL" -c "CREATE DATABASE bench" >/dev/null
@@ -99,4 +112,33 @@ gw_install() {
 		gw_reason="npm install graphile-worker@$1 failed: $(grep -v '^\s*$' "$BENCH_WORK/npm.log" | grep -i 'err' | head -n 2 | tr '\n' ' ' | cut -c1-200 | sed 's/ *$//')"
 		[ -n "${gw_reason##*failed: }" ] || gw_reason="${gw_reason}see npm's log (exit status)"
 	fi
+}
+
+# start_fake_evolution LATENCY_MS CHIPS NAME: the fake Evolution API
+# (tests/fakes/fake_evolution.py) answering every sendText after LATENCY_MS
+# plus the delay asked, with instances bench1..benchCHIPS open; NAME says
+# whose it is in an error. Sets EVOLUTION_API_URL, EVOLUTION_API_KEY and
+# FAKE_PID; fake METHOD PATH [JSON] calls its control API.
+start_fake_evolution() {
+	EVOLUTION_API_KEY=bench-key
+	PYTHONDONTWRITEBYTECODE=1 python3 "$REPO/tests/fakes/fake_evolution.py" \
+		--apikey "$EVOLUTION_API_KEY" --port 0 --portfile "$BENCH_WORK/fake.port" \
+		--latency-ms "$1" </dev/null >"$BENCH_WORK/fake.out" 2>&1 3>&- &
+	FAKE_PID=$!
+	pids="$pids $FAKE_PID"
+	_i=0
+	while [ ! -s "$BENCH_WORK/fake.port" ] && [ "$_i" -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+	[ -s "$BENCH_WORK/fake.port" ] || { echo "$3: the fake did not start"; cat "$BENCH_WORK/fake.out"; exit 1; }
+	EVOLUTION_API_URL="http://127.0.0.1:$(cat "$BENCH_WORK/fake.port")"
+	export EVOLUTION_API_URL EVOLUTION_API_KEY
+	fake POST /__control/instances/generate "{\"count\":$2,\"prefix\":\"bench\",\"width\":1}" >/dev/null
+}
+fake() { curl -sf -X "$1" "$EVOLUTION_API_URL$2" ${3:+-d "$3"}; }
+
+# keep_binary: measure a copy of the binary (a rebuild meanwhile changes
+# nothing here); BINARY says which one it is.
+keep_binary() {
+	cp -p "$CHIPCTL" "$BENCH_WORK/chipctl"
+	CHIPCTL="$BENCH_WORK/chipctl"
+	BINARY="$("$CHIPCTL" --version | head -n 1), sha256 $(sha256sum "$CHIPCTL" | cut -c1-12), built $(date -u -r "$CHIPCTL" '+%F %T') UTC"
 }

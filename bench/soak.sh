@@ -37,21 +37,9 @@ FLAT_KB=${BENCH_SOAK_FLAT_KB:-256}
 EVERY=${BENCH_SOAK_EVERY_S:-5}
 
 . "$(dirname "$0")/lib.sh"
-# the binary measured: a copy, so a rebuild meanwhile changes nothing here
-cp -p "$CHIPCTL" "$BENCH_WORK/chipctl"
-CHIPCTL="$BENCH_WORK/chipctl"
-BINARY="$("$CHIPCTL" --version | head -n 1), sha256 $(sha256sum "$CHIPCTL" | cut -c1-12), built $(date -u -r "$CHIPCTL" '+%F %T') UTC"
+keep_binary
 
-pids=""
-cleanup() {
-	: > "$BENCH_WORK/feed.stop" 2>/dev/null || true
-	for p in $pids; do kill "$p" 2>/dev/null || true; done
-	"$REPO/scripts/pg-tmp.sh" stop "$BENCH_WORK/pg" 2>/dev/null
-	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
-	rm -rf "$BENCH_WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+bench_on_exit() { : > "$BENCH_WORK/feed.stop" 2>/dev/null || true; }
 
 : > "$BENCH_WORK/chipctl.conf"
 export CHIPCTL_CONFIG="$BENCH_WORK/chipctl.conf"
@@ -59,19 +47,8 @@ export CHIPCTL_CHIP_GAP_S=0 CHIPCTL_CHIP_GAP_JITTER_S=0 CHIPCTL_TYPING_MS_PER_CH
 unset CHIPCTL_MULTI_CHIP
 
 # --- the fake
-EVOLUTION_API_KEY=bench-key
-PYTHONDONTWRITEBYTECODE=1 python3 "$REPO/tests/fakes/fake_evolution.py" --apikey "$EVOLUTION_API_KEY" \
-	--port 0 --portfile "$BENCH_WORK/fake.port" --latency-ms "$L" \
-	</dev/null >"$BENCH_WORK/fake.out" 2>&1 3>&- &
-fake_pid=$!
-pids="$pids $fake_pid"
-i=0
-while [ ! -s "$BENCH_WORK/fake.port" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -s "$BENCH_WORK/fake.port" ] || { echo "soak: the fake did not start"; cat "$BENCH_WORK/fake.out"; exit 1; }
-EVOLUTION_API_URL="http://127.0.0.1:$(cat "$BENCH_WORK/fake.port")"
-export EVOLUTION_API_URL EVOLUTION_API_KEY
-curl -sf -X POST "$EVOLUTION_API_URL/__control/instances/generate" \
-	-d "{\"count\":$CHIPS,\"prefix\":\"bench\",\"width\":1}" >/dev/null
+start_fake_evolution "$L" "$CHIPS" soak
+fake_pid=$FAKE_PID
 
 # --- chips with room, a first load of due replies
 q "INSERT INTO chips (telefone, instance_name, status, trust_score, pode_prospectar,

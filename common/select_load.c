@@ -53,7 +53,9 @@ static void copy(char *dst, size_t n, const PGresult *res, int r, int c)
 	snprintf(dst, n, "%s", PQgetvalue(res, r, c));
 }
 
-int select_load(struct sender *s, const struct outbound *msgs, int n, struct pool *pool)
+/* chipctl_pool of msgs' doctors, as this worker sees it. */
+static PGresult *pool_query(struct sender *s, const char *sql, const struct outbound *msgs,
+			    int n)
 {
 	const struct config *cfg = &s->ctx->cfg;
 	struct strbuf cli = STRBUF_INIT;
@@ -61,15 +63,24 @@ int select_load(struct sender *s, const struct outbound *msgs, int n, struct poo
 	PGresult *res;
 	int i;
 
-	memset(pool, 0, sizeof(*pool));
 	for (i = 0; i < n; i++)
 		pga_add(&cli, msgs[i].cliente);
 	p[0] = pga_end(&cli);
 	p[1] = cfg->send_multi_chip ? "t" : "f";
 	p[2] = cfg->send_default_chip && *cfg->send_default_chip ? cfg->send_default_chip : NULL;
 	p[3] = s->worker_id;
-	res = db_query(s->ctx->db, pool_sql, 4, p);
+	res = db_query(s->ctx->db, sql, 4, p);
 	sb_free(&cli);
+	return res;
+}
+
+int select_load(struct sender *s, const struct outbound *msgs, int n, struct pool *pool)
+{
+	PGresult *res;
+	int i;
+
+	memset(pool, 0, sizeof(*pool));
+	res = pool_query(s, pool_sql, msgs, n);
 	if (!res)
 		return -1;
 	pool->n = PQntuples(res);
@@ -108,22 +119,12 @@ int select_load(struct sender *s, const struct outbound *msgs, int n, struct poo
 
 int select_refresh(struct sender *s, struct pool *pool, const struct outbound *msgs, int n)
 {
-	const struct config *cfg = &s->ctx->cfg;
-	struct strbuf cli = STRBUF_INIT;
-	const char *p[4];
 	PGresult *res;
 	int i, k;
 
-	for (i = 0; i < n; i++)
-		pga_add(&cli, msgs[i].cliente);
-	p[0] = pga_end(&cli);
-	p[1] = cfg->send_multi_chip ? "t" : "f";
-	p[2] = cfg->send_default_chip && *cfg->send_default_chip ? cfg->send_default_chip : NULL;
-	p[3] = s->worker_id;
-	res = db_query(s->ctx->db, "SELECT id, affinity FROM chipctl_pool(p_clientes => $1::text[],"
-		       " p_multi => $2::boolean, p_default => $3, p_worker => $4)"
-		       " WHERE affinity IS NOT NULL", 4, p);
-	sb_free(&cli);
+	res = pool_query(s, "SELECT id, affinity FROM chipctl_pool(p_clientes => $1::text[],"
+			 " p_multi => $2::boolean, p_default => $3, p_worker => $4)"
+			 " WHERE affinity IS NOT NULL", msgs, n);
 	if (!res)
 		return -1;
 	for (i = 0; i < PQntuples(res); i++)
