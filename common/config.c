@@ -412,3 +412,9 @@ const char *config_default(const char *name, char *buf, size_t n)
 		snprintf(buf, n, "%ld", s->def_int);
 	return buf;
 }
+
+long config_send_timeout_ms(const struct config *cfg)
+{
+	return cfg->evolution_timeout_ms > cfg->zapi_timeout_ms ? cfg->evolution_timeout_ms :
+								   cfg->zapi_timeout_ms;
+}

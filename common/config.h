@@ -207,6 +207,9 @@ struct config {
  */
 int config_load(struct config *cfg, const char *path, int strict);
 void config_free(struct config *cfg);
+/* The longer of the two providers' request timeouts (ms): a send's bound
+ * whichever provider it goes to. */
+long config_send_timeout_ms(const struct config *cfg);
 
 /* One line per setting: name, type, default, environment variable. */
 void config_list_settings(FILE *out);

@@ -31,9 +31,7 @@ int prove_provider(struct sender *s, const struct pool_chip *c)
 				 sizeof(err)) == ZAPI_OK;
 	}
 	/* zapi_status set the shared client's timeout to Z-API's */
-	http_client_set_timeout(s->http, s->ctx->cfg.evolution_timeout_ms >
-			       s->ctx->cfg.zapi_timeout_ms ? s->ctx->cfg.evolution_timeout_ms :
-			       s->ctx->cfg.zapi_timeout_ms);
+	http_client_set_timeout(s->http, config_send_timeout_ms(&s->ctx->cfg));
 	s->proven[pi] = ok;
 	if (!ok)
 		log_info("provider not proven by its status: its first send goes alone",

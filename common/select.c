@@ -197,8 +197,7 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 	/* the batch's longest life: its deadline, then a send in flight with
 	 * its typing; past it the hold is a dead worker's */
 	snprintf(hold, sizeof(hold), "%ld", 2L * cfg->send_batch_seconds + 5 +
-		 (cfg->evolution_timeout_ms > cfg->zapi_timeout_ms ? cfg->evolution_timeout_ms :
-		  cfg->zapi_timeout_ms) / 1000 + cfg->send_typing_max_ms / 1000);
+		 config_send_timeout_ms(cfg) / 1000 + cfg->send_typing_max_ms / 1000);
 	p[0] = pga_end(&chips);
 	p[1] = pga_end(&wants);
 	p[2] = pga_end(&cp);

@@ -24,30 +24,6 @@ static const char pool_sql[] =
 	" FROM chipctl_pool(p_clientes => $1::text[], p_multi => $2::boolean, p_default => $3,"
 	"  p_worker => $4)";
 
-/* How many chips may send now, by the same definition (before a worker's
- * first claim: its size). */
-static const char ready_sql[] =
-	"SELECT count(*) FILTER (WHERE sendable AND room > 0)"
-	" FROM chipctl_pool(p_clientes => '{}', p_multi => $1::boolean, p_default => $2,"
-	"  p_worker => $3)";
-
-int select_ready_chips(struct sender *s)
-{
-	const struct config *cfg = &s->ctx->cfg;
-	const char *p[3];
-	PGresult *res;
-	int n;
-
-	p[0] = cfg->send_multi_chip ? "t" : "f";
-	p[1] = cfg->send_default_chip && *cfg->send_default_chip ? cfg->send_default_chip : NULL;
-	p[2] = s->worker_id;
-	if (!(res = db_query(s->ctx->db, ready_sql, 3, p)))
-		return -1;
-	n = (int)db_long(res, 0, 0);
-	PQclear(res);
-	return n;
-}
-
 static void copy(char *dst, size_t n, const PGresult *res, int r, int c)
 {
 	snprintf(dst, n, "%s", PQgetvalue(res, r, c));
@@ -72,6 +48,22 @@ static PGresult *pool_query(struct sender *s, const char *sql, const struct outb
 	res = db_query(s->ctx->db, sql, 4, p);
 	sb_free(&cli);
 	return res;
+}
+
+/* How many chips may send now, by the same definition (before a worker's
+ * first claim: its size). */
+int select_ready_chips(struct sender *s)
+{
+	PGresult *res = pool_query(s, "SELECT count(*) FILTER (WHERE sendable AND room > 0)"
+				   " FROM chipctl_pool(p_clientes => $1::text[], p_multi => $2::boolean,"
+				   " p_default => $3, p_worker => $4)", NULL, 0);
+	int n;
+
+	if (!res)
+		return -1;
+	n = (int)db_long(res, 0, 0);
+	PQclear(res);
+	return n;
 }
 
 int select_load(struct sender *s, const struct outbound *msgs, int n, struct pool *pool)

@@ -19,8 +19,7 @@
 int sender_init(struct sender *s, struct chipctl_ctx *ctx, const char *worker_id)
 {
 	const struct config *cfg = &ctx->cfg;
-	long timeout = cfg->evolution_timeout_ms > cfg->zapi_timeout_ms ?
-		       cfg->evolution_timeout_ms : cfg->zapi_timeout_ms;
+	long timeout = config_send_timeout_ms(cfg);
 
 	memset(s, 0, sizeof(*s));
 	s->ctx = ctx;
