@@ -28,7 +28,10 @@
 # BENCH_COMPARE_GW_BATCH_DELAY (0; -1 unbatched), BENCH_COMPARE_PERF=1: each
 # tool's run under `perf record -a` (needs perf and root or
 # perf_event_paranoid <= 0), then its CPU by process and chipctl's top
-# functions in postgres and in chipctl.
+# functions in postgres and in chipctl. BENCH_COMPARE_TRACK=all: statements
+# inside functions counted too, BENCH_COMPARE_TOP (5) of them shown;
+# BENCH_COMPARE_LOG=-v (with CHIPCTL_LOG_LEVEL=debug: every batch) and
+# BENCH_COMPARE_DUMP=DIR keep the workers' logs in DIR/log.chipctl.
 set -eu
 N=${BENCH_COMPARE_MESSAGES:-20000}
 GW_PROCS=${BENCH_COMPARE_GW_PROCS:-2}
@@ -74,7 +77,7 @@ top5() {
 	aq "SELECT lpad(round(total_exec_time::numeric, 1)::text, 9) || ' ms ' || lpad(calls::text, 7) || ' calls  '
 	           || left(regexp_replace(query, '\s+', ' ', 'g'), 110)
 	    FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '$1')
-	    ORDER BY total_exec_time DESC LIMIT 5" | sed 's/^/  /'
+	    ORDER BY total_exec_time DESC LIMIT ${BENCH_COMPARE_TOP:-5}" | sed 's/^/  /'
 }
 # fmt N: 12345 -> 12,345
 fmt() { printf '%s\n' "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
@@ -150,8 +153,8 @@ PY
 fi
 t0=$(now_ms)
 cpids=""
-for w in 1 2 3 4; do
-	"$CHIPCTL" -q send-worker --once --worker-id "cmp-$w" 2>"$BENCH_WORK/err.$w" &
+for w in $(seq 1 ${BENCH_COMPARE_WORKERS:-4}); do
+	"$CHIPCTL" ${BENCH_COMPARE_LOG:--q} send-worker --once --worker-id "cmp-$w" 2>"$BENCH_WORK/err.$w" &
 	cpids="$cpids $!"
 done
 pids="$pids $cpids"
@@ -160,6 +163,8 @@ for p in $cpids; do wait "$p" || crc=$?; done
 pids=""
 t1=$(now_ms)
 perf_stop chipctl
+# BENCH_COMPARE_DUMP=DIR keeps the workers' logs (BENCH_COMPARE_LOG=-v: every batch)
+[ -z "${BENCH_COMPARE_DUMP:-}" ] || cat "$BENCH_WORK"/err.* >"$BENCH_COMPARE_DUMP/log.chipctl"
 if [ -n "${waits_pid:-}" ]; then
 	kill "$waits_pid"; wait "$waits_pid" 2>/dev/null || true
 	echo "chipctl: what its backends were doing (samples every 5 ms):"

@@ -153,10 +153,13 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 		int n;
 
 		s.unauthorized_evolution = s.unauthorized_zapi = 0;
-		if (s.pace <= 0 && (n = select_ready_chips(&s)) > 0)
-			claim_first(&s, n);
-		n = claim_heartbeat(&s) ? -1 : claim_batch(&s, &batch,
-			max_messages ? max_messages - handled : 0);
+		n = claim_heartbeat(&s) ? -1 : claim_plan(&s);
+		if (n == 1) {	/* every chip with room is another worker's now */
+			pause_ms(ctx->cfg.send_idle_ms < 200 ? ctx->cfg.send_idle_ms : 200);
+			continue;
+		}
+		if (n == 0)
+			n = claim_batch(&s, &batch, max_messages ? max_messages - handled : 0);
 		if (n < 0) {
 			if (once) {
 				rc = db_failure_rc(ctx->db);

@@ -2,6 +2,7 @@
 #include "ctx.h"
 #include "db.h"
 #include "log.h"
+#include "select.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +61,7 @@ int claim_heartbeat(struct sender *s)
 
 /* A worker's first claim, before it knows its rate: the size batches had
  * before they were paced, or one message per chip that may send now when
- * there are more (claim_first). */
+ * there are more (claim_plan). */
 static int first_claim(const struct config *cfg)
 {
 	return cfg->send_batch_size < 50 ? cfg->send_batch_size : 50;
@@ -75,6 +76,36 @@ void claim_first(struct sender *s, int ready_chips)
 	if (want > s->ctx->cfg.send_batch_size)
 		want = s->ctx->cfg.send_batch_size;
 	s->pace = want;
+}
+
+void claim_share(struct sender *s, int ready, int busy)
+{
+	long want = (long)s->pace * ready / (ready + busy > 0 ? ready + busy : 1);
+
+	s->claim_cap = busy > 0 ? (want > ready ? want : ready) : 0;
+}
+
+int claim_plan(struct sender *s)
+{
+	int busy = 0, ready;
+
+	s->claim_cap = 0;
+	if (s->pace > 0 && !s->crowded)
+		return 0;
+	if ((ready = select_ready_chips(s, &busy)) < 0)
+		return -1;
+	if (ready == 0 && busy > 0) {
+		log_debug("every chip with room is held by another worker: nothing claimed",
+			  "busy=%d", busy);
+		return 1;
+	}
+	if (ready == 0)
+		return 0;
+	if (s->pace <= 0)
+		claim_first(s, ready);
+	else
+		claim_share(s, ready, busy);
+	return 0;
 }
 
 /* Claim up to want due messages into dst (room for want). */
@@ -130,6 +161,8 @@ int claim_batch(struct sender *s, struct outbound **out, long at_most)
 	s->batch_cap = 0;
 	if (want <= 0)
 		want = first_claim(cfg);
+	if (s->claim_cap > 0 && s->claim_cap < want)
+		want = s->claim_cap;
 	if (at_most > 0 && at_most < want)
 		want = at_most;
 	/* room for top-ups (claim_more) up to send.batch_size, when chips

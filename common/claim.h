@@ -30,10 +30,21 @@ int claim_batch(struct sender *s, struct outbound **out, long at_most);
 int claim_more(struct sender *s, struct outbound *msgs, int n, long want);
 void claim_free(struct outbound *msgs, int n);
 
-/* Size a worker's first claim from the chips that may send now: one
- * message each, at least 50 (or send.batch_size, when smaller), at most
- * send.batch_size. */
+/* Before a claim, its size from the chips that may send now (one pool
+ * query, only for a worker's first claim and after a batch that met other
+ * workers' holds: s->crowded). The first claim takes one message per ready
+ * chip, at least 50 (or send.batch_size, when smaller), at most
+ * send.batch_size; a crowded worker's claim takes the share of its pace
+ * that the chips free now are of every chip with room (the messages for
+ * the held ones would only bounce back to the queue). Returns 0 to claim,
+ * 1 when every chip with room is held by another worker (claim nothing:
+ * they are sending; wait until one is let go), -1 on a database error. */
+int claim_plan(struct sender *s);
+/* claim_plan's sizes: the first claim from ready_chips; a crowded
+ * worker's share (s->claim_cap, 0 for none) of its pace from the chips
+ * ready now and those busy with other workers. */
 void claim_first(struct sender *s, int ready_chips);
+void claim_share(struct sender *s, int ready, int busy);
 
 /* Size the next claim from the batch just walked: handled messages in
  * seconds. Without claim_first the first claim takes 50 (or

@@ -101,6 +101,8 @@ struct sender {
 	int unauthorized_evolution, unauthorized_zapi;
 	/* batches sized by time (claim_pace) */
 	int pace;		/* the next claim's size; 0 before the first */
+	int crowded;		/* the last batch met other workers' holds */
+	long claim_cap;		/* this claim's share of the pace (claim_plan), or 0 */
 	int batch_cap;		/* messages the batch in hand has room for */
 	long claim_left;	/* messages it may still claim (--max-messages), or -1 */
 	double deadline;	/* mono_now() when the batch in hand gives back the rest */

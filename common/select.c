@@ -80,8 +80,9 @@ static int better(const struct pool_chip *a, int an, const struct pool_chip *b, 
 
 /* While other workers hold chips, a batch takes no more per chip than
  * its fair share (its messages over every chip that sends: its own and
- * theirs); else no bound. */
-static int share_per_chip(const struct pool *pool, const struct outbound *msgs, int n)
+ * theirs); else, or when not fair, no bound. */
+static int share_per_chip(const struct pool *pool, const struct outbound *msgs, int n,
+			  int fair)
 {
 	int i, k, lanes = 0, busy = 0, todo = 0;
 
@@ -91,12 +92,12 @@ static int share_per_chip(const struct pool *pool, const struct outbound *msgs, 
 	}
 	for (i = 0; i < n; i++)
 		todo += msgs[i].pr.walk == WALK_SELECT && !msgs[i].pr.bounced;
-	return busy && lanes ? (todo + lanes - 1) / lanes : n + 1;
+	return fair && busy && lanes ? (todo + lanes - 1) / lanes : n + 1;
 }
 
-int select_assign(struct sender *s, struct pool *pool, struct outbound *msgs, int n)
+int select_assign(struct sender *s, struct pool *pool, struct outbound *msgs, int n, int fair)
 {
-	int i, j, assigned = 0, share = share_per_chip(pool, msgs, n);
+	int i, j, assigned = 0, share = share_per_chip(pool, msgs, n, fair);
 
 	for (i = 0; i < n; i++) {
 		struct outbound *m = &msgs[i];
@@ -296,13 +297,29 @@ static enum stage stage_of(const struct sender *s, const struct pool *pool,
 	return eligible(s, pool, c, m, &normal) ? ST_LIMIT : ST_PERMISSION;
 }
 
+/* Another worker holds chip c, or took it between snapshot and grant. */
+static int select_crowded_chip(const struct pool_chip *c)
+{
+	return !strcmp(c->blocked_by, "busy") || c->room_taken;
+}
+
+int select_crowded(const struct pool *pool)
+{
+	int k;
+
+	for (k = 0; k < pool->n; k++)
+		if (select_crowded_chip(&pool->c[k]))
+			return 1;
+	return 0;
+}
+
 long select_pacing_wait(const struct pool *pool)
 {
 	long long now = (long long)time(NULL), first = 0;
 	int k;
 
 	for (k = 0; k < pool->n; k++) {
-		if (!strcmp(pool->c[k].blocked_by, "busy") || pool->c[k].room_taken)
+		if (select_crowded_chip(&pool->c[k]))
 			return 0;	/* free as soon as its holder's batch ends */
 		if (pool->c[k].next_send_at > now &&
 		    (!first || pool->c[k].next_send_at < first))

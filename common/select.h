@@ -61,11 +61,14 @@ struct pool {
 int select_provider_index(const char *provider);
 
 /* How many chips may send now (sendable, with room, not paced, not held
- * by another worker): 0.., or -1 on a database error. */
-int select_ready_chips(struct sender *s);
+ * by another worker): 0.., or -1 on a database error; *busy (when not
+ * NULL): how many with room only another worker's hold keeps. */
+int select_ready_chips(struct sender *s, int *busy);
 
-/* A top-up's doctors: their affinity added to the pool (the rest of the
- * snapshot, and what this batch reserved, stay). 0 or -1. */
+/* A top-up's doctors: their affinity added to the pool, and every chip's
+ * hold as it is now (a chip another worker took is no longer offered; one
+ * let go is again). The rest of the snapshot, and what this batch
+ * reserved, stay. 0 or -1. */
 int select_refresh(struct sender *s, struct pool *pool, const struct outbound *msgs, int n);
 
 /* Read the active chips once for the batch. 0, or -1 on a database error. */
@@ -77,8 +80,12 @@ void select_free(struct pool *pool);
 int select_usable(const struct sender *s, const struct pool *pool, const struct pool_chip *c);
 
 /* Choose a chip for every message in WALK_SELECT that can have one (they
- * become WALK_ASSIGNED). Returns how many were assigned. */
-int select_assign(struct sender *s, struct pool *pool, struct outbound *msgs, int n);
+ * become WALK_ASSIGNED). When fair, while other workers hold chips, no
+ * chip takes more than the messages over every chip that sends (the rest
+ * leave the batch for the workers that hold the others: bounced); a
+ * top-up, sized for this batch's own chips, is not. Returns how many were
+ * assigned. */
+int select_assign(struct sender *s, struct pool *pool, struct outbound *msgs, int n, int fair);
 
 /* Reserve the assigned sends (and probes); a message whose chip granted
  * less goes back to WALK_SELECT. 0, or -1 on a database error. */
@@ -93,6 +100,9 @@ void select_unassign(struct outbound *m);
  * free this worker's chips for the others (chipctl_release_hold). 0 or -1. */
 int select_release(struct sender *s, struct pool *pool);
 
+/* Did the batch meet other workers' holds (a chip busy in its snapshot or
+ * refused at its reservation)? 1 or 0. */
+int select_crowded(const struct pool *pool);
 /* Seconds until the first chip whose pacing gap runs may send again; 0
  * when a chip is held by another worker (free when its batch ends). */
 long select_pacing_wait(const struct pool *pool);

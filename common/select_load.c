@@ -2,7 +2,8 @@
  * select_load: the pool as a batch sees it (part of select.h): one
  * snapshot per batch from chipctl_pool (the one definition of sendable,
  * with the batch's doctors' affinity), the affinity of a top-up's doctors
- * added to it, and how many chips may send now (a worker's first claim).
+ * and the chips' holds as they are now added to it, and how many chips may
+ * send now and how many other workers hold (the size of a claim).
  */
 #include "select.h"
 #include "ctx.h"
@@ -50,11 +51,12 @@ static PGresult *pool_query(struct sender *s, const char *sql, const struct outb
 	return res;
 }
 
-/* How many chips may send now, by the same definition (before a worker's
- * first claim: its size). */
-int select_ready_chips(struct sender *s)
+/* How many chips may send now, by the same definition, and how many only
+ * another worker's hold keeps from it (before a claim: its size). */
+int select_ready_chips(struct sender *s, int *busy)
 {
-	PGresult *res = pool_query(s, "SELECT count(*) FILTER (WHERE sendable AND room > 0)"
+	PGresult *res = pool_query(s, "SELECT count(*) FILTER (WHERE sendable AND room > 0),"
+				   " count(*) FILTER (WHERE blocked_by = 'busy' AND room > 0)"
 				   " FROM chipctl_pool(p_clientes => $1::text[], p_multi => $2::boolean,"
 				   " p_default => $3, p_worker => $4)", NULL, 0);
 	int n;
@@ -62,6 +64,8 @@ int select_ready_chips(struct sender *s)
 	if (!res)
 		return -1;
 	n = (int)db_long(res, 0, 0);
+	if (busy)
+		*busy = (int)db_long(res, 0, 1);
 	PQclear(res);
 	return n;
 }
@@ -109,14 +113,28 @@ int select_load(struct sender *s, const struct outbound *msgs, int n, struct poo
 	return 0;
 }
 
+/* Holds change while a batch runs: a chip another worker took since the
+ * snapshot is no longer offered to a top-up (its messages would only
+ * bounce at the reservation), and one it let go is offered again. */
+static void refresh_hold(struct pool_chip *c, int sendable, int busy)
+{
+	if (busy) {
+		c->sendable = 0;
+		snprintf(c->blocked_by, sizeof(c->blocked_by), "busy");
+	} else if (sendable && !strcmp(c->blocked_by, "busy")) {
+		c->sendable = 1;
+		c->blocked_by[0] = '\0';
+	}
+}
+
 int select_refresh(struct sender *s, struct pool *pool, const struct outbound *msgs, int n)
 {
 	PGresult *res;
 	int i, k;
 
-	res = pool_query(s, "SELECT id, affinity FROM chipctl_pool(p_clientes => $1::text[],"
-			 " p_multi => $2::boolean, p_default => $3, p_worker => $4)"
-			 " WHERE affinity IS NOT NULL", msgs, n);
+	res = pool_query(s, "SELECT id, affinity, sendable, blocked_by = 'busy'"
+			 " FROM chipctl_pool(p_clientes => $1::text[],"
+			 " p_multi => $2::boolean, p_default => $3, p_worker => $4)", msgs, n);
 	if (!res)
 		return -1;
 	for (i = 0; i < PQntuples(res); i++)
@@ -125,6 +143,10 @@ int select_refresh(struct sender *s, struct pool *pool, const struct outbound *m
 
 			if (strcmp(c->id, PQgetvalue(res, i, 0)))
 				continue;
+			refresh_hold(c, PQgetvalue(res, i, 2)[0] == 't',
+				     PQgetvalue(res, i, 3)[0] == 't');
+			if (!db_val(res, i, 1))
+				break;
 			/* the batch's earlier doctors keep theirs */
 			if (!c->affinity) {
 				c->affinity = json_tokener_parse(PQgetvalue(res, i, 1));

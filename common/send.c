@@ -284,7 +284,7 @@ static int bounce(struct sender *s, struct pool *pool, struct outbound *msgs, in
 static int round_of(struct sender *s, struct pool *pool, struct record *rec,
 		    struct outbound *msgs, int *n, volatile int *stop, struct strbuf *urgent)
 {
-	int assigned = select_assign(s, pool, msgs, *n);
+	int assigned = select_assign(s, pool, msgs, *n, 1);
 
 	if (assigned == 0)
 		return 0;
@@ -307,7 +307,7 @@ int sender_topup(struct sender *s, struct pool *pool, struct outbound *msgs, int
 	 * among them: nothing to look up) */
 	if (guard_batch(s, more, got) < 0 || select_refresh(s, pool, more, got) < 0)
 		return -1;
-	if (select_assign(s, pool, more, got) > 0 &&
+	if (select_assign(s, pool, more, got, 0) > 0 &&
 	    (select_reserve(s, pool, more, got) < 0 || bounce(s, pool, more, got) < 0))
 		return -1;
 	return got;
@@ -363,6 +363,7 @@ int sender_process_batch(struct sender *s, struct outbound *msgs, int *np,
 			break;
 	}
 	rc = rc < 0 ? -1 : 0;
+	s->crowded = select_crowded(&pool);
 	t_sent = mono_now();
 	for (i = 0; i < n; i++) {
 		struct outbound *m = &msgs[i];

@@ -143,3 +143,33 @@ claims() {
 	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada' AND tentativas = 0")" -eq 200 ]
 	every_text_once 200
 }
+
+@test "every chip with room held by another worker: nothing is claimed until one is let go, then all go out once" {
+	for n in c1 c2; do chip $n 90 >/dev/null; done
+	open_instances c1 c2
+	psql_q "INSERT INTO chip_send_counters (chip_id, hour_start, hour_count, day_start, day_count,
+	          held_by, held_until)
+	        SELECT id, date_trunc('hour', now()), 0, date_trunc('day', now()), 0, 'other-worker',
+	          now() + interval '1 hour' FROM chips" >/dev/null
+	enqueue 20
+	conf 'send: { idle_ms = 50; };'
+	"$CHIPCTL_BIN" -v send-worker --once --worker-id w1 3>&- 2>"$BATS_TEST_TMPDIR/w.err" &
+	pid=$!
+	# it looks, again and again (a --once worker too: the holder is
+	# sending), and claims nothing: claimed they would only bounce back
+	i=0
+	until [ "$(grep -c 'msg="every chip with room is held by another worker: nothing claimed" busy=2' \
+	           "$BATS_TEST_TMPDIR/w.err")" -ge 3 ]; do
+		i=$((i + 1)); [ "$i" -lt 400 ]; sleep 0.05
+	done
+	[ "$(grep -cE 'msg="(batch claimed|message waits for a chip)"' "$BATS_TEST_TMPDIR/w.err")" -eq 0 ]
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'pendente' AND worker_id IS NULL")" -eq 20 ]
+	# the holder lets c1 go: the waiting worker takes it and sends everything through it
+	psql_q "UPDATE chip_send_counters SET held_by = NULL, held_until = NULL
+	        WHERE chip_id = (SELECT id FROM chips WHERE instance_name = 'c1')" >/dev/null
+	wait "$pid"
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens f JOIN chips c ON c.id = f.chip_id
+	             WHERE f.status = 'enviada' AND c.instance_name = 'c1'")" -eq 20 ]
+	[ "$(sends_to c2)" -eq 0 ]
+	every_text_once 20
+}

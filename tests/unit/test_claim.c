@@ -54,5 +54,15 @@ int main(void)
 	reset(100, 10);
 	claim_first(&s, 200);
 	ok(s.pace == 100, "never past send.batch_size (%d)", s.pace);
+
+	reset(5000, 10);
+	s.pace = 4000;
+	claim_share(&s, 5, 15);
+	ok(s.claim_cap == 1000, "5 of 20 chips free, 15 busy: a quarter of the pace (%ld)", s.claim_cap);
+	claim_share(&s, 20, 0);
+	ok(s.claim_cap == 0, "none busy: the whole pace (%ld)", s.claim_cap);
+	s.pace = 2;
+	claim_share(&s, 3, 30);
+	ok(s.claim_cap == 3, "never below one message per free chip (%ld)", s.claim_cap);
 	return done_testing();
 }
