@@ -31,7 +31,8 @@
 # functions in postgres and in chipctl. BENCH_COMPARE_TRACK=all: statements
 # inside functions counted too, BENCH_COMPARE_TOP (5) of them shown;
 # BENCH_COMPARE_LOG=-v (with CHIPCTL_LOG_LEVEL=debug: every batch) and
-# BENCH_COMPARE_DUMP=DIR keep the workers' logs in DIR/log.chipctl.
+# BENCH_COMPARE_DUMP=DIR keep the workers' logs in DIR/log.chipctl;
+# BENCH_COMPARE_WORKERS (4): how many chipctl workers.
 set -eu
 N=${BENCH_COMPARE_MESSAGES:-20000}
 GW_PROCS=${BENCH_COMPARE_GW_PROCS:-2}
@@ -125,7 +126,7 @@ q "VACUUM ANALYZE chips"
 q "SELECT pg_stat_reset()" >/dev/null	# rows written per message count from here
 
 echo "== compare (issue 13): $N due replies, 20 chips, PostgreSQL 15 over TCP, nginx as Evolution"
-echo "-- chipctl: 4 send-worker --once, default settings"
+echo "-- chipctl: ${BENCH_COMPARE_WORKERS:-4} send-worker --once, default settings"
 aq "SELECT pg_stat_statements_reset()" >/dev/null
 perf_start chipctl
 # BENCH_COMPARE_WAITS=1: what chipctl's backends wait on, sampled every 5 ms

@@ -51,10 +51,20 @@ static void on_signal(int sig)
 	stop_requested = 1;
 }
 
-static void pause_ms(long ms)
+/* Chips kept from the last batch (select_release) go back to the fleet
+ * before this worker waits or stops: a failure here leaves them to expire
+ * at their held_until. */
+static void let_go(struct sender *s)
+{
+	if (s->keeping && select_release(s, NULL, 0) < 0)
+		log_warn("could not let go of this worker's chips: they are free at their hold's end");
+}
+
+static void pause_ms(struct sender *s, long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
+	let_go(s);
 	if (!stop_requested)
 		nanosleep(&ts, NULL);	/* a signal ends it early */
 }
@@ -155,7 +165,7 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 		s.unauthorized_evolution = s.unauthorized_zapi = 0;
 		n = claim_heartbeat(&s) ? -1 : claim_plan(&s);
 		if (n == 1) {	/* every chip with room is another worker's now */
-			pause_ms(ctx->cfg.send_idle_ms < 200 ? ctx->cfg.send_idle_ms : 200);
+			pause_ms(&s, ctx->cfg.send_idle_ms < 200 ? ctx->cfg.send_idle_ms : 200);
 			continue;
 		}
 		if (n == 0)
@@ -167,7 +177,7 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 			}
 			db_down = db_down ? (db_down * 2 > 30000 ? 30000 : db_down * 2) : 500;
 			log_warn("database unavailable, waiting", "retry_in_ms=%d", db_down);
-			pause_ms(db_down);
+			pause_ms(&s, db_down);
 			continue;
 		}
 		db_down = 0;
@@ -190,7 +200,7 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 			}
 			db_down = db_down ? (db_down * 2 > 30000 ? 30000 : db_down * 2) : 500;
 			log_warn("database error while sending, waiting", "retry_in_ms=%d", db_down);
-			pause_ms(db_down);
+			pause_ms(&s, db_down);
 			continue;
 		}
 		if (mono_now() - last_flush >= 10) {
@@ -202,15 +212,16 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 		/* every chip was held by other workers (the messages went back
 		 * due): give them a moment before claiming again */
 		if (n > 0 && s.reached == 0 && s.paced > 0)
-			pause_ms(ctx->cfg.send_idle_ms < 200 ? ctx->cfg.send_idle_ms : 200);
+			pause_ms(&s, ctx->cfg.send_idle_ms < 200 ? ctx->cfg.send_idle_ms : 200);
 		if (n == 0) {
 			if (once)
 				break;
-			pause_ms(ctx->cfg.send_idle_ms);
+			pause_ms(&s, ctx->cfg.send_idle_ms);
 		}
 	}
 	if (stop_requested)
 		log_info("stopping on signal: the message in hand was finished");
+	let_go(&s);
 	claim_heartbeat(&s);
 	alert_flush(ctx);
 	summary(&s, ctx->json);

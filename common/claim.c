@@ -121,6 +121,7 @@ static int claim_into(struct sender *s, struct outbound *dst, long want, int unc
 	if (!res)
 		return -1;
 	n = PQntuples(res);
+	s->queue_dry = n < want;
 	log_debug(uncertain_too ? "batch claimed" : "batch topped up", "asked=%ld", want,
 		  "claimed=%d", n);
 	for (i = 0; i < n; i++) {
@@ -216,6 +217,9 @@ void claim_pace(struct sender *s, int handled, double seconds)
 {
 	const struct config *cfg = &s->ctx->cfg;
 	double want, cur = s->pace > 0 ? s->pace : first_claim(cfg);
+
+	if (handled > cur)	/* topped up in flight: what it carried, not its claim */
+		cur = handled;
 
 	if (handled <= 0)	/* all given back: no rate, but too many */
 		want = cur / 4;

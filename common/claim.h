@@ -50,7 +50,8 @@ void claim_share(struct sender *s, int ready, int busy);
  * seconds. Without claim_first the first claim takes 50 (or
  * send.batch_size, when smaller);
  * each next one what this worker handles in send.batch_seconds at that
- * rate, at most sixteen times the one before and at most send.batch_size, at
+ * rate, at most sixteen times the one before (or than the batch carried,
+ * when top-ups made it larger) and at most send.batch_size, at
  * least one; a quarter of the one before when the batch handled none (it
  * gave everything back at its deadline). */
 void claim_pace(struct sender *s, int handled, double seconds);

@@ -102,6 +102,8 @@ struct sender {
 	/* batches sized by time (claim_pace) */
 	int pace;		/* the next claim's size; 0 before the first */
 	int crowded;		/* the last batch met other workers' holds */
+	int keeping;		/* it holds its last batch's chips for the next */
+	int queue_dry;		/* the batch's last claim got less than it asked */
 	long claim_cap;		/* this claim's share of the pace (claim_plan), or 0 */
 	int batch_cap;		/* messages the batch in hand has room for */
 	long claim_left;	/* messages it may still claim (--max-messages), or -1 */

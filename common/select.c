@@ -252,17 +252,20 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 }
 
 
-int select_release(struct sender *s, struct pool *pool)
+int select_release(struct sender *s, struct pool *pool, int keep)
 {
 	char gap[16];
-	const char *p[2] = { s->worker_id, gap };
+	const char *p[3] = { s->worker_id, gap, keep ? "t" : "f" };
 	int k;
 
-	for (k = 0; k < pool->n; k++)
+	for (k = 0; pool && k < pool->n; k++)
 		pool->c[k].unused = 0;
 	snprintf(gap, sizeof(gap), "%d", s->ctx->cfg.send_chip_gap_s);
+	s->keeping = keep;
+	if (keep)
+		log_debug("the batch's chips are kept for the next claim");
 	return db_exec(s->ctx->db, "SELECT chipctl_release_hold(p_worker => $1,"
-		       " p_gap_s => $2::int)", 2, p) < 0 ? -1 : 0;
+		       " p_gap_s => $2::int, p_keep => $3::boolean)", 3, p) < 0 ? -1 : 0;
 }
 
 /* How far a chip got towards taking m: the further, the truer the reason. */

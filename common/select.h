@@ -97,8 +97,10 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 void select_unassign(struct outbound *m);
 
 /* The batch is over: give back every reserved send that did not start, and
- * free this worker's chips for the others (chipctl_release_hold). 0 or -1. */
-int select_release(struct sender *s, struct pool *pool);
+ * free this worker's chips for the others (chipctl_release_hold), or, when
+ * keep, hold them on for its next batch (s->keeping; pool may be NULL when
+ * no batch is in hand: then only the holds). 0 or -1. */
+int select_release(struct sender *s, struct pool *pool, int keep);
 
 /* Did the batch meet other workers' holds (a chip busy in its snapshot or
  * refused at its reservation)? 1 or 0. */

@@ -248,12 +248,19 @@ $$;
 
 -- A batch of p_worker ends: the room it reserved and never started goes
 -- back (the current windows only, never below zero), and its chips are
--- free for other workers. With a pacing gap, a chip that started a send in
--- the batch may start the next no sooner than p_gap_s from now: a send that
--- left late (after the batch's first answer) still keeps its gap. Returns
--- the number of chips released.
+-- free for other workers; with p_keep (the worker claims again at once,
+-- the queue not dry) it keeps holding them for its next batch, whose
+-- reservation renews the hold, so no other worker takes them up between
+-- two batches only to find the messages gone (a kept hold still expires
+-- at held_until: a dead worker's chips are free again). With a pacing gap,
+-- a chip that started a send in the batch may start the next no sooner
+-- than p_gap_s from now: a send that left late (after the batch's first
+-- answer) still keeps its gap. Returns the number of chips released (or
+-- kept).
 DROP FUNCTION IF EXISTS chipctl_release_hold(text);
-CREATE OR REPLACE FUNCTION chipctl_release_hold(p_worker text, p_gap_s integer DEFAULT 0)
+DROP FUNCTION IF EXISTS chipctl_release_hold(text, integer);
+CREATE OR REPLACE FUNCTION chipctl_release_hold(p_worker text, p_gap_s integer DEFAULT 0,
+                                                p_keep boolean DEFAULT false)
 RETURNS integer LANGUAGE sql AS $$
     WITH h AS (
         SELECT x.chip_id FROM chip_send_counters x WHERE x.held_by = p_worker
@@ -264,7 +271,9 @@ RETURNS integer LANGUAGE sql AS $$
                               THEN greatest(k.hour_count - k.held_room, 0) ELSE k.hour_count END,
             day_count = CASE WHEN k.day_start = date_trunc('day', now())
                              THEN greatest(k.day_count - k.held_room, 0) ELSE k.day_count END,
-            held_room = 0, held_by = NULL, held_until = NULL,
+            held_room = 0,
+            held_by = CASE WHEN p_keep THEN k.held_by END,
+            held_until = CASE WHEN p_keep THEN k.held_until END,
             next_send_at = CASE WHEN p_gap_s > 0 AND k.next_send_at > now()
                 THEN greatest(k.next_send_at, now() + make_interval(secs => p_gap_s))
                 ELSE k.next_send_at END

@@ -16,7 +16,7 @@ claims() {
 		tr '\n' ' ' | sed 's/ $//'
 }
 
-@test "a fast provider: a batch is topped up in flight to send.batch_size; claims grow sixteen times at a step" {
+@test "a fast provider: a batch is topped up in flight to send.batch_size; the next claim is what it carried" {
 	for n in c1 c2 c3; do chip $n 90 >/dev/null; done
 	open_instances c1 c2 c3
 	enqueue 2500
@@ -34,9 +34,10 @@ claims() {
 	[ "${lines[0]}" -eq 1000 ]
 	for b in "${lines[@]}"; do [ "$b" -le 1000 ]; done
 	[ "$(grep -c 'msg="batch topped up" asked=[0-9]* claimed=[1-9]' "$BATS_TEST_TMPDIR/w.err")" -ge 1 ]
-	# ... and the next claim is sixteen times the first: 50 sent in far
-	# less than 10 s is a faster rate than that; never past batch_size
-	[ "${2%%:*}" -eq 800 ]
+	# ... and the next claim is what the batch carried (1000 sent in far
+	# less than 10 s: a faster rate than that, and within sixteen times
+	# the 1000 it carried, not its claim of 50), never past batch_size
+	[ "${2%%:*}" -eq 1000 ]
 	for c in "$@"; do [ "${c%%:*}" -le 1000 ]; done
 	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'")" -eq 2500 ]
 	every_text_once 2500
@@ -172,4 +173,33 @@ claims() {
 	             WHERE f.status = 'enviada' AND c.instance_name = 'c1'")" -eq 20 ]
 	[ "$(sends_to c2)" -eq 0 ]
 	every_text_once 20
+}
+
+@test "a worker that claims again at once keeps its chips between batches; they are let go when the queue runs dry" {
+	for n in c1 c2; do chip $n 90 >/dev/null; done
+	open_instances c1 c2
+	fake_ctl evolution /__control/send '{"instance":"*","mode":"ok","delay_ms":20}' >/dev/null
+	enqueue 200
+	conf 'send: { batch_size = 20; idle_ms = 50; };'
+	"$CHIPCTL_BIN" -v send-worker --once --worker-id wa 3>&- 2>"$BATS_TEST_TMPDIR/a.err" &
+	a=$!
+	# a second worker comes once the first has walked a batch and kept its chips
+	i=0
+	until grep -q 'msg="the batch.s chips are kept for the next claim"' "$BATS_TEST_TMPDIR/a.err"; do
+		i=$((i + 1)); [ "$i" -lt 400 ]; sleep 0.05
+	done
+	"$CHIPCTL_BIN" -v send-worker --once --worker-id wb 3>&- 2>"$BATS_TEST_TMPDIR/b.err" &
+	b=$!
+	wait "$a"
+	wait "$b"
+	# between two batches of the first no chip was free: the second claimed
+	# nothing (no message claimed and given back), and sent nothing
+	[ "$(grep -c 'msg="the batch.s chips are kept for the next claim"' "$BATS_TEST_TMPDIR/a.err")" -ge 2 ]
+	[ "$(grep -cE 'msg="batch claimed" asked=[0-9]+ claimed=[1-9]' "$BATS_TEST_TMPDIR/b.err")" -eq 0 ]
+	[ "$(grep -c 'msg="message waits for a chip"' "$BATS_TEST_TMPDIR/b.err")" -eq 0 ]
+	[ "$(psql_q "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada' AND worker_id = 'wa'")" -eq 200 ]
+	# the queue ran dry: the chips are free again, their unstarted room given back
+	[ "$(psql_q "SELECT count(*) FROM chip_send_counters WHERE held_by IS NOT NULL OR held_room <> 0")" -eq 0 ]
+	[ "$(psql_q "SELECT sum(hour_count) FROM chip_send_counters")" -eq 200 ]
+	every_text_once 200
 }

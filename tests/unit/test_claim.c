@@ -35,8 +35,11 @@ int main(void)
 	ok(s.pace == 1, "a send a minute: batches of one, never zero (%d)", s.pace);
 	claim_pace(&s, 0, 60);
 	ok(s.pace == 1, "... never below one (%d)", s.pace);
-	claim_pace(&s, 3, 0);
+	claim_pace(&s, 1, 0);
 	ok(s.pace == 16, "no measurable time: bounded by sixteen times the one before (%d)", s.pace);
+	s.pace = 1;
+	claim_pace(&s, 3, 0);
+	ok(s.pace == 48, "... or than the batch carried, topped up past its claim (%d)", s.pace);
 
 	reset(1000, 2);
 	claim_pace(&s, 50, 25);		/* 2/s: 4 in 2 s */
@@ -54,6 +57,10 @@ int main(void)
 	reset(100, 10);
 	claim_first(&s, 200);
 	ok(s.pace == 100, "never past send.batch_size (%d)", s.pace);
+
+	reset(5000, 10);
+	claim_pace(&s, 1000, 0.1);	/* a claim of 50 topped up in flight to 1,000 */
+	ok(s.pace == 5000, "a batch topped up to 1,000: sixteen times what it carried, here send.batch_size (%d)", s.pace);
 
 	reset(5000, 10);
 	s.pace = 4000;
