@@ -87,14 +87,14 @@ void claim_share(struct sender *s, int ready, int busy)
 
 int claim_plan(struct sender *s)
 {
-	int busy = 0, ready;
+	int busy = 0, due = 0, ready;
 
 	s->claim_cap = 0;
 	if (s->pace > 0 && !s->crowded)
 		return 0;
-	if ((ready = select_ready_chips(s, &busy)) < 0)
+	if ((ready = select_ready_chips(s, &busy, &due)) < 0)
 		return -1;
-	if (ready == 0 && busy > 0) {
+	if (ready == 0 && busy > 0 && due) {
 		log_debug("every chip with room is held by another worker: nothing claimed",
 			  "busy=%d", busy);
 		return 1;

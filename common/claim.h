@@ -37,8 +37,9 @@ void claim_free(struct outbound *msgs, int n);
  * send.batch_size; a crowded worker's claim takes the share of its pace
  * that the chips free now are of every chip with room (the messages for
  * the held ones would only bounce back to the queue). Returns 0 to claim,
- * 1 when every chip with room is held by another worker (claim nothing:
- * they are sending; wait until one is let go), -1 on a database error. */
+ * 1 when messages are due and every chip with room is held by another
+ * worker (claim nothing: they are sending; wait until one is let go), -1
+ * on a database error. */
 int claim_plan(struct sender *s);
 /* claim_plan's sizes: the first claim from ready_chips; a crowded
  * worker's share (s->claim_cap, 0 for none) of its pace from the chips

@@ -62,8 +62,9 @@ int select_provider_index(const char *provider);
 
 /* How many chips may send now (sendable, with room, not paced, not held
  * by another worker): 0.., or -1 on a database error; *busy (when not
- * NULL): how many with room only another worker's hold keeps. */
-int select_ready_chips(struct sender *s, int *busy);
+ * NULL): how many with room only another worker's hold keeps; *due (when
+ * not NULL): whether a message is due (pendente, its time reached). */
+int select_ready_chips(struct sender *s, int *busy, int *due);
 
 /* A top-up's doctors: their affinity added to the pool, and every chip's
  * hold as it is now (a chip another worker took is no longer offered; one

@@ -51,12 +51,15 @@ static PGresult *pool_query(struct sender *s, const char *sql, const struct outb
 	return res;
 }
 
-/* How many chips may send now, by the same definition, and how many only
- * another worker's hold keeps from it (before a claim: its size). */
-int select_ready_chips(struct sender *s, int *busy)
+/* How many chips may send now, by the same definition, how many only
+ * another worker's hold keeps from it, and whether any message is due
+ * (before a claim: its size). */
+int select_ready_chips(struct sender *s, int *busy, int *due)
 {
 	PGresult *res = pool_query(s, "SELECT count(*) FILTER (WHERE sendable AND room > 0),"
-				   " count(*) FILTER (WHERE blocked_by = 'busy' AND room > 0)"
+				   " count(*) FILTER (WHERE blocked_by = 'busy' AND room > 0),"
+				   " EXISTS (SELECT 1 FROM fila_mensagens WHERE status = 'pendente'"
+				   "  AND agendar_para <= now())"
 				   " FROM chipctl_pool(p_clientes => $1::text[], p_multi => $2::boolean,"
 				   " p_default => $3, p_worker => $4)", NULL, 0);
 	int n;
@@ -66,6 +69,8 @@ int select_ready_chips(struct sender *s, int *busy)
 	n = (int)db_long(res, 0, 0);
 	if (busy)
 		*busy = (int)db_long(res, 0, 1);
+	if (due)
+		*due = PQgetvalue(res, 0, 2)[0] == 't';
 	PQclear(res);
 	return n;
 }

@@ -393,7 +393,8 @@ int sender_process_batch(struct sender *s, struct outbound *msgs, int *np,
 	 * again at once (the queue not dry): no other worker takes them up
 	 * in between only to find the messages gone */
 	if (rc == 0 && (record_finish(s, msgs, n) < 0 ||
-			select_release(s, &pool, s->ctx->cfg.send_chip_gap_s == 0 && !s->queue_dry &&
+			select_release(s, &pool, s->ctx->cfg.send_chip_gap_s == 0 && s->reached > 0 &&
+					   !s->queue_dry &&
 					   !(stop && *stop) && !s->given_back) < 0))
 		rc = -1;
 	if (rc == 0 && urgent.len)
