@@ -8,7 +8,9 @@
  * claimed messages back, the worker's heartbeat row, and the size of each
  * claim: batches are sized by time (claim_pace), so a fast provider gets
  * large batches (the per-batch round trips spread over many messages) and
- * a slow one small ones (a claim is never held long).
+ * a slow one small ones (a claim is never held long); and no larger than
+ * the chips free now can send, nothing while other workers hold them all
+ * (claim_plan): a message claimed only to be given back costs two writes.
  */
 #ifndef CHIPCTL_CLAIM_H
 #define CHIPCTL_CLAIM_H

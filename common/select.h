@@ -106,6 +106,7 @@ int select_release(struct sender *s, struct pool *pool, int keep);
 /* Did the batch meet other workers' holds (a chip busy in its snapshot or
  * refused at its reservation)? 1 or 0. */
 int select_crowded(const struct pool *pool);
+
 /* Seconds until the first chip whose pacing gap runs may send again; 0
  * when a chip is held by another worker (free when its batch ends). */
 long select_pacing_wait(const struct pool *pool);
