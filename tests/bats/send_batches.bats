@@ -102,7 +102,13 @@ claims() {
 	# flight per chip, fleet-wide), so four workers need several
 	for n in c1 c2 c3 c4 c5 c6 c7 c8; do chip $n 90 >/dev/null; done
 	open_instances c1 c2 c3 c4 c5 c6 c7 c8
-	fake_ctl evolution /__control/send '{"instance":"*","mode":"ok","delay_ms":10}' >/dev/null
+	# the provider slows down after the first sends: each chip's first 8
+	# answers take 10 ms, every later one 400 ms (no poll race: the fake
+	# counts)
+	fake_ctl evolution /__control/send '{"instance":"*","mode":"ok","delay_ms":400}' >/dev/null
+	for n in c1 c2 c3 c4 c5 c6 c7 c8; do
+		fake_ctl evolution /__control/send "{\"instance\":\"$n\",\"mode\":\"ok\",\"count\":8,\"delay_ms\":10}" >/dev/null
+	done
 	enqueue 200
 	conf 'send: { batch_seconds = 1; };'
 	pids=""
@@ -110,12 +116,11 @@ claims() {
 		"$CHIPCTL_BIN" -v send-worker --once --worker-id "w$w" 3>&- 2>"$BATS_TEST_TMPDIR/w$w.err" &
 		pids="$pids $!"
 	done
-	# the workers hold 50 each, or one holds the chips and tops its batch
-	# up; after the first sends the provider takes 400 ms a message, so a
-	# batch is past its 2 s with messages still in hand (184 on 8 chips
-	# at 400 ms take over 9 s)
-	fake_wait_count evolution /message/sendText 16 20
-	fake_ctl evolution /__control/send '{"instance":"*","mode":"ok","delay_ms":400}' >/dev/null
+	# one worker holds the chips (the others wait, claiming nothing) and
+	# its batch, sized by the fast answers, is topped up or followed by a
+	# claim sixteen times larger: when the answers slow down it holds over
+	# a hundred messages on 8 chips at 400 ms (over 5 s), so it is past
+	# its 2 s with messages still in hand
 	for p in $pids; do wait "$p"; done
 	cat "$BATS_TEST_TMPDIR"/w*.err > "$BATS_TEST_TMPDIR/all.err"
 	run grep -c 'msg="batch deadline passed' "$BATS_TEST_TMPDIR/all.err"
