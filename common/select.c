@@ -244,6 +244,7 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 					c->bad = 1;
 			}
 			c->unused += granted;
+			c->held |= granted > 0;
 			c->assigned = 0;
 		}
 	}
@@ -254,18 +255,26 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 
 int select_release(struct sender *s, struct pool *pool, int keep)
 {
+	struct strbuf kept = STRBUF_INIT;
 	char gap[16];
-	const char *p[3] = { s->worker_id, gap, keep ? "t" : "f" };
-	int k;
+	const char *p[3] = { s->worker_id, gap, NULL };
+	int k, rc;
 
-	for (k = 0; pool && k < pool->n; k++)
+	for (k = 0; pool && k < pool->n; k++) {
 		pool->c[k].unused = 0;
-	snprintf(gap, sizeof(gap), "%d", s->ctx->cfg.send_chip_gap_s);
-	s->keeping = keep;
-	if (keep)
+		if (keep && pool->c[k].held)
+			pga_add(&kept, pool->c[k].id);
+	}
+	s->keeping = kept.len > 0;
+	if (s->keeping) {
+		p[2] = pga_end(&kept);
 		log_debug("the batch's chips are kept for the next claim");
-	return db_exec(s->ctx->db, "SELECT chipctl_release_hold(p_worker => $1,"
-		       " p_gap_s => $2::int, p_keep => $3::boolean)", 3, p) < 0 ? -1 : 0;
+	}
+	snprintf(gap, sizeof(gap), "%d", s->ctx->cfg.send_chip_gap_s);
+	rc = db_exec(s->ctx->db, "SELECT chipctl_release_hold(p_worker => $1,"
+		     " p_gap_s => $2::int, p_keep => $3::uuid[])", 3, p) < 0 ? -1 : 0;
+	sb_free(&kept);
+	return rc;
 }
 
 /* How far a chip got towards taking m: the further, the truer the reason. */

@@ -45,6 +45,7 @@ struct pool_chip {
 	int bad;		/* failed in this batch: no more sends through it */
 	int probe_taken;
 	int assigned;		/* in the round being reserved */
+	int held;		/* this batch holds it (a reservation granted) */
 	int unused;		/* reserved and not started (counted by the database as
 				 * the chip's held_room, given back at the end) */
 	struct json_object *affinity;	/* cliente_id -> score, for this batch */
@@ -98,9 +99,10 @@ int select_reserve(struct sender *s, struct pool *pool, struct outbound *msgs, i
 void select_unassign(struct outbound *m);
 
 /* The batch is over: give back every reserved send that did not start, and
- * free this worker's chips for the others (chipctl_release_hold), or, when
- * keep, hold them on for its next batch (s->keeping; pool may be NULL when
- * no batch is in hand: then only the holds). 0 or -1. */
+ * free this worker's chips for the others (chipctl_release_hold), but,
+ * when keep, the chips this batch reserved: held on for its next batch
+ * (s->keeping). pool may be NULL when no batch is in hand: then every hold
+ * is let go. 0 or -1. */
 int select_release(struct sender *s, struct pool *pool, int keep);
 
 /* Did the batch meet other workers' holds (a chip busy in its snapshot or

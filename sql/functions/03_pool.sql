@@ -248,19 +248,21 @@ $$;
 
 -- A batch of p_worker ends: the room it reserved and never started goes
 -- back (the current windows only, never below zero), and its chips are
--- free for other workers; with p_keep (the worker claims again at once,
--- the queue not dry) it keeps holding them for its next batch, whose
--- reservation renews the hold, so no other worker takes them up between
--- two batches only to find the messages gone (a kept hold still expires
--- at held_until: a dead worker's chips are free again). With a pacing gap,
--- a chip that started a send in the batch may start the next no sooner
--- than p_gap_s from now: a send that left late (after the batch's first
--- answer) still keeps its gap. Returns the number of chips released (or
--- kept).
+-- free for other workers, but for those in p_keep: the batch's own chips
+-- when the worker claims again at once (the queue not dry), held on for
+-- its next batch, whose reservation renews the hold, so no other worker
+-- takes them up between two batches only to find the messages gone (a kept
+-- hold still expires at held_until: a dead worker's chips are free again;
+-- a chip kept from an earlier batch and not used in this one is let go).
+-- With a pacing gap, a chip that started a send in the batch may start the
+-- next no sooner than p_gap_s from now: a send that left late (after the
+-- batch's first answer) still keeps its gap. Returns the number of chips
+-- released or kept.
 DROP FUNCTION IF EXISTS chipctl_release_hold(text);
 DROP FUNCTION IF EXISTS chipctl_release_hold(text, integer);
+DROP FUNCTION IF EXISTS chipctl_release_hold(text, integer, boolean);
 CREATE OR REPLACE FUNCTION chipctl_release_hold(p_worker text, p_gap_s integer DEFAULT 0,
-                                                p_keep boolean DEFAULT false)
+                                                p_keep uuid[] DEFAULT NULL)
 RETURNS integer LANGUAGE sql AS $$
     WITH h AS (
         SELECT x.chip_id FROM chip_send_counters x WHERE x.held_by = p_worker
@@ -272,8 +274,8 @@ RETURNS integer LANGUAGE sql AS $$
             day_count = CASE WHEN k.day_start = date_trunc('day', now())
                              THEN greatest(k.day_count - k.held_room, 0) ELSE k.day_count END,
             held_room = 0,
-            held_by = CASE WHEN p_keep THEN k.held_by END,
-            held_until = CASE WHEN p_keep THEN k.held_until END,
+            held_by = CASE WHEN k.chip_id = ANY (p_keep) THEN k.held_by END,
+            held_until = CASE WHEN k.chip_id = ANY (p_keep) THEN k.held_until END,
             next_send_at = CASE WHEN p_gap_s > 0 AND k.next_send_at > now()
                 THEN greatest(k.next_send_at, now() + make_interval(secs => p_gap_s))
                 ELSE k.next_send_at END
