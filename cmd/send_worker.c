@@ -158,18 +158,17 @@ int cmd_send_worker(int argc, char **argv, struct chipctl_ctx *ctx)
 
 	rc = 0;
 	while (!stop_requested) {
-		struct outbound *batch;
+		struct outbound *batch = NULL;
 		double began = mono_now();
-		int n;
+		int n, plan;
 
 		s.unauthorized_evolution = s.unauthorized_zapi = 0;
-		n = claim_heartbeat(&s) ? -1 : claim_plan(&s);
-		if (n == 1) {	/* every chip with room is another worker's now */
+		plan = claim_heartbeat(&s) ? -1 : claim_plan(&s);
+		if (plan > 0) {	/* every chip with room is another worker's now */
 			pause_ms(&s, ctx->cfg.send_idle_ms < 200 ? ctx->cfg.send_idle_ms : 200);
 			continue;
 		}
-		if (n == 0)
-			n = claim_batch(&s, &batch, max_messages ? max_messages - handled : 0);
+		n = plan < 0 ? -1 : claim_batch(&s, &batch, max_messages ? max_messages - handled : 0);
 		if (n < 0) {
 			if (once) {
 				rc = db_failure_rc(ctx->db);
